@@ -1,0 +1,112 @@
+package aside
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Codec turns values into bytes for a store outside the process and back.
+// The default is JSON. A Codec must be safe for concurrent use.
+//
+// Values of type string and []byte skip the codec: they are stored as they
+// are, so that caching text or pre-encoded bytes costs no encoding.
+type Codec interface {
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
+
+// JSON is the default Codec: encoding/json. time.Time round-trips to the
+// nanosecond (its zone becomes a fixed offset, so compare with Equal).
+type JSON struct{}
+
+// Marshal encodes v as JSON.
+func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Unmarshal decodes JSON into v.
+func (JSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// The envelope around every value kept in bytes:
+//
+//	byte 0  envelopeMagic
+//	byte 1  envelopeVersion
+//	byte 2  kind (kindValue or kindNotFound)
+//	rest    the payload: the codec's bytes, or nothing for kindNotFound
+//
+// The version lets a later format be introduced without misreading old
+// entries: bytes of an unknown version are a miss and get refilled.
+const (
+	envelopeMagic   = 0xA5
+	envelopeVersion = 1
+	headerLen       = 3
+)
+
+type kind byte
+
+const (
+	kindValue    kind = 1
+	kindNotFound kind = 2
+)
+
+var errCorrupt = errors.New("aside: corrupt entry")
+
+// encodeValue wraps v in a value envelope.
+func encodeValue[T any](codec Codec, v T) ([]byte, error) {
+	header := [headerLen]byte{envelopeMagic, envelopeVersion, byte(kindValue)}
+	switch x := any(v).(type) {
+	case string:
+		return append(header[:], x...), nil
+	case []byte:
+		return append(header[:], x...), nil
+	}
+	payload, err := codec.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("aside: encode %T: %w", v, err)
+	}
+	return append(header[:], payload...), nil
+}
+
+// notFoundEnvelope is the whole encoding of a negative entry.
+var notFoundEnvelope = []byte{envelopeMagic, envelopeVersion, byte(kindNotFound)}
+
+// decodeEntry reads an envelope. Bytes that are not an envelope of this
+// version, or whose payload the codec refuses, give an error wrapping
+// errCorrupt; decodeEntry never panics on any input.
+func decodeEntry[T any](codec Codec, data []byte) (v T, k kind, err error) {
+	if len(data) < headerLen || data[0] != envelopeMagic {
+		return v, 0, fmt.Errorf("%w: not an aside envelope", errCorrupt)
+	}
+	if data[1] != envelopeVersion {
+		return v, 0, fmt.Errorf("%w: envelope version %d, want %d", errCorrupt, data[1], envelopeVersion)
+	}
+	payload := data[headerLen:]
+	switch k = kind(data[2]); k {
+	case kindNotFound:
+		if len(payload) != 0 {
+			return v, 0, fmt.Errorf("%w: negative entry with a payload", errCorrupt)
+		}
+		return v, k, nil
+	case kindValue:
+	default:
+		return v, 0, fmt.Errorf("%w: unknown kind %d", errCorrupt, k)
+	}
+	switch p := any(&v).(type) {
+	case *string:
+		*p = string(payload)
+		return v, k, nil
+	case *[]byte:
+		*p = append([]byte{}, payload...)
+		return v, k, nil
+	}
+	if err := codec.Unmarshal(payload, &v); err != nil {
+		var zero T
+		return zero, 0, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	return v, k, nil
+}
+
+// localEntry is what a ValueStore keeps: the decoded value, no bytes.
+type localEntry[T any] struct {
+	kind  kind
+	value T
+}

@@ -1,0 +1,236 @@
+// Package redistest starts private redis-server processes on free loopback
+// ports for tests, so that a test may kill, pause, restart or flush its
+// server. It never touches a server it did not start.
+//
+// Without a redis-server binary, Start skips the test, or fails it when the
+// CI environment variable is set: CI must never pass by skipping.
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a redis-server process of the test's own.
+type Server struct {
+	Addr string // 127.0.0.1:port
+
+	port  int
+	dir   string
+	extra []string
+
+	mu  sync.Mutex // guards cmd
+	cmd *exec.Cmd
+}
+
+// Start starts a standalone redis-server for the test and stops it when the
+// test ends. extra are more redis-server arguments ("--maxmemory", "1mb").
+func Start(tb testing.TB, extra ...string) *Server {
+	tb.Helper()
+	requireBinary(tb)
+	s, err := New(tb.TempDir(), extra...)
+	if err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+func requireBinary(tb testing.TB) {
+	tb.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("redistest: redis-server not found and CI is set: %v", err)
+		}
+		tb.Skipf("redistest: redis-server not found: %v", err)
+	}
+}
+
+// New starts a redis-server keeping its files in dir. The caller stops it.
+func New(dir string, extra ...string) (*Server, error) {
+	var err error
+	for range 5 { // a free port can be taken between our probe and the start
+		s := &Server{dir: dir, extra: extra}
+		if s.port, err = freePort(false); err != nil {
+			return nil, err
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+		if err = s.start(); err == nil {
+			return s, nil
+		}
+	}
+	return nil, err
+}
+
+// freePort finds a loopback port nobody listens on; with bus, port+10000
+// must be free too (a cluster node's bus port).
+func freePort(bus bool) (int, error) {
+	for range 100 {
+		port := 20000 + rand.IntN(25000)
+		if !portFree(port) || (bus && !portFree(port+10000)) {
+			continue
+		}
+		return port, nil
+	}
+	return 0, errors.New("no free port found")
+}
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+func (s *Server) start() error {
+	args := []string{
+		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--daemonize", "no", "--protected-mode", "no",
+		"--logfile", "redis-" + strconv.Itoa(s.port) + ".log",
+	}
+	cmd := exec.Command("redis-server", append(args, s.extra...)...)
+	// The server dies with the test binary, even when the binary is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("redis-server on port %d exited: %v (see %s)", s.port, err, s.logPath())
+		default:
+		}
+		if reply, err := Do(s.Addr, "PING"); err == nil && reply == "PONG" {
+			s.mu.Lock()
+			s.cmd = cmd
+			s.mu.Unlock()
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	return fmt.Errorf("redis-server on port %d did not answer PING within 10s", s.port)
+}
+
+func (s *Server) logPath() string {
+	return s.dir + "/redis-" + strconv.Itoa(s.port) + ".log"
+}
+
+// URL returns the server's redis:// URL.
+func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+
+// Port returns the server's port.
+func (s *Server) Port() int { return s.port }
+
+func (s *Server) signal(sig os.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return errors.New("redistest: server is not running")
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
+// Pause stops the server with SIGSTOP: connections stay open and nothing
+// answers, as with a Redis stuck in a long command or a frozen host.
+func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server with SIGCONT.
+func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }
+
+// Kill kills the server with SIGKILL and waits until its port is closed.
+func (s *Server) Kill() error {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	cmd.Process.Signal(syscall.SIGCONT) // a paused server must die too
+	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	for range 1000 {
+		if portFree(s.port) {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("redistest: port %d still taken after kill", s.port)
+}
+
+// Restart kills the server and starts an empty one on the same port.
+func (s *Server) Restart() error {
+	if err := s.Kill(); err != nil {
+		return err
+	}
+	return s.start()
+}
+
+// Stop kills the server; it is what Start registers for cleanup.
+func (s *Server) Stop() { _ = s.Kill() }
+
+// Do sends one command to addr on a new connection and returns its reply
+// as text: a status, an integer or a bulk string. An error reply is an
+// error. It serves setup and checks, not load.
+func Do(addr string, args ...string) (string, error) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("redistest: empty reply")
+	}
+	switch line[0] {
+	case '+', ':':
+		return line[1:], nil
+	case '-':
+		return "", errors.New(line[1:])
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", err
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return "", fmt.Errorf("redistest: unsupported reply %q", line)
+}

@@ -1,0 +1,227 @@
+// Package memstore is an aside.Store in the process's memory, built on
+// otter (W-TinyLFU eviction, per-entry expiry). It is aside's embedded
+// default: no Redis to run, entries private to one process.
+//
+// It keeps decoded values (it is an aside.ValueStore), so a cache hit costs
+// a map lookup and no decoding. A value is shared by every reader of its
+// key: do not modify what the cache returns (slices, maps and pointers in
+// it included).
+package memstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+
+	"github.com/aside-cache/aside"
+	"github.com/aside-cache/aside/internal/glob"
+)
+
+// DefaultMaxEntries bounds a Store made from the zero Options.
+const DefaultMaxEntries = 100_000
+
+// Options configures a Store. The zero value is bounded: DefaultMaxEntries.
+type Options struct {
+	// MaxEntries bounds the number of entries. Past it, the entries least
+	// likely to be used again are evicted. Default 100,000.
+	MaxEntries int
+}
+
+// Store is an aside.Store and aside.ValueStore in memory. It is safe for
+// concurrent use.
+type Store struct {
+	entries *otter.Cache[string, item]
+	closed  atomic.Bool
+}
+
+// item is one entry: bytes written by Set, or a value written by SetValue.
+type item struct {
+	v   any
+	ttl time.Duration
+}
+
+var (
+	_ aside.Store      = (*Store)(nil)
+	_ aside.ValueStore = (*Store)(nil)
+)
+
+// ErrClosed is returned by calls on a closed Store.
+var ErrClosed = errors.New("memstore: closed")
+
+// New returns a Store.
+func New(opts Options) (*Store, error) {
+	if opts.MaxEntries < 0 {
+		return nil, fmt.Errorf("memstore: MaxEntries %d is negative", opts.MaxEntries)
+	}
+	if opts.MaxEntries == 0 {
+		opts.MaxEntries = DefaultMaxEntries
+	}
+	entries, err := otter.New(&otter.Options[string, item]{
+		MaximumSize:      opts.MaxEntries,
+		ExpiryCalculator: expiry{},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("memstore: %w", err)
+	}
+	return &Store{entries: entries}, nil
+}
+
+// expiry gives each entry the TTL it was written with.
+type expiry struct{}
+
+func (expiry) ExpireAfterCreate(e otter.Entry[string, item]) time.Duration { return e.Value.ttl }
+
+func (expiry) ExpireAfterUpdate(e otter.Entry[string, item], _ item) time.Duration {
+	return e.Value.ttl
+}
+
+func (expiry) ExpireAfterRead(e otter.Entry[string, item]) time.Duration { return e.ExpiresAfter() }
+
+// errNotBytes is returned by Get for an entry that SetValue wrote.
+var errNotBytes = errors.New("memstore: entry holds a decoded value, not bytes")
+
+// Get returns the bytes under key.
+func (s *Store) Get(_ context.Context, key string) ([]byte, bool, error) {
+	if s.closed.Load() {
+		return nil, false, ErrClosed
+	}
+	it, ok := s.entries.GetIfPresent(key)
+	if !ok {
+		return nil, false, nil
+	}
+	b, ok := it.v.([]byte)
+	if !ok {
+		return nil, false, fmt.Errorf("%w: %q", errNotBytes, key)
+	}
+	return b, true, nil
+}
+
+// Set stores a copy of value under key for ttl.
+func (s *Store) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := s.check(ttl); err != nil {
+		return err
+	}
+	s.entries.Set(key, item{v: append([]byte(nil), value...), ttl: ttl})
+	return nil
+}
+
+// AddMany stores each item whose key holds nothing.
+func (s *Store) AddMany(_ context.Context, items []aside.Item) (added int, err error) {
+	for _, it := range items {
+		if err := s.check(it.TTL); err != nil {
+			return added, err
+		}
+		if _, ok := s.entries.SetIfAbsent(it.Key, item{v: append([]byte(nil), it.Value...), ttl: it.TTL}); ok {
+			added++
+		}
+	}
+	return added, nil
+}
+
+func (s *Store) check(ttl time.Duration) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("memstore: ttl %v is not positive", ttl)
+	}
+	return nil
+}
+
+// Delete removes keys and reports how many held an entry.
+func (s *Store) Delete(_ context.Context, keys ...string) (removed int, err error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	for _, k := range keys {
+		if _, ok := s.entries.Invalidate(k); ok {
+			removed++
+		}
+	}
+	return removed, nil
+}
+
+// Scan returns every key that matches pattern in one batch: walking a map
+// in memory blocks no one, so there is nothing to gain from many.
+func (s *Store) Scan(ctx context.Context, cursor, pattern string, _ int) (keys []string, next string, err error) {
+	if s.closed.Load() {
+		return nil, "", ErrClosed
+	}
+	if cursor != "" {
+		return nil, "", fmt.Errorf("memstore: unknown scan cursor %q", cursor)
+	}
+	seen := 0
+	for k := range s.entries.Keys() {
+		if seen++; seen%4096 == 0 && ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		if glob.Match(pattern, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys, "", nil
+}
+
+// Exists reports whether key holds an entry.
+func (s *Store) Exists(_ context.Context, key string) (bool, error) {
+	if s.closed.Load() {
+		return false, ErrClosed
+	}
+	_, ok := s.entries.GetEntryQuietly(key)
+	return ok, nil
+}
+
+// TTL returns the time key has left.
+func (s *Store) TTL(_ context.Context, key string) (time.Duration, bool, error) {
+	if s.closed.Load() {
+		return 0, false, ErrClosed
+	}
+	e, ok := s.entries.GetEntryQuietly(key)
+	switch {
+	case !ok:
+		return 0, false, nil
+	case e.ExpiresAtNano == math.MaxInt64:
+		return aside.NoExpiry, true, nil
+	}
+	return e.ExpiresAfter(), true, nil
+}
+
+// GetValue returns what key holds: a value from SetValue, or bytes from Set.
+func (s *Store) GetValue(key string) (any, bool) {
+	it, ok := s.entries.GetIfPresent(key)
+	return it.v, ok
+}
+
+// SetValue stores v under key for ttl.
+func (s *Store) SetValue(key string, v any, ttl time.Duration) {
+	if ttl > 0 && !s.closed.Load() {
+		s.entries.Set(key, item{v: v, ttl: ttl})
+	}
+}
+
+// AddValue stores v under key for ttl if the key holds nothing.
+func (s *Store) AddValue(key string, v any, ttl time.Duration) bool {
+	if ttl <= 0 || s.closed.Load() {
+		return false
+	}
+	_, added := s.entries.SetIfAbsent(key, item{v: v, ttl: ttl})
+	return added
+}
+
+// Len returns the number of entries, expired ones not yet removed included.
+func (s *Store) Len() int { return s.entries.EstimatedSize() }
+
+// Close empties the store and stops its maintenance goroutine.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.entries.InvalidateAll()
+	s.entries.StopAllGoroutines()
+	return nil
+}

@@ -1,0 +1,141 @@
+package aside
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// NamespaceConfig describes one kind of cached data. It is data, not code:
+// the guide's users (1 h), jobs (5 min), job results (10 min) and sessions
+// (24 h) are four of these.
+type NamespaceConfig struct {
+	// Name identifies the namespace in Stats. Required unless Prefix is set.
+	Name string
+	// Prefix begins every key of the namespace, after the cache's
+	// KeyPrefix. Default Name + ":".
+	Prefix string
+	// TTL is how long a loaded value is kept. Required.
+	TTL time.Duration
+	// NegativeTTL is how long a loader's ErrNotFound is kept. Default: the
+	// cache's NegativeTTL (30 s unless set).
+	NegativeTTL time.Duration
+	// Jitter spreads TTLs over ±Jitter of them. 0 means the cache's Jitter
+	// (±10% unless set); a negative value turns jitter off.
+	Jitter float64
+}
+
+// Namespace is a typed view of the cache for one kind of data, keyed by id.
+// It is safe for concurrent use.
+type Namespace[T any] struct {
+	c      *Cache
+	name   string
+	prefix string
+	policy fillPolicy
+	st     *counters
+	err    error // a configuration error, returned by every call
+}
+
+// NewNamespace returns the namespace cfg describes. A configuration error
+// does not panic: Err reports it, and every call of the namespace returns it.
+func NewNamespace[T any](c *Cache, cfg NamespaceConfig) *Namespace[T] {
+	n := &Namespace[T]{c: c}
+	if n.err = cfg.validate(c); n.err != nil {
+		return n
+	}
+	n.name, n.prefix = cfg.Name, cfg.Prefix
+	if n.prefix == "" {
+		n.prefix = n.name + ":"
+	}
+	if n.name == "" {
+		n.name = strings.TrimSuffix(n.prefix, ":")
+	}
+	n.policy = fillPolicy{
+		ttl:         cfg.TTL,
+		negativeTTL: orDefault(cfg.NegativeTTL, c.opts.NegativeTTL),
+		jitter:      jitterOrDefault(cfg.Jitter, c.opts.Jitter),
+	}
+	n.st = c.stats.register(n.name, n.prefix)
+	return n
+}
+
+func (cfg NamespaceConfig) validate(c *Cache) error {
+	switch {
+	case c == nil:
+		return errors.New("aside: namespace on a nil *Cache")
+	case cfg.Name == "" && cfg.Prefix == "":
+		return errors.New("aside: namespace needs a Name or a Prefix")
+	case cfg.TTL <= 0:
+		return fmt.Errorf("aside: namespace %q: TTL %v is not positive", cfg.Name, cfg.TTL)
+	case cfg.NegativeTTL < 0:
+		return fmt.Errorf("aside: namespace %q: NegativeTTL %v is negative", cfg.Name, cfg.NegativeTTL)
+	case cfg.Jitter >= 1:
+		return fmt.Errorf("aside: namespace %q: Jitter %v must be below 1", cfg.Name, cfg.Jitter)
+	}
+	return nil
+}
+
+// Err reports a configuration error, or nil.
+func (n *Namespace[T]) Err() error { return n.err }
+
+// Name returns the namespace's name.
+func (n *Namespace[T]) Name() string { return n.name }
+
+// TTL returns the TTL of the namespace's values.
+func (n *Namespace[T]) TTL() time.Duration { return n.policy.ttl }
+
+// Key returns the key of id, relative to the cache's prefix: the
+// namespace's prefix and the id, escaped as Key escapes it.
+func (n *Namespace[T]) Key(id string) string { return n.prefix + escapeID(id) }
+
+// Get returns the value cached for id, or loads, caches and returns it, as
+// GetOrSet does, with the namespace's TTLs and jitter.
+func (n *Namespace[T]) Get(ctx context.Context, id string, load func(context.Context) (T, error)) (T, error) {
+	if err := n.check(id); err != nil {
+		var zero T
+		return zero, err
+	}
+	if load == nil {
+		var zero T
+		return zero, fmt.Errorf("aside: nil loader for %s %q", n.name, id)
+	}
+	return getOrLoad(ctx, n.c, n.st, n.Key(id), n.policy, load)
+}
+
+// Invalidate removes the entries of ids, in one round trip. Call it after
+// every write of the rows behind them. It returns an error wrapping
+// ErrUnavailable while the breaker is open.
+func (n *Namespace[T]) Invalidate(ctx context.Context, ids ...string) error {
+	if n.err != nil {
+		return n.err
+	}
+	if n.c.closed.Load() {
+		return ErrClosed
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	full := make([]string, len(ids))
+	for i, id := range ids {
+		if id == "" {
+			return fmt.Errorf("aside: empty %s id", n.name)
+		}
+		full[i] = n.c.opts.KeyPrefix + n.Key(id)
+	}
+	_, err := n.c.deleteFull(ctx, n.st, full)
+	return err
+}
+
+func (n *Namespace[T]) check(id string) error {
+	switch {
+	case n.err != nil:
+		return n.err
+	case n.c.closed.Load():
+		return ErrClosed
+	case id == "":
+		return fmt.Errorf("aside: empty %s id", n.name)
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+package aside
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Options configures a Cache. The zero value gives the documented defaults.
+type Options struct {
+	// KeyPrefix is put in front of every key, so that Clear and pattern
+	// deletes can never reach another application's keys in the same Redis
+	// database. Default "aside:".
+	KeyPrefix string
+	// OpTimeout bounds each call to the store (a GET, a SET, one batch of
+	// a warm-up). Default 100ms.
+	OpTimeout time.Duration
+	// LoadTimeout bounds a loader call. The load runs on a context detached
+	// from its callers, so this is what stops a loader that never returns.
+	// Default 30s.
+	LoadTimeout time.Duration
+	// NegativeTTL is how long GetOrSet keeps a loader's ErrNotFound.
+	// Namespaces set their own. Default 30s.
+	NegativeTTL time.Duration
+	// Jitter spreads the TTL of each fill uniformly over ±Jitter of it, so
+	// that entries written together do not expire together. Default 0.1
+	// (±10%); a negative value turns jitter off.
+	Jitter float64
+	// Codec encodes values for stores outside the process. Default JSON.
+	Codec Codec
+	// Logger receives breaker transitions and store errors that a read
+	// absorbed (keys, never values). Default: discard.
+	Logger *slog.Logger
+	// Breaker tunes the circuit breaker around a remote store.
+	Breaker BreakerOptions
+}
+
+// BreakerOptions tunes the circuit breaker that a Cache keeps around a
+// remote store. One breaker serves every call of the Cache.
+type BreakerOptions struct {
+	// ConsecutiveFailures opens the breaker after this many store calls in
+	// a row fail. Default 5.
+	ConsecutiveFailures uint32
+	// FailureRatio opens the breaker when at least this share of the calls
+	// in a 10 s window failed, once the window holds 20 calls. Default 0.5.
+	FailureRatio float64
+	// Cooldown is how long the breaker stays open before it lets one probe
+	// call through; a probe that succeeds closes it. Default 2s.
+	Cooldown time.Duration
+}
+
+// Defaults, as documented on Options.
+const (
+	DefaultKeyPrefix   = "aside:"
+	DefaultOpTimeout   = 100 * time.Millisecond
+	DefaultLoadTimeout = 30 * time.Second
+	DefaultNegativeTTL = 30 * time.Second
+	DefaultJitter      = 0.1
+	defaultFailures    = 5
+	defaultRatio       = 0.5
+	defaultCooldown    = 2 * time.Second
+)
+
+// withDefaults validates o and fills in the defaults of its zero fields.
+func (o Options) withDefaults() (Options, error) {
+	switch {
+	case o.OpTimeout < 0:
+		return o, fmt.Errorf("aside: OpTimeout %v is negative", o.OpTimeout)
+	case o.LoadTimeout < 0:
+		return o, fmt.Errorf("aside: LoadTimeout %v is negative", o.LoadTimeout)
+	case o.NegativeTTL < 0:
+		return o, fmt.Errorf("aside: NegativeTTL %v is negative", o.NegativeTTL)
+	case o.Jitter >= 1:
+		return o, fmt.Errorf("aside: Jitter %v must be below 1", o.Jitter)
+	case o.Breaker.FailureRatio < 0 || o.Breaker.FailureRatio > 1:
+		return o, fmt.Errorf("aside: Breaker.FailureRatio %v is outside [0, 1]", o.Breaker.FailureRatio)
+	case o.Breaker.Cooldown < 0:
+		return o, fmt.Errorf("aside: Breaker.Cooldown %v is negative", o.Breaker.Cooldown)
+	}
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = DefaultKeyPrefix
+	}
+	o.OpTimeout = orDefault(o.OpTimeout, DefaultOpTimeout)
+	o.LoadTimeout = orDefault(o.LoadTimeout, DefaultLoadTimeout)
+	o.NegativeTTL = orDefault(o.NegativeTTL, DefaultNegativeTTL)
+	o.Jitter = jitterOrDefault(o.Jitter, DefaultJitter)
+	if o.Codec == nil {
+		o.Codec = JSON{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.Breaker.ConsecutiveFailures = orDefault(o.Breaker.ConsecutiveFailures, defaultFailures)
+	o.Breaker.FailureRatio = orDefault(o.Breaker.FailureRatio, defaultRatio)
+	o.Breaker.Cooldown = orDefault(o.Breaker.Cooldown, defaultCooldown)
+	return o, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// jitterOrDefault reads the Jitter convention: 0 means the default, a
+// negative value means none.
+func jitterOrDefault(j, def float64) float64 {
+	switch {
+	case j == 0:
+		return def
+	case j < 0:
+		return 0
+	}
+	return j
+}

@@ -1,0 +1,134 @@
+package redisstore
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Options says where Redis is. Set URL, or Addrs; the zero value means
+// redis://127.0.0.1:6379/0.
+type Options struct {
+	// URL is a Redis URL: redis://[user:password@]host:port[/db], or
+	// rediss:// for TLS. Query parameters are rueidis's: addr= adds seed
+	// nodes (a cluster is detected by itself), master_set= names a Sentinel
+	// master set, dial_timeout=, client_name=, skip_verify.
+	URL string
+	// Addrs are the seed nodes of a Cluster, or the Sentinels when MasterSet
+	// is set, or the one address of a standalone server.
+	Addrs []string
+	// MasterSet names the master set to ask the Sentinels in Addrs for.
+	MasterSet string
+	// Username and Password authenticate (ACL user, or password alone);
+	// they override the URL's.
+	Username, Password string
+	// DB selects a database on a standalone server; it overrides the URL's.
+	DB int
+	// TLS, when set, connects with TLS; it overrides the URL's.
+	TLS *tls.Config
+	// ClientName is sent with CLIENT SETNAME. Default "aside".
+	ClientName string
+	// DialTimeout bounds each connection attempt. Default 2s.
+	DialTimeout time.Duration
+}
+
+const defaultDialTimeout = 2 * time.Second
+
+// clientOption turns o into rueidis's options.
+func (o Options) clientOption() (rueidis.ClientOption, error) {
+	var opt rueidis.ClientOption
+	switch {
+	case o.URL != "" && len(o.Addrs) > 0:
+		return opt, errors.New("redisstore: set URL or Addrs, not both")
+	case o.URL != "":
+		var err error
+		if opt, err = rueidis.ParseURL(o.URL); err != nil {
+			return opt, fmt.Errorf("redisstore: bad URL: %w", err)
+		}
+	case len(o.Addrs) > 0:
+		for _, a := range o.Addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return opt, fmt.Errorf("redisstore: bad address %q: %w", a, err)
+			}
+		}
+		opt.InitAddress = append([]string(nil), o.Addrs...)
+	default:
+		opt.InitAddress = []string{"127.0.0.1:6379"}
+	}
+	if o.MasterSet != "" {
+		opt.Sentinel.MasterSet = o.MasterSet
+	}
+	if o.Username != "" {
+		opt.Username = o.Username
+	}
+	if o.Password != "" {
+		opt.Password = o.Password
+	}
+	switch {
+	case o.DB < 0:
+		return opt, fmt.Errorf("redisstore: DB %d is negative", o.DB)
+	case o.DB > 0:
+		opt.SelectDB = o.DB
+	}
+	if o.TLS != nil {
+		opt.TLSConfig = o.TLS
+	}
+	opt.ClientName = o.ClientName
+	if opt.ClientName == "" {
+		opt.ClientName = "aside"
+	}
+	if o.DialTimeout < 0 {
+		return opt, fmt.Errorf("redisstore: DialTimeout %v is negative", o.DialTimeout)
+	}
+	if o.DialTimeout > 0 || opt.Dialer.Timeout == 0 {
+		opt.Dialer.Timeout = cmpOr(o.DialTimeout, defaultDialTimeout)
+	}
+	// Client-side caching is for the near cache; a plain store does not
+	// need Redis to track its keys.
+	opt.DisableCache = true
+	return opt, nil
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// FromEnv reads where Redis is from the environment, as the guide's server
+// did: REDIS_URL if set, or else REDIS_HOST with REDIS_PORT (default 6379),
+// REDIS_PASSWORD, REDIS_USERNAME and REDIS_DB. configured is false when none
+// of REDIS_URL and REDIS_HOST is set. getenv is os.Getenv in a program.
+func FromEnv(getenv func(string) string) (opts Options, configured bool, err error) {
+	if u := getenv("REDIS_URL"); u != "" {
+		return Options{URL: u}, true, nil
+	}
+	host := getenv("REDIS_HOST")
+	if host == "" {
+		return Options{}, false, nil
+	}
+	port := getenv("REDIS_PORT")
+	if port == "" {
+		port = "6379"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return Options{}, true, fmt.Errorf("redisstore: REDIS_PORT %q is not a port number", port)
+	}
+	opts = Options{
+		Addrs:    []string{net.JoinHostPort(host, port)},
+		Username: getenv("REDIS_USERNAME"),
+		Password: getenv("REDIS_PASSWORD"),
+	}
+	if db := getenv("REDIS_DB"); db != "" {
+		if opts.DB, err = strconv.Atoi(db); err != nil || opts.DB < 0 {
+			return Options{}, true, fmt.Errorf("redisstore: REDIS_DB %q is not a database number", db)
+		}
+	}
+	return opts, true, nil
+}

@@ -1,0 +1,247 @@
+// Package redisstore is an aside.Store on Redis, through rueidis: one
+// auto-pipelined client for a standalone server, Sentinel or Cluster.
+//
+// New does not wait for Redis. If the first connection fails, the store
+// keeps trying in the background (with backoff, up to every 5 s) and its
+// calls fail at once until it connects, so that a service can start while
+// Redis is down; the Cache's breaker then sends reads to the loader.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/aside-cache/aside"
+)
+
+// Store is an aside.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	opt    rueidis.ClientOption
+	client atomic.Pointer[rueidis.Client] // nil until connected
+
+	dialErr atomic.Pointer[error] // the last failed connection attempt
+	stop    chan struct{}         // closed by Close: ends the connect loop
+	wg      sync.WaitGroup        // the connect loop
+	closed  atomic.Bool
+}
+
+var _ aside.Store = (*Store)(nil)
+
+// ErrNotConnected is returned by calls made before the store first reached
+// Redis. It wraps the last connection error.
+var ErrNotConnected = errors.New("redisstore: not connected")
+
+// ErrClosed is returned by calls on a closed Store.
+var ErrClosed = errors.New("redisstore: closed")
+
+// New returns a Store for the Redis that opts names. It fails only on bad
+// options; an unreachable Redis is retried in the background.
+func New(opts Options) (*Store, error) {
+	opt, err := opts.clientOption()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{opt: opt, stop: make(chan struct{})}
+	if err := s.connect(); err != nil {
+		s.wg.Add(1)
+		go s.connectLoop()
+	}
+	return s, nil
+}
+
+func (s *Store) connect() error {
+	c, err := rueidis.NewClient(s.opt)
+	if err != nil {
+		err = fmt.Errorf("redisstore: connect %v: %w", s.opt.InitAddress, err)
+		s.dialErr.Store(&err)
+		return err
+	}
+	s.client.Store(&c)
+	return nil
+}
+
+// connectLoop retries the first connection until it succeeds or Close.
+func (s *Store) connectLoop() {
+	defer s.wg.Done()
+	wait := 100 * time.Millisecond
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(wait):
+		}
+		if s.connect() == nil {
+			return
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// c returns the client, or an error saying why there is none.
+func (s *Store) c() (rueidis.Client, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	if p := s.client.Load(); p != nil {
+		return *p, nil
+	}
+	if p := s.dialErr.Load(); p != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotConnected, *p)
+	}
+	return nil, ErrNotConnected
+}
+
+// Client returns the underlying rueidis client, or nil before the store
+// first connected. Benchmarks and tests use it to compare with raw calls.
+func (s *Store) Client() rueidis.Client {
+	if p := s.client.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	c, err := s.c()
+	if err != nil {
+		return err
+	}
+	if err := c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
+		return fmt.Errorf("redisstore: ping: %w", err)
+	}
+	return nil
+}
+
+// Get returns the value under key.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	c, err := s.c()
+	if err != nil {
+		return nil, false, err
+	}
+	b, err := c.Do(ctx, c.B().Get().Key(key).Build()).AsBytes()
+	switch {
+	case rueidis.IsRedisNil(err):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("redisstore: get %q: %w", key, err)
+	}
+	return b, true, nil
+}
+
+// Set stores value under key for ttl (SET PX).
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	c, err := s.c()
+	if err != nil {
+		return err
+	}
+	cmd := c.B().Set().Key(key).Value(rueidis.BinaryString(value)).PxMilliseconds(millis(ttl)).Build()
+	if err := c.Do(ctx, cmd).Error(); err != nil {
+		return fmt.Errorf("redisstore: set %q: %w", key, err)
+	}
+	return nil
+}
+
+// AddMany stores each item whose key holds nothing (SET NX PX), all in one
+// pipeline.
+func (s *Store) AddMany(ctx context.Context, items []aside.Item) (added int, err error) {
+	c, err := s.c()
+	if err != nil {
+		return 0, err
+	}
+	cmds := make(rueidis.Commands, len(items))
+	for i, it := range items {
+		cmds[i] = c.B().Set().Key(it.Key).Value(rueidis.BinaryString(it.Value)).Nx().PxMilliseconds(millis(it.TTL)).Build()
+	}
+	for i, r := range c.DoMulti(ctx, cmds...) {
+		switch err := r.Error(); {
+		case rueidis.IsRedisNil(err): // present: left alone
+		case err != nil:
+			return added, fmt.Errorf("redisstore: add %q: %w", items[i].Key, err)
+		default:
+			added++
+		}
+	}
+	return added, nil
+}
+
+// Delete removes keys with UNLINK, which frees their memory off the main
+// thread. On a cluster each key is its own command, so that keys of
+// different slots never meet in one; all go out in one pipeline.
+func (s *Store) Delete(ctx context.Context, keys ...string) (removed int, err error) {
+	c, err := s.c()
+	if err != nil || len(keys) == 0 {
+		return 0, err
+	}
+	var cmds rueidis.Commands
+	if c.Mode() == rueidis.ClientModeCluster {
+		cmds = make(rueidis.Commands, len(keys))
+		for i, k := range keys {
+			cmds[i] = c.B().Unlink().Key(k).Build()
+		}
+	} else {
+		cmds = rueidis.Commands{c.B().Unlink().Key(keys...).Build()}
+	}
+	for _, r := range c.DoMulti(ctx, cmds...) {
+		n, err := r.AsInt64()
+		if err != nil {
+			return removed, fmt.Errorf("redisstore: unlink: %w", err)
+		}
+		removed += int(n)
+	}
+	return removed, nil
+}
+
+// Exists reports whether key holds a value.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	c, err := s.c()
+	if err != nil {
+		return false, err
+	}
+	n, err := c.Do(ctx, c.B().Exists().Key(key).Build()).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: exists %q: %w", key, err)
+	}
+	return n == 1, nil
+}
+
+// TTL returns the time key has left (PTTL).
+func (s *Store) TTL(ctx context.Context, key string) (time.Duration, bool, error) {
+	c, err := s.c()
+	if err != nil {
+		return 0, false, err
+	}
+	ms, err := c.Do(ctx, c.B().Pttl().Key(key).Build()).AsInt64()
+	switch {
+	case err != nil:
+		return 0, false, fmt.Errorf("redisstore: pttl %q: %w", key, err)
+	case ms == -2:
+		return 0, false, nil
+	case ms == -1:
+		return aside.NoExpiry, true, nil
+	}
+	return time.Duration(ms) * time.Millisecond, true, nil
+}
+
+// Close ends the connect loop and closes the client.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	close(s.stop)
+	s.wg.Wait()
+	if p := s.client.Load(); p != nil {
+		(*p).Close()
+	}
+	return nil
+}
+
+// millis is ttl in whole milliseconds, at least one: PX 0 is an error.
+func millis(ttl time.Duration) int64 {
+	return max(ttl.Milliseconds(), 1)
+}

@@ -1,0 +1,165 @@
+package aside
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Counters are the figures of one namespace, or of the whole cache.
+type Counters struct {
+	Hits    uint64 `json:"hits"`    // reads answered by the cache, negative entries included
+	Misses  uint64 `json:"misses"`  // reads the cache could not answer
+	Sets    uint64 `json:"sets"`    // entries written
+	Deletes uint64 `json:"deletes"` // keys actually removed
+	Errors  uint64 `json:"errors"`  // store failures and undecodable entries (not misses)
+
+	Loads         uint64 `json:"loads"`         // loader calls
+	LoadErrors    uint64 `json:"loadErrors"`    // loader calls that failed (ErrNotFound is not a failure)
+	Coalesced     uint64 `json:"coalesced"`     // misses that waited for another caller's load
+	Bypassed      uint64 `json:"bypassed"`      // store calls skipped because the breaker was open
+	WritesSkipped uint64 `json:"writesSkipped"` // fills not written because the store was unavailable
+
+	// HitRate is Hits / (Hits + Misses) * 100, or 0 before any read.
+	HitRate float64 `json:"hitRate"`
+}
+
+// Stats is a snapshot of a Cache's figures: totals, each namespace's, and
+// the state of the circuit breaker.
+type Stats struct {
+	Counters
+	// Namespaces holds each namespace's figures by name. Reads through
+	// GetOrSet and Get count for the namespace whose prefix begins the key
+	// (the longest, if several do); keys under no namespace count only in
+	// the totals.
+	Namespaces map[string]Counters `json:"namespaces"`
+	// Breaker is the circuit breaker's state.
+	Breaker BreakerState `json:"breaker"`
+	// BreakerTrips counts the times the breaker opened.
+	BreakerTrips uint64 `json:"breakerTrips"`
+}
+
+// counters is the live, lock-free form of Counters. Each is padded to its
+// own cache lines so that namespaces hit from different cores do not share.
+type counters struct {
+	hits, misses, sets, deletes, errors                  atomic.Uint64
+	loads, loadErrors, coalesced, bypassed, writesSkipped atomic.Uint64
+	_                                                     [48]byte
+}
+
+func (c *counters) snapshot() Counters {
+	s := Counters{
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Sets: c.sets.Load(),
+		Deletes: c.deletes.Load(), Errors: c.errors.Load(),
+		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(),
+		Coalesced: c.coalesced.Load(), Bypassed: c.bypassed.Load(),
+		WritesSkipped: c.writesSkipped.Load(),
+	}
+	s.HitRate = hitRate(s.Hits, s.Misses)
+	return s
+}
+
+func (c *counters) reset() {
+	for _, a := range []*atomic.Uint64{&c.hits, &c.misses, &c.sets, &c.deletes, &c.errors,
+		&c.loads, &c.loadErrors, &c.coalesced, &c.bypassed, &c.writesSkipped} {
+		a.Store(0)
+	}
+}
+
+func hitRate(hits, misses uint64) float64 {
+	if hits+misses == 0 {
+		return 0
+	}
+	return float64(hits) / float64(hits+misses) * 100
+}
+
+func (s *Counters) add(o Counters) {
+	s.Hits += o.Hits
+	s.Misses += o.Misses
+	s.Sets += o.Sets
+	s.Deletes += o.Deletes
+	s.Errors += o.Errors
+	s.Loads += o.Loads
+	s.LoadErrors += o.LoadErrors
+	s.Coalesced += o.Coalesced
+	s.Bypassed += o.Bypassed
+	s.WritesSkipped += o.WritesSkipped
+	s.HitRate = hitRate(s.Hits, s.Misses)
+}
+
+// scope ties a key prefix to the counters of the namespace that owns it.
+type scope struct {
+	name, prefix string
+	c            *counters
+}
+
+// statsRegistry finds the counters for a key. Lookups read an immutable
+// slice through an atomic pointer, so the hit path takes no lock;
+// registration copies the slice under mu.
+type statsRegistry struct {
+	unscoped counters // keys under no namespace
+
+	mu     sync.Mutex           // guards byName and writes of scopes
+	byName map[string]*counters // one set of counters per namespace name
+	scopes atomic.Pointer[[]scope]
+}
+
+// register returns the counters of the namespace name, creating them, and
+// routes keys under prefix to them.
+func (r *statsRegistry) register(name, prefix string) *counters {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byName == nil {
+		r.byName = make(map[string]*counters)
+	}
+	c, ok := r.byName[name]
+	if !ok {
+		c = new(counters)
+		r.byName[name] = c
+	}
+	var scopes []scope
+	if p := r.scopes.Load(); p != nil {
+		scopes = slices.Clone(*p)
+	}
+	scopes = slices.DeleteFunc(scopes, func(s scope) bool { return s.prefix == prefix })
+	scopes = append(scopes, scope{name: name, prefix: prefix, c: c})
+	// Longest prefix first, so that "job:result:" wins over "job:".
+	slices.SortStableFunc(scopes, func(a, b scope) int { return len(b.prefix) - len(a.prefix) })
+	r.scopes.Store(&scopes)
+	return c
+}
+
+// lookup returns the counters for a key relative to the cache's prefix.
+func (r *statsRegistry) lookup(key string) *counters {
+	if p := r.scopes.Load(); p != nil {
+		for i := range *p {
+			if strings.HasPrefix(key, (*p)[i].prefix) {
+				return (*p)[i].c
+			}
+		}
+	}
+	return &r.unscoped
+}
+
+func (r *statsRegistry) snapshot() (total Counters, byName map[string]Counters) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	total = r.unscoped.snapshot()
+	byName = make(map[string]Counters, len(r.byName))
+	for name, c := range r.byName {
+		s := c.snapshot()
+		byName[name] = s
+		total.add(s)
+	}
+	return total, byName
+}
+
+func (r *statsRegistry) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unscoped.reset()
+	for _, c := range r.byName {
+		c.reset()
+	}
+}

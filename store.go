@@ -1,0 +1,67 @@
+package aside
+
+import (
+	"context"
+	"time"
+)
+
+// Store is where a Cache keeps its entries: Redis (package redisstore) or
+// the process's memory (package memstore). Keys reaching a Store are full
+// keys, prefix included; values are opaque bytes. A Store must be safe for
+// concurrent use. Package storetest checks an implementation.
+//
+// A Store reports failures as errors and never panics; the Cache decides
+// what a failure means (a read falls through to the loader).
+type Store interface {
+	// Get returns the value under key; found is false when there is none.
+	// The caller must not modify the returned slice.
+	Get(ctx context.Context, key string) (value []byte, found bool, err error)
+	// Set stores value under key for ttl, replacing what was there.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// AddMany stores each item whose key holds nothing, leaving present
+	// keys untouched, in as few round trips as the store allows (one for
+	// Redis), and reports how many it stored.
+	AddMany(ctx context.Context, items []Item) (added int, err error)
+	// Delete removes keys and reports how many of them existed.
+	Delete(ctx context.Context, keys ...string) (removed int, err error)
+	// Scan returns a batch of keys that match the Redis glob pattern, from
+	// cursor ("" to start), and the cursor of the next batch ("" when the
+	// walk is over). Like Redis's SCAN, it never blocks the store, count is
+	// a hint, a key present for the whole walk is returned at least once,
+	// and on a cluster the walk covers every master. The Cache validates
+	// the pattern and confines it to its prefix before calling.
+	Scan(ctx context.Context, cursor, pattern string, count int) (keys []string, next string, err error)
+	// Exists reports whether key holds an entry.
+	Exists(ctx context.Context, key string) (bool, error)
+	// TTL returns the time key has left; NoExpiry when it never expires;
+	// found is false when the key holds nothing.
+	TTL(ctx context.Context, key string) (ttl time.Duration, found bool, err error)
+	// Close releases the store's connections and goroutines.
+	Close() error
+}
+
+// Item is one entry for [Store.AddMany].
+type Item struct {
+	Key   string
+	Value []byte
+	TTL   time.Duration
+}
+
+// NoExpiry is the TTL of a key that never expires.
+const NoExpiry time.Duration = -1
+
+// ValueStore is a Store in the process that can keep decoded values, so
+// that a hit costs no decoding and no allocation. A Cache whose store
+// implements ValueStore keeps its entries through these methods; they
+// cannot fail, so the Cache puts no circuit breaker or timeout around them.
+type ValueStore interface {
+	Store
+	// GetValue returns the value under key. It may be bytes written by
+	// Set, which the Cache then decodes.
+	GetValue(key string) (v any, found bool)
+	// SetValue stores v under key for ttl, replacing what was there.
+	SetValue(key string, v any, ttl time.Duration)
+	// AddValue stores v under key for ttl if the key holds nothing, and
+	// reports whether it did.
+	AddValue(key string, v any, ttl time.Duration) bool
+}
