@@ -88,6 +88,10 @@ func checkCall(c *Cache, key string, ttl time.Duration, hasLoader bool) error {
 // getOrLoad is the read path that GetOrSet and Namespace.Get share: key is
 // relative to the prefix, st the counters it counts in.
 func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p fillPolicy, load func(context.Context) (T, error)) (T, error) {
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, err // a caller already gone starts no load
+	}
 	full := c.opts.KeyPrefix + key
 	if v, k, ok := lookup[T](ctx, c, st, full); ok {
 		st.hits.Add(1)
@@ -190,6 +194,8 @@ func lookup[T any](ctx context.Context, c *Cache, st *counters, full string) (v 
 	case errors.Is(err, ErrUnavailable):
 		st.bypassed.Add(1)
 		return v, 0, false
+	case err != nil && ctx.Err() != nil:
+		return v, 0, false // the caller left: not the store's failure
 	case err != nil:
 		st.errors.Add(1)
 		c.opts.Logger.Debug("aside: store read failed, answering from the loader", "key", full, "err", err)

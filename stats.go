@@ -43,7 +43,7 @@ type Stats struct {
 // counters is the live, lock-free form of Counters. Each is padded to its
 // own cache lines so that namespaces hit from different cores do not share.
 type counters struct {
-	hits, misses, sets, deletes, errors                  atomic.Uint64
+	hits, misses, sets, deletes, errors                   atomic.Uint64
 	loads, loadErrors, coalesced, bypassed, writesSkipped atomic.Uint64
 	_                                                     [48]byte
 }

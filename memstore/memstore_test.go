@@ -1,7 +1,12 @@
 package memstore_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/memstore"
@@ -20,4 +25,97 @@ func newStore(t *testing.T) *memstore.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) aside.Store { return newStore(t) })
+}
+
+// Entries expire after their TTL. Time is synctest's, so no test sleeps.
+func TestExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStore(t)
+		ctx := context.Background()
+		s.Set(ctx, "short", []byte("v"), time.Second)
+		s.SetValue("value", 42, 2*time.Second)
+		s.Set(ctx, "long", []byte("v"), time.Hour)
+
+		time.Sleep(1500 * time.Millisecond)
+		if _, found, _ := s.Get(ctx, "short"); found {
+			t.Error("short (1s) still there after 1.5s")
+		}
+		if ok, _ := s.Exists(ctx, "short"); ok {
+			t.Error("Exists(short) after expiry = true")
+		}
+		if ttl, found, _ := s.TTL(ctx, "value"); !found || ttl != 500*time.Millisecond {
+			t.Errorf("TTL(value) after 1.5s of 2s = %v, %v; want 500ms", ttl, found)
+		}
+		if removed, _ := s.Delete(ctx, "short"); removed != 0 {
+			t.Errorf("Delete(expired) = %d; want 0: an expired entry is not there to remove", removed)
+		}
+		time.Sleep(time.Second)
+		if _, found := s.GetValue("value"); found {
+			t.Error("value (2s) still there after 2.5s")
+		}
+		if _, found, _ := s.Get(ctx, "long"); !found {
+			t.Error("long (1h) gone after 2.5s")
+		}
+	})
+}
+
+func TestValues(t *testing.T) {
+	s := newStore(t)
+	s.SetValue("k", []int{1, 2}, time.Hour)
+	if v, ok := s.GetValue("k"); !ok || len(v.([]int)) != 2 {
+		t.Errorf("GetValue(k) = %v, %v", v, ok)
+	}
+	if s.AddValue("k", 3, time.Hour) {
+		t.Error("AddValue over a present key = true")
+	}
+	if !s.AddValue("k2", 3, time.Hour) {
+		t.Error("AddValue on an absent key = false")
+	}
+	if _, _, err := s.Get(context.Background(), "k"); err == nil {
+		t.Error("Get (bytes) of a decoded value: no error")
+	}
+	s.SetValue("zero-ttl", 1, 0)
+	if _, ok := s.GetValue("zero-ttl"); ok {
+		t.Error("SetValue with ttl 0 stored something")
+	}
+}
+
+func TestBounded(t *testing.T) {
+	s, err := memstore.New(memstore.Options{MaxEntries: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 10_000 {
+		s.SetValue(fmt.Sprint(i), i, time.Hour)
+	}
+	waitUntil(t, func() bool { return s.Len() <= 100 })
+	if _, err := memstore.New(memstore.Options{MaxEntries: -1}); err == nil {
+		t.Error("New with MaxEntries -1: no error")
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i > 1000 {
+			t.Fatal("condition never held")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s := newStore(t)
+	s.Close()
+	ctx := context.Background()
+	if err := s.Set(ctx, "k", nil, time.Hour); !errors.Is(err, memstore.ErrClosed) {
+		t.Errorf("Set after Close = %v; want ErrClosed", err)
+	}
+	if _, _, err := s.Get(ctx, "k"); !errors.Is(err, memstore.ErrClosed) {
+		t.Errorf("Get after Close = %v; want ErrClosed", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
 }

@@ -114,6 +114,9 @@ func LiteralPrefix(pattern string) string {
 // stringmatchlen (case sensitive). Malformed patterns are matched as Redis
 // would match them; call Validate first to refuse them.
 func Match(pattern, key string) bool {
+	if pattern == "*" {
+		return true // SCAN's own shortcut: "*" matches even the empty key
+	}
 	skipLonger := false
 	return match(pattern, key, &skipLonger, 0)
 }

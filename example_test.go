@@ -1,0 +1,113 @@
+package aside_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aside-cache/aside"
+	"github.com/aside-cache/aside/memstore"
+)
+
+func ExampleGetOrSet() {
+	store, _ := memstore.New(memstore.Options{})
+	c, _ := aside.New(store, aside.Options{})
+	defer c.Close()
+	ctx := context.Background()
+
+	loadUser := func(ctx context.Context) (string, error) {
+		fmt.Println("query the database")
+		return "Ada", nil
+	}
+	for range 3 {
+		name, err := aside.GetOrSet(ctx, c, "user:1", time.Hour, loadUser)
+		fmt.Println(name, err)
+	}
+	st := c.Stats()
+	fmt.Printf("hits %d, misses %d, hit rate %.2f%%\n", st.Hits, st.Misses, st.HitRate)
+	// Output:
+	// query the database
+	// Ada <nil>
+	// Ada <nil>
+	// Ada <nil>
+	// hits 2, misses 1, hit rate 66.67%
+}
+
+func ExampleNamespace() {
+	store, _ := memstore.New(memstore.Options{})
+	c, _ := aside.New(store, aside.Options{})
+	defer c.Close()
+	ctx := context.Background()
+
+	type User struct{ ID, Name string }
+	users := aside.NewNamespace[User](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	db := map[string]User{"1": {"1", "Ada"}}
+	load := func(id string) func(context.Context) (User, error) {
+		return func(context.Context) (User, error) {
+			u, ok := db[id]
+			if !ok {
+				return User{}, aside.ErrNotFound // cached as a negative entry
+			}
+			return u, nil
+		}
+	}
+
+	u, _ := users.Get(ctx, "1", load("1"))
+	fmt.Println(u.Name)
+	_, err := users.Get(ctx, "2", load("2"))
+	fmt.Println(err)
+
+	db["1"] = User{"1", "Ada Lovelace"} // a write...
+	users.Invalidate(ctx, "1")          // ...then its invalidation
+	u, _ = users.Get(ctx, "1", load("1"))
+	fmt.Println(u.Name)
+	// Output:
+	// Ada
+	// aside: load "user:2": aside: not found
+	// Ada Lovelace
+}
+
+func ExampleCache_DeletePattern() {
+	store, _ := memstore.New(memstore.Options{})
+	c, _ := aside.New(store, aside.Options{})
+	defer c.Close()
+	ctx := context.Background()
+
+	for _, k := range []string{"user:1", "user:2", "job:1"} {
+		aside.Set(ctx, c, k, "v", time.Hour)
+	}
+	removed, _ := c.DeletePattern(ctx, "user:*")
+	fmt.Println("removed", removed)
+	removed, _ = c.Clear(ctx)
+	fmt.Println("cleared", removed)
+	// Output:
+	// removed 2
+	// cleared 1
+}
+
+func ExampleNamespace_Warm() {
+	store, _ := memstore.New(memstore.Options{})
+	c, _ := aside.New(store, aside.Options{})
+	defer c.Close()
+	ctx := context.Background()
+
+	jobs := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "jobs", Prefix: "job:", TTL: 5 * time.Minute})
+	recent := map[string]string{"1": "queued", "2": "running"}
+	written, err := jobs.Warm(ctx, func(yield func(string, string) bool) {
+		for id, status := range recent {
+			if !yield(id, status) {
+				return
+			}
+		}
+	})
+	fmt.Println(written, err)
+	// Output: 2 <nil>
+}
+
+func ExampleKey() {
+	fmt.Println(aside.Key("user:", 42))
+	fmt.Println(aside.Key("job:", "7:result")) // cannot pose as job 7's result
+	// Output:
+	// user:42
+	// job:7%3Aresult
+}

@@ -1,0 +1,333 @@
+package aside_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aside-cache/aside"
+)
+
+func TestLoaderErrorIsReturnedNotCachedNotRetried(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		dbDown := errors.New("database down")
+		loader := &counter[User]{err: dbDown}
+		_, err := aside.GetOrSet(ctx, c, "user:1", time.Hour, loader.load)
+		var le *aside.LoadError
+		if !errors.Is(err, dbDown) || !errors.As(err, &le) || le.Key != "user:1" {
+			t.Fatalf("GetOrSet with a failing loader = %v; want a *LoadError for user:1 wrapping the loader's error", err)
+		}
+		if n := loader.calls.Load(); n != 1 {
+			t.Errorf("loader called %d times for one GetOrSet; want 1 (never retried behind the caller)", n)
+		}
+		if ok, _ := c.Exists(ctx, "user:1"); ok {
+			t.Error("a loader error was cached")
+		}
+		loader.err, loader.value = nil, sampleUser(1)
+		if got, err := aside.GetOrSet(ctx, c, "user:1", time.Hour, loader.load); err != nil || got.ID != 1 {
+			t.Errorf("GetOrSet after the loader recovered = %+v, %v; want the user", got, err)
+		}
+		if st := c.Stats(); st.LoadErrors != 1 || st.Loads != 2 || st.Errors != 0 {
+			t.Errorf("loads %d, load errors %d, errors %d; want 2, 1, 0", st.Loads, st.LoadErrors, st.Errors)
+		}
+	})
+}
+
+func TestCoalescedWaitersShareTheLoaderError(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c := newCache(t, s, aside.Options{})
+		release := make(chan struct{})
+		var calls sync.WaitGroup
+		calls.Add(1)
+		var n int
+		load := func(context.Context) (int, error) {
+			n++
+			calls.Done()
+			<-release
+			return 0, errors.New("boom")
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 20)
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = aside.GetOrSet(context.Background(), c, "k", time.Hour, load) })
+		}
+		calls.Wait()
+		waitFor(t, "all misses", func() bool { return c.Stats().Misses == 20 })
+		close(release)
+		wg.Wait()
+		for i, err := range errs {
+			if err == nil || !strings.Contains(err.Error(), "boom") {
+				t.Errorf("caller %d got %v; want the loader's error", i, err)
+			}
+		}
+		if n != 1 {
+			t.Errorf("loader ran %d times; want 1", n)
+		}
+	})
+}
+
+func TestNotFoundIsCachedAsNegativeEntry(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{NegativeTTL: 20 * time.Second, Jitter: -1}), context.Background()
+		loader := &counter[User]{err: fmt.Errorf("user 9: %w", aside.ErrNotFound)}
+		for i := range 3 {
+			_, err := aside.GetOrSet(ctx, c, "user:9", time.Hour, loader.load)
+			if !errors.Is(err, aside.ErrNotFound) {
+				t.Fatalf("GetOrSet #%d = %v; want ErrNotFound", i, err)
+			}
+		}
+		if n := loader.calls.Load(); n != 1 {
+			t.Errorf("loader called %d times; want 1 (the negative entry answers)", n)
+		}
+		if ttl, err := c.TTL(ctx, "user:9"); err != nil || ttl <= 19*time.Second || ttl > 20*time.Second {
+			t.Errorf("TTL of the negative entry = %v, %v; want NegativeTTL (20s)", ttl, err)
+		}
+		if _, found, err := aside.Get[User](ctx, c, "user:9"); found || !errors.Is(err, aside.ErrNotFound) {
+			t.Errorf("Get of a negative entry = found %v, err %v; want false, ErrNotFound", found, err)
+		}
+		if st := c.Stats(); st.Hits != 3 || st.Misses != 1 || st.LoadErrors != 0 {
+			t.Errorf("hits %d misses %d load errors %d; want 3, 1, 0", st.Hits, st.Misses, st.LoadErrors)
+		}
+	})
+}
+
+func TestZeroValuesAreHits(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		check := func(name string, reads func() (int64, error)) {
+			t.Helper()
+			for range 2 {
+				if _, err := reads(); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+			}
+			if n, _ := reads(); n != 1 {
+				t.Errorf("%s: loader called %d times for 3 reads; want 1", name, n)
+			}
+		}
+		zeroInt, emptyString := &counter[int]{}, &counter[string]{}
+		emptyStruct, nilSlice := &counter[struct{}]{}, &counter[[]int]{}
+		check("0", func() (int64, error) {
+			_, err := aside.GetOrSet(ctx, c, "int", time.Hour, zeroInt.load)
+			return zeroInt.calls.Load(), err
+		})
+		check(`""`, func() (int64, error) {
+			_, err := aside.GetOrSet(ctx, c, "string", time.Hour, emptyString.load)
+			return emptyString.calls.Load(), err
+		})
+		check("struct{}{}", func() (int64, error) {
+			_, err := aside.GetOrSet(ctx, c, "struct", time.Hour, emptyStruct.load)
+			return emptyStruct.calls.Load(), err
+		})
+		check("nil slice", func() (int64, error) {
+			_, err := aside.GetOrSet(ctx, c, "slice", time.Hour, nilSlice.load)
+			return nilSlice.calls.Load(), err
+		})
+	})
+}
+
+func TestTimeRoundTripsExactly(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		at := time.Date(2026, 2, 3, 4, 5, 6, 987654321, time.FixedZone("X", 5*3600+1800))
+		type row struct{ At time.Time }
+		if err := aside.Set(ctx, c, "t", row{at}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := aside.Get[row](ctx, c, "t")
+		if err != nil || !got.At.Equal(at) || got.At.Nanosecond() != 987654321 {
+			t.Errorf("time round trip = %v, %v; want %v to the nanosecond", got.At, err, at)
+		}
+	})
+}
+
+func TestFirstCallerLeavingDoesNotCancelTheSharedLoad(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c := newCache(t, s, aside.Options{})
+		started, release := make(chan struct{}), make(chan struct{})
+		var loadErr error
+		load := func(ctx context.Context) (string, error) {
+			close(started)
+			<-release
+			loadErr = ctx.Err() // the first caller is gone by now
+			return "v", ctx.Err()
+		}
+		first, cancelFirst := context.WithCancel(context.Background())
+		firstDone := make(chan error, 1)
+		go func() {
+			_, err := aside.GetOrSet(first, c, "k", time.Hour, load)
+			firstDone <- err
+		}()
+		<-started
+		secondDone := make(chan string, 1)
+		go func() {
+			v, _ := aside.GetOrSet(context.Background(), c, "k", time.Hour, load)
+			secondDone <- v
+		}()
+		waitFor(t, "the second caller to join", func() bool { return c.Stats().Coalesced == 1 })
+
+		cancelFirst()
+		if err := <-firstDone; !errors.Is(err, context.Canceled) {
+			t.Errorf("first caller after cancelling = %v; want context.Canceled, at once", err)
+		}
+		close(release)
+		if v := <-secondDone; v != "v" {
+			t.Errorf("second caller got %q; want the shared load's value", v)
+		}
+		if loadErr != nil {
+			t.Errorf("the load's context ended with the first caller: %v", loadErr)
+		}
+		if v, found, _ := aside.Get[string](context.Background(), c, "k"); !found || v != "v" {
+			t.Errorf("after the load: cached %q, %v; want v", v, found)
+		}
+	})
+}
+
+func TestWaiterLeavesOnItsOwnContext(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c := newCache(t, s, aside.Options{})
+		release := make(chan struct{})
+		defer close(release)
+		load := func(context.Context) (int, error) { <-release; return 1, nil }
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		_, err := aside.GetOrSet(ctx, c, "slow", time.Hour, load)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("GetOrSet past its deadline = %v; want DeadlineExceeded", err)
+		}
+	})
+}
+
+func TestLoaderPanicIsAnError(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c := newCache(t, s, aside.Options{})
+		_, err := aside.GetOrSet(context.Background(), c, "k", time.Hour, func(context.Context) (int, error) {
+			panic("loader bug")
+		})
+		if err == nil || !strings.Contains(err.Error(), "loader bug") {
+			t.Errorf("GetOrSet with a panicking loader = %v; want an error naming the panic", err)
+		}
+	})
+}
+
+func TestLoadTimeoutStopsAHungLoader(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c := newCache(t, s, aside.Options{LoadTimeout: 20 * time.Millisecond})
+		_, err := aside.GetOrSet(context.Background(), c, "k", time.Hour, func(ctx context.Context) (int, error) {
+			<-ctx.Done()
+			return 0, ctx.Err()
+		})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("GetOrSet with a hung loader = %v; want DeadlineExceeded from LoadTimeout", err)
+		}
+	})
+}
+
+func TestJitterSpreadsTTLs(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		const ttl = 100 * time.Second
+		seen := map[time.Duration]bool{}
+		for i := range 50 {
+			key := fmt.Sprint("k", i)
+			if _, err := aside.GetOrSet(ctx, c, key, ttl, (&counter[int]{value: i}).load); err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.TTL(ctx, key)
+			if err != nil || got < 89*time.Second || got > 110*time.Second {
+				t.Fatalf("TTL of a fill with ttl 100s and ±10%% jitter = %v, %v; want within [90s, 110s]", got, err)
+			}
+			seen[got.Truncate(time.Second)] = true
+		}
+		if len(seen) < 5 {
+			t.Errorf("50 fills got %d distinct TTLs (to the second); jitter does not spread them", len(seen))
+		}
+	})
+}
+
+func TestBadCalls(t *testing.T) {
+	c, ctx := newCache(t, newMemstore(t), aside.Options{}), context.Background()
+	load := (&counter[int]{}).load
+	if _, err := aside.GetOrSet(ctx, c, "", time.Hour, load); err == nil {
+		t.Error("GetOrSet with an empty key: no error")
+	}
+	if _, err := aside.GetOrSet(ctx, c, "k", 0, load); err == nil {
+		t.Error("GetOrSet with a zero ttl: no error")
+	}
+	if _, err := aside.GetOrSet[int](ctx, c, "k", time.Hour, nil); err == nil {
+		t.Error("GetOrSet with a nil loader: no error")
+	}
+	if err := aside.Set(ctx, c, "k", 1, -time.Second); err == nil {
+		t.Error("Set with a negative ttl: no error")
+	}
+	if _, err := aside.GetOrSet(ctx, nil, "k", time.Hour, load); err == nil {
+		t.Error("GetOrSet on a nil cache: no error")
+	}
+	for _, opts := range []aside.Options{
+		{OpTimeout: -1}, {LoadTimeout: -1}, {NegativeTTL: -1}, {Jitter: 1},
+		{Breaker: aside.BreakerOptions{FailureRatio: 2}}, {Breaker: aside.BreakerOptions{Cooldown: -1}},
+	} {
+		if _, err := aside.New(newMemstore(t), opts); err == nil {
+			t.Errorf("New(%+v): no error", opts)
+		}
+	}
+	if _, err := aside.New(nil, aside.Options{}); err == nil {
+		t.Error("New(nil store): no error")
+	}
+}
+
+func TestTypeMismatchIsAMissNotAPanic(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		if err := aside.Set(ctx, c, "k", sampleUser(1), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		got, err := aside.GetOrSet(ctx, c, "k", time.Hour, (&counter[int]{value: 5}).load)
+		if err != nil || got != 5 {
+			t.Errorf("GetOrSet[int] over a cached User = %v, %v; want the loader's 5", got, err)
+		}
+		if st := c.Stats(); st.Errors != 1 {
+			t.Errorf("Errors = %d; want 1 for the entry that did not decode", st.Errors)
+		}
+	})
+}
+
+func TestCloseStopsLoadsAndRefusesCalls(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, err := aside.New(s, aside.Options{KeyPrefix: uniquePrefix(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := make(chan struct{})
+		result := make(chan error, 1)
+		go func() {
+			_, err := aside.GetOrSet(context.Background(), c, "k", time.Hour, func(ctx context.Context) (int, error) {
+				close(started)
+				<-ctx.Done() // Close must end the load
+				return 0, ctx.Err()
+			})
+			result <- err
+		}()
+		<-started
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := <-result; !errors.Is(err, context.Canceled) {
+			t.Errorf("load in flight at Close ended with %v; want context.Canceled", err)
+		}
+		if _, err := aside.GetOrSet(context.Background(), c, "k", time.Hour, (&counter[int]{}).load); !errors.Is(err, aside.ErrClosed) {
+			t.Errorf("GetOrSet after Close = %v; want ErrClosed", err)
+		}
+		if _, err := c.Delete(context.Background(), "k"); !errors.Is(err, aside.ErrClosed) {
+			t.Errorf("Delete after Close = %v; want ErrClosed", err)
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("second Close = %v; want nil", err)
+		}
+	})
+}

@@ -1,0 +1,193 @@
+package aside_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/aside-cache/aside"
+)
+
+// The guide's four kinds of data, as the platform configures them.
+var guideNamespaces = []aside.NamespaceConfig{
+	{Name: "users", Prefix: "user:", TTL: time.Hour},
+	{Name: "jobs", Prefix: "job:", TTL: 5 * time.Minute},
+	{Name: "job_results", Prefix: "job:result:", TTL: 10 * time.Minute},
+	{Name: "sessions", Prefix: "session:", TTL: 24 * time.Hour},
+}
+
+func TestNamespaceGetAndInvalidate(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{Jitter: -1}), context.Background()
+		users := aside.NewNamespace[User](c, guideNamespaces[0])
+		if err := users.Err(); err != nil {
+			t.Fatal(err)
+		}
+		loader := &counter[User]{value: sampleUser(5)}
+		for range 2 {
+			if got, err := users.Get(ctx, "5", loader.load); err != nil || got.ID != 5 {
+				t.Fatalf("users.Get(5) = %+v, %v", got, err)
+			}
+		}
+		if ttl, _ := c.TTL(ctx, "user:5"); ttl <= 59*time.Minute {
+			t.Errorf("TTL(user:5) = %v; want the namespace's hour", ttl)
+		}
+		if err := users.Invalidate(ctx, "5"); err != nil {
+			t.Fatalf("Invalidate: %v", err)
+		}
+		users.Get(ctx, "5", loader.load)
+		if n := loader.calls.Load(); n != 2 {
+			t.Errorf("loader calls = %d; want 2 (one before and one after the invalidation)", n)
+		}
+		st := c.Stats().Namespaces["users"]
+		if st.Hits != 1 || st.Misses != 2 || st.Deletes != 1 || st.Sets != 2 {
+			t.Errorf("users stats = %+v; want 1 hit, 2 misses, 1 delete, 2 sets", st)
+		}
+	})
+}
+
+// Each key counts in the namespace whose prefix is the longest to begin it:
+// job:result:1 is a job result, not a job.
+func TestStatsPerNamespace(t *testing.T) {
+	c, ctx := newCache(t, newMemstore(t), aside.Options{}), context.Background()
+	for _, cfg := range guideNamespaces {
+		aside.NewNamespace[int](c, cfg)
+	}
+	results := aside.NewNamespace[string](c, guideNamespaces[2])
+	results.Get(ctx, "1", (&counter[string]{value: "r"}).load)                   // job_results miss
+	aside.GetOrSet(ctx, c, "job:result:1", time.Hour, (&counter[string]{}).load) // job_results hit
+	aside.GetOrSet(ctx, c, "job:1", time.Hour, (&counter[int]{}).load)           // jobs miss
+	aside.GetOrSet(ctx, c, "misc", time.Hour, (&counter[int]{}).load)            // no namespace
+	st := c.Stats()
+	want := map[string]aside.Counters{
+		"users":       {},
+		"jobs":        {Misses: 1, Loads: 1, Sets: 1},
+		"job_results": {Hits: 1, Misses: 1, Loads: 1, Sets: 1, HitRate: 50},
+		"sessions":    {},
+	}
+	if !maps.Equal(st.Namespaces, want) {
+		t.Errorf("per-namespace stats = %+v; want %+v", st.Namespaces, want)
+	}
+	if st.Misses != 3 || st.Hits != 1 || st.HitRate != 25 {
+		t.Errorf("totals: hits %d misses %d rate %v; want 1, 3, 25 (the unscoped key counts too)", st.Hits, st.Misses, st.HitRate)
+	}
+}
+
+func TestNamespaceIDsCannotForgeKeys(t *testing.T) {
+	c, ctx := newCache(t, newMemstore(t), aside.Options{}), context.Background()
+	jobs := aside.NewNamespace[string](c, guideNamespaces[1])
+	results := aside.NewNamespace[string](c, guideNamespaces[2])
+	results.Get(ctx, "1", (&counter[string]{value: "the result"}).load)
+	// A job id that tries to name the result of job 1.
+	got, err := jobs.Get(ctx, "result:1", (&counter[string]{value: "a job"}).load)
+	if err != nil || got != "a job" {
+		t.Errorf(`jobs.Get("result:1") = %q, %v; want its own entry, not job 1's result`, got, err)
+	}
+	if jobs.Key("result:1") == results.Key("1") {
+		t.Errorf("job id result:1 and result id 1 share the key %q", jobs.Key("result:1"))
+	}
+}
+
+func TestNamespaceConfigErrors(t *testing.T) {
+	c, ctx := newCache(t, newMemstore(t), aside.Options{}), context.Background()
+	for _, cfg := range []aside.NamespaceConfig{
+		{TTL: time.Hour},
+		{Name: "x"},
+		{Name: "x", TTL: -time.Second},
+		{Name: "x", TTL: time.Hour, NegativeTTL: -1},
+		{Name: "x", TTL: time.Hour, Jitter: 1.5},
+	} {
+		ns := aside.NewNamespace[int](c, cfg)
+		if ns.Err() == nil {
+			t.Errorf("NewNamespace(%+v).Err() = nil; want an error", cfg)
+			continue
+		}
+		if _, err := ns.Get(ctx, "1", (&counter[int]{}).load); !errors.Is(err, ns.Err()) {
+			t.Errorf("Get on a misconfigured namespace = %v; want its configuration error", err)
+		}
+	}
+	if ns := aside.NewNamespace[int](nil, guideNamespaces[0]); ns.Err() == nil {
+		t.Error("NewNamespace on a nil cache: no error")
+	}
+	ns := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "ok", TTL: time.Hour})
+	if _, err := ns.Get(ctx, "", (&counter[int]{}).load); err == nil {
+		t.Error("Get with an empty id: no error")
+	}
+}
+
+func TestNamespaceNegativeTTLDefaultsToTheCaches(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{NegativeTTL: 7 * time.Second, Jitter: -1}), context.Background()
+		ns := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "n", TTL: time.Hour})
+		ns.Get(ctx, "1", (&counter[int]{err: aside.ErrNotFound}).load)
+		if ttl, err := c.TTL(ctx, ns.Key("1")); err != nil || ttl <= 6*time.Second || ttl > 7*time.Second {
+			t.Errorf("negative entry TTL = %v, %v; want the cache's 7s", ttl, err)
+		}
+	})
+}
+
+func seq(n int) func(yield func(string, User) bool) {
+	return func(yield func(string, User) bool) {
+		for i := range n {
+			if !yield(fmt.Sprint(i), sampleUser(int64(i))) {
+				return
+			}
+		}
+	}
+}
+
+func TestWarm(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		users := aside.NewNamespace[User](c, guideNamespaces[0])
+		fresher := sampleUser(3)
+		fresher.Name = "renamed after the warm-up's source was read"
+		users.Get(ctx, "3", (&counter[User]{value: fresher}).load)
+
+		written, err := users.Warm(ctx, seq(1200))
+		if err != nil || written != 1199 {
+			t.Fatalf("Warm(1200 users, 1 present) = %d, %v; want 1199", written, err)
+		}
+		loader := &counter[User]{}
+		got, _ := users.Get(ctx, "3", loader.load)
+		if got.Name != fresher.Name {
+			t.Errorf("Warm overwrote a present entry: %q", got.Name)
+		}
+		if got, _ := users.Get(ctx, "1100", loader.load); got.ID != 1100 || loader.calls.Load() != 0 {
+			t.Errorf("users.Get(1100) after Warm = %+v with %d loads; want a hit", got, loader.calls.Load())
+		}
+		if ttl, _ := c.TTL(ctx, "user:7"); ttl < 54*time.Minute || ttl > 66*time.Minute {
+			t.Errorf("TTL of a warmed entry = %v; want the namespace's hour ±10%%", ttl)
+		}
+		if st := c.Stats().Namespaces["users"]; st.Sets != 1200 {
+			t.Errorf("users Sets = %d; want 1200 (1 fill, 1199 warmed)", st.Sets)
+		}
+	})
+}
+
+// A warm-up goes in batches: never one round trip per item.
+func TestWarmIsPipelined(t *testing.T) {
+	store := &countingStore{Store: newRedisStore(t, sharedAddr(t))}
+	c, ctx := newCache(t, store, aside.Options{}), context.Background()
+	users := aside.NewNamespace[User](c, guideNamespaces[0])
+	if written, err := users.Warm(ctx, seq(2500)); err != nil || written != 2500 {
+		t.Fatalf("Warm(2500) = %d, %v", written, err)
+	}
+	if calls := store.calls(); calls != 5 {
+		t.Errorf("Warm of 2,500 entries made %d store calls; want 5 batches of 500", calls)
+	}
+}
+
+func TestWarmSkipsWhatCannotBeEncoded(t *testing.T) {
+	c, ctx := newCache(t, newRedisStore(t, sharedAddr(t)), aside.Options{}), context.Background()
+	ns := aside.NewNamespace[any](c, aside.NamespaceConfig{Name: "any", TTL: time.Hour})
+	written, err := ns.Warm(ctx, func(yield func(string, any) bool) {
+		_ = yield("1", "fine") && yield("2", make(chan int)) && yield("", 1) && yield("3", 3)
+	})
+	if written != 2 || err == nil {
+		t.Errorf("Warm with an unencodable value and an empty id = %d, %v; want 2 written and an error naming both", written, err)
+	}
+}
