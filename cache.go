@@ -21,6 +21,7 @@ type Cache struct {
 	local   ValueStore // the store's in-process face, or nil for a remote store
 	opts    Options
 	breaker *breaker // nil for an in-process store, which cannot fail
+	timer   *opTimer // bounds each call to a remote store
 	flights flightGroup
 	stats   statsRegistry
 
@@ -48,6 +49,7 @@ func New(store Store, opts Options) (*Cache, error) {
 		c.local = vs
 	} else {
 		c.breaker = newBreaker(opts.Breaker, opts.Logger)
+		c.timer = newOpTimer(opts.OpTimeout)
 	}
 	return c, nil
 }
@@ -235,27 +237,24 @@ func (c *Cache) do(ctx context.Context, op func(context.Context) error) error {
 	if c.breaker == nil {
 		return op(ctx)
 	}
-	done, err := c.breaker.allow()
+	call, err := c.breaker.allow()
 	if err != nil {
 		return err
 	}
-	opCtx, cancel := context.WithTimeout(ctx, c.opts.OpTimeout)
-	err = op(opCtx)
-	cancel()
-	report(ctx, done, err)
+	err = op(c.timer.bound(ctx))
+	call.report(ctx, err)
 	return err
 }
 
 // storeGet is do for the read on the hit path, written out so that a hit
-// allocates no closure.
+// allocates no closure. The call's context is bounded by OpTimeout (see
+// opTimer) and its outcome reported to the breaker.
 func (c *Cache) storeGet(ctx context.Context, full string) ([]byte, bool, error) {
-	done, err := c.breaker.allow()
+	call, err := c.breaker.allow()
 	if err != nil {
 		return nil, false, err
 	}
-	opCtx, cancel := context.WithTimeout(ctx, c.opts.OpTimeout)
-	data, found, err := c.store.Get(opCtx, full)
-	cancel()
-	report(ctx, done, err)
+	data, found, err := c.store.Get(c.timer.bound(ctx), full)
+	call.report(ctx, err)
 	return data, found, err
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
 // Codec turns values into bytes for a store outside the process and back.
@@ -53,11 +54,11 @@ var errCorrupt = errors.New("aside: corrupt entry")
 // encodeValue wraps v in a value envelope.
 func encodeValue[T any](codec Codec, v T) ([]byte, error) {
 	header := [headerLen]byte{envelopeMagic, envelopeVersion, byte(kindValue)}
-	switch x := any(v).(type) {
-	case string:
-		return append(header[:], x...), nil
-	case []byte:
-		return append(header[:], x...), nil
+	switch any((*T)(nil)).(type) {
+	case *string:
+		return append(header[:], *(*string)(unsafe.Pointer(&v))...), nil
+	case *[]byte:
+		return append(header[:], *(*[]byte)(unsafe.Pointer(&v))...), nil
 	}
 	payload, err := codec.Marshal(v)
 	if err != nil {
@@ -90,19 +91,22 @@ func decodeEntry[T any](codec Codec, data []byte) (v T, k kind, err error) {
 	default:
 		return v, 0, fmt.Errorf("%w: unknown kind %d", errCorrupt, k)
 	}
-	switch p := any(&v).(type) {
+	// The type switch on a nil *T costs no allocation, and the casts are
+	// sound because it has just named T; taking &v for the switch instead
+	// would move v to the heap on every hit.
+	switch any((*T)(nil)).(type) {
 	case *string:
-		*p = string(payload)
-		return v, k, nil
+		s := string(payload)
+		return *(*T)(unsafe.Pointer(&s)), k, nil
 	case *[]byte:
-		*p = append([]byte{}, payload...)
-		return v, k, nil
+		b := append([]byte{}, payload...)
+		return *(*T)(unsafe.Pointer(&b)), k, nil
 	}
-	if err := codec.Unmarshal(payload, &v); err != nil {
-		var zero T
-		return zero, 0, fmt.Errorf("%w: %v", errCorrupt, err)
+	p := new(T)
+	if err := codec.Unmarshal(payload, p); err != nil {
+		return v, 0, fmt.Errorf("%w: %v", errCorrupt, err)
 	}
-	return v, k, nil
+	return *p, k, nil
 }
 
 // localEntry is what a ValueStore keeps: the decoded value, no bytes.

@@ -270,7 +270,7 @@ func TestBadCalls(t *testing.T) {
 	}
 	for _, opts := range []aside.Options{
 		{OpTimeout: -1}, {LoadTimeout: -1}, {NegativeTTL: -1}, {Jitter: 1},
-		{Breaker: aside.BreakerOptions{FailureRatio: 2}}, {Breaker: aside.BreakerOptions{Cooldown: -1}},
+		{Breaker: aside.BreakerOptions{Cooldown: -1}},
 	} {
 		if _, err := aside.New(newMemstore(t), opts); err == nil {
 			t.Errorf("New(%+v): no error", opts)

@@ -194,7 +194,7 @@ func lookup[T any](ctx context.Context, c *Cache, st *counters, full string) (v 
 	case errors.Is(err, ErrUnavailable):
 		st.bypassed.Add(1)
 		return v, 0, false
-	case err != nil && ctx.Err() != nil:
+	case err != nil && errors.Is(ctx.Err(), context.Canceled):
 		return v, 0, false // the caller left: not the store's failure
 	case err != nil:
 		st.errors.Add(1)

@@ -41,9 +41,6 @@ type BreakerOptions struct {
 	// ConsecutiveFailures opens the breaker after this many store calls in
 	// a row fail. Default 5.
 	ConsecutiveFailures uint32
-	// FailureRatio opens the breaker when at least this share of the calls
-	// in a 10 s window failed, once the window holds 20 calls. Default 0.5.
-	FailureRatio float64
 	// Cooldown is how long the breaker stays open before it lets one probe
 	// call through; a probe that succeeds closes it. Default 2s.
 	Cooldown time.Duration
@@ -57,7 +54,6 @@ const (
 	DefaultNegativeTTL = 30 * time.Second
 	DefaultJitter      = 0.1
 	defaultFailures    = 5
-	defaultRatio       = 0.5
 	defaultCooldown    = 2 * time.Second
 )
 
@@ -72,8 +68,6 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("aside: NegativeTTL %v is negative", o.NegativeTTL)
 	case o.Jitter >= 1:
 		return o, fmt.Errorf("aside: Jitter %v must be below 1", o.Jitter)
-	case o.Breaker.FailureRatio < 0 || o.Breaker.FailureRatio > 1:
-		return o, fmt.Errorf("aside: Breaker.FailureRatio %v is outside [0, 1]", o.Breaker.FailureRatio)
 	case o.Breaker.Cooldown < 0:
 		return o, fmt.Errorf("aside: Breaker.Cooldown %v is negative", o.Breaker.Cooldown)
 	}
@@ -91,7 +85,6 @@ func (o Options) withDefaults() (Options, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Breaker.ConsecutiveFailures = orDefault(o.Breaker.ConsecutiveFailures, defaultFailures)
-	o.Breaker.FailureRatio = orDefault(o.Breaker.FailureRatio, defaultRatio)
 	o.Breaker.Cooldown = orDefault(o.Breaker.Cooldown, defaultCooldown)
 	return o, nil
 }
