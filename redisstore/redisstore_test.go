@@ -119,3 +119,34 @@ func TestFromEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestConformanceSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, "aside-master", master)
+	s := newStore(t, redisstore.Options{Addrs: []string{sentinel.Addr}, MasterSet: "aside-master"})
+	storetest.Run(t, func(*testing.T) aside.Store { return s })
+	// The data went to the master the Sentinel named.
+	if n, err := redistest.Do(master.Addr, "DBSIZE"); err != nil || n == "0" {
+		t.Errorf("master DBSIZE = %q, %v; want the suite's keys there", n, err)
+	}
+}
+
+func TestPasswordAndDB(t *testing.T) {
+	srv := redistest.Start(t, "--requirepass", "s3cret")
+	u := "redis://:s3cret@" + srv.Addr + "/3"
+	s := newStore(t, redisstore.Options{URL: u})
+	if err := s.Set(context.Background(), "k", []byte("v"), time.Minute); err != nil {
+		t.Fatalf("Set with password and db 3: %v", err)
+	}
+	if _, err := redistest.Do(srv.Addr, "PING"); err == nil {
+		t.Error("the server answered without a password; the test proves nothing")
+	}
+	wrong, err := redisstore.New(redisstore.Options{URL: "redis://:wrong@" + srv.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wrong.Close()
+	if err := wrong.Ping(context.Background()); err == nil {
+		t.Error("Ping with a wrong password succeeded")
+	}
+}

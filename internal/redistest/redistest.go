@@ -27,9 +27,10 @@ import (
 type Server struct {
 	Addr string // 127.0.0.1:port
 
-	port  int
-	dir   string
-	extra []string
+	port   int
+	dir    string
+	extra  []string
+	prefix []string // arguments before the common ones: a Sentinel's config file
 
 	mu  sync.Mutex // guards cmd
 	cmd *exec.Cmd
@@ -103,7 +104,8 @@ func (s *Server) start() error {
 		"--daemonize", "no", "--protected-mode", "no",
 		"--logfile", "redis-" + strconv.Itoa(s.port) + ".log",
 	}
-	cmd := exec.Command("redis-server", append(args, s.extra...)...)
+	args = append(append(append([]string{}, s.prefix...), args...), s.extra...)
+	cmd := exec.Command("redis-server", args...)
 	// The server dies with the test binary, even when the binary is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -118,7 +120,8 @@ func (s *Server) start() error {
 			return fmt.Errorf("redis-server on port %d exited: %v (see %s)", s.port, err, s.logPath())
 		default:
 		}
-		if reply, err := Do(s.Addr, "PING"); err == nil && reply == "PONG" {
+		// A server with a password answers NOAUTH: it is up all the same.
+		if reply, err := Do(s.Addr, "PING"); reply == "PONG" || (err != nil && strings.HasPrefix(err.Error(), "NOAUTH")) {
 			s.mu.Lock()
 			s.cmd = cmd
 			s.mu.Unlock()

@@ -1,0 +1,31 @@
+# aside: the two commands a newcomer needs are `make run` (or
+# `go run ./cmd/aside-server`) and `make test`.
+
+GO ?= go
+# Tests that need redis-server fail instead of skipping when CI is set:
+# `make test` installs what they need, so a skip would only hide a fault.
+export CI ?= 1
+
+.PHONY: test vet services bench fuzz
+
+test: services vet
+	$(GO) test -race -count=1 -timeout 9m ./...
+
+vet:
+	$(GO) vet ./...
+
+# Installs what the tests need when it is missing (Debian packages).
+services:
+	./scripts/services.sh
+
+# Library benchmarks beside their baselines, -count=$(COUNT), summarised by benchstat.
+COUNT ?= 10
+bench: services
+	COUNT=$(COUNT) ./scripts/bench.sh
+
+# A short run of every fuzz target (FUZZTIME each).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzKey$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./internal/glob

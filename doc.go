@@ -1,0 +1,70 @@
+// Package aside is a cache-aside layer for Go services: reads go through a
+// cache (Redis, or memory in process) and fall back to a loader, usually a
+// database query, on a miss.
+//
+//	store, _ := redisstore.New(redisstore.Options{URL: "redis://127.0.0.1:6379/0"})
+//	c, _ := aside.New(store, aside.Options{})      // or memstore.New(memstore.Options{})
+//	defer c.Close()
+//
+//	users := aside.NewNamespace[User](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+//	u, err := users.Get(ctx, "42", func(ctx context.Context) (User, error) {
+//		return db.User(ctx, 42) // return aside.ErrNotFound for a missing row
+//	})
+//	...
+//	db.UpdateUser(ctx, u)
+//	users.Invalidate(ctx, "42")
+//
+// # What a read does
+//
+// A hit returns the cached value and never calls the loader. A miss calls
+// the loader once, stores its value for the TTL (spread by ±10% jitter so
+// that entries written together do not expire together), and returns it.
+// Concurrent misses of one key in one process share a single loader call,
+// which runs on a context detached from the callers, bounded by
+// Options.LoadTimeout; each caller can stop waiting on its own context.
+//
+// A loader error is returned (wrapped in *LoadError), never cached and
+// never retried behind the caller's back. A loader that returns
+// ErrNotFound has that answer cached as a negative entry for the negative
+// TTL (30 s by default), so a missing row is not queried on every read.
+// Zero values (0, "", an empty struct, a nil slice) are values and hits.
+//
+// # When the store fails
+//
+// Redis is an optimisation, never a dependency. Every call to a remote
+// store is bounded by Options.OpTimeout (100 ms) and goes through one
+// circuit breaker (sony/gobreaker) shared by the whole Cache. After five
+// failures in a row the breaker opens: reads skip the store at once and
+// answer from the loader, writes are skipped and counted; after a cooldown
+// (2 s) one probe is let through, and the breaker closes when it succeeds.
+// Entries that do not decode are counted as errors, deleted, and answered
+// by the loader. Calls that cannot do without the store (Delete, Set,
+// Exists, TTL, Warm, pattern deletes) return an error wrapping
+// ErrUnavailable while the breaker is open.
+//
+// # Keys
+//
+// Every key is put behind Options.KeyPrefix ("aside:" by default), so that
+// Clear and DeletePattern only ever reach the cache's own keys, even in a
+// Redis database shared with a job queue. Key and Namespace escape ids, so
+// that an id like "1:result" cannot pose as another namespace's key.
+// DeletePattern takes Redis glob syntax relative to the prefix and walks
+// the keyspace with SCAN and UNLINK in batches, on every master of a
+// cluster; it never runs KEYS or FLUSHDB.
+//
+// # Stores
+//
+// Package redisstore keeps entries in Redis (standalone, Sentinel or
+// Cluster, through rueidis). Package memstore keeps them in the process
+// (otter), decoded, so that a hit costs no decoding; it is the embedded
+// default for a single instance. Values for a remote store are encoded by
+// a Codec (JSON by default) inside a small versioned envelope; string and
+// []byte values are stored as they are.
+//
+// # Figures
+//
+// Stats returns hits, misses, sets, deletes (keys actually removed),
+// errors and the hit rate, in total and per namespace, with loads, load
+// errors, coalesced waits, bypassed calls, skipped writes and the breaker's
+// state. Counting takes no lock on the hit path.
+package aside
