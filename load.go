@@ -66,7 +66,7 @@ func Set[T any](ctx context.Context, c *Cache, key string, v T, ttl time.Duratio
 		return err
 	}
 	st := c.stats.lookup(key)
-	return store(ctx, c, st, c.opts.KeyPrefix+key, localEntry[T]{kind: kindValue, value: v}, ttl)
+	return writeEntry(ctx, c, st, c.opts.KeyPrefix+key, localEntry[T]{kind: kindValue, value: v}, ttl)
 }
 
 func checkCall(c *Cache, key string, ttl time.Duration, hasLoader bool) error {
@@ -153,10 +153,10 @@ func loadAndFill[T any](ctx context.Context, c *Cache, st *counters, key, full s
 	v, err := callLoader(loadCtx, load)
 	switch {
 	case err == nil:
-		_ = store(ctx, c, st, full, localEntry[T]{kind: kindValue, value: v}, jittered(p.ttl, p.jitter))
+		_ = writeEntry(ctx, c, st, full, localEntry[T]{kind: kindValue, value: v}, jittered(p.ttl, p.jitter))
 		return v, nil
 	case errors.Is(err, ErrNotFound):
-		_ = store(ctx, c, st, full, localEntry[T]{kind: kindNotFound}, jittered(p.negativeTTL, p.jitter))
+		_ = writeEntry(ctx, c, st, full, localEntry[T]{kind: kindNotFound}, jittered(p.negativeTTL, p.jitter))
 	default:
 		st.loadErrors.Add(1)
 	}
@@ -222,9 +222,9 @@ func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full strin
 	return v, 0, false
 }
 
-// store writes an entry and counts the outcome: a set, a write skipped
+// writeEntry writes an entry and counts the outcome: a set, a write skipped
 // while the store is unavailable, or an error.
-func store[T any](ctx context.Context, c *Cache, st *counters, full string, e localEntry[T], ttl time.Duration) error {
+func writeEntry[T any](ctx context.Context, c *Cache, st *counters, full string, e localEntry[T], ttl time.Duration) error {
 	if c.local != nil {
 		c.local.SetValue(full, e, ttl)
 		st.sets.Add(1)
