@@ -2,7 +2,6 @@ package redistest
 
 import (
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,21 +47,10 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 }
 
 func newClusterNode(dir string) (*Server, error) {
-	var err error
-	for range 5 {
-		s := &Server{dir: dir, extra: []string{
-			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000",
-		}}
-		if s.port, err = freePort(true); err != nil {
-			return nil, err
-		}
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-		if err = s.start(); err == nil {
-			return s, nil
-		}
-	}
-	return nil, err
+	return launch(dir, nil, []string{
+		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		"--cluster-node-timeout", "2000",
+	}, true)
 }
 
 // form assigns each node an equal range of slots, introduces the nodes to

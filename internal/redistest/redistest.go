@@ -61,10 +61,18 @@ func requireBinary(tb testing.TB) {
 
 // New starts a redis-server keeping its files in dir. The caller stops it.
 func New(dir string, extra ...string) (*Server, error) {
+	return launch(dir, nil, extra, false)
+}
+
+// launch starts a server on a free port with its files in dir, prefix and
+// extra around the common arguments; with bus, port+10000 must be free
+// too, for a cluster node's bus. A free port can be taken between our
+// probe and the start, so it tries a few.
+func launch(dir string, prefix, extra []string, bus bool) (*Server, error) {
 	var err error
-	for range 5 { // a free port can be taken between our probe and the start
-		s := &Server{dir: dir, extra: extra}
-		if s.port, err = freePort(false); err != nil {
+	for range 5 {
+		s := &Server{dir: dir, extra: extra, prefix: prefix}
+		if s.port, err = freePort(bus); err != nil {
 			return nil, err
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))

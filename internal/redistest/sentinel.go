@@ -2,10 +2,8 @@ package redistest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 )
 
@@ -20,18 +18,10 @@ func StartSentinel(tb testing.TB, masterSet string, master *Server) *Server {
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	var err error
-	for range 5 {
-		s := &Server{dir: dir, prefix: []string{conf, "--sentinel"}}
-		if s.port, err = freePort(false); err != nil {
-			break
-		}
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-		if err = s.start(); err == nil {
-			tb.Cleanup(s.Stop)
-			return s
-		}
+	s, err := launch(dir, []string{conf, "--sentinel"}, nil, false)
+	if err != nil {
+		tb.Fatalf("redistest: start sentinel: %v", err)
 	}
-	tb.Fatalf("redistest: start sentinel: %v", err)
-	return nil
+	tb.Cleanup(s.Stop)
+	return s
 }
