@@ -150,7 +150,9 @@ func loadAndFill[T any](ctx context.Context, c *Cache, st *counters, key, full s
 	defer stop()
 
 	st.loads.Add(1)
+	start := time.Now()
 	v, err := callLoader(loadCtx, load)
+	st.observeLoad(time.Since(start))
 	switch {
 	case err == nil:
 		_ = writeEntry(ctx, c, st, full, localEntry[T]{kind: kindValue, value: v}, jittered(p.ttl, p.jitter))

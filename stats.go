@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Counters are the figures of one namespace, or of the whole cache.
@@ -23,6 +24,26 @@ type Counters struct {
 
 	// HitRate is Hits / (Hits + Misses) * 100, or 0 before any read.
 	HitRate float64 `json:"hitRate"`
+
+	// LoadTime is the distribution of loader call durations.
+	LoadTime Histogram `json:"loadTime"`
+}
+
+// LoadTimeBounds are the upper bounds, in seconds, of the buckets of
+// Counters.LoadTime: from 100 µs (a primary-key lookup on loopback) to 10 s.
+var LoadTimeBounds = [loadBuckets]float64{
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+}
+
+const loadBuckets = 16
+
+// Histogram is a distribution of durations in the Prometheus style.
+type Histogram struct {
+	Count uint64  `json:"count"`
+	Sum   float64 `json:"sum"` // seconds
+	// Buckets[i] counts the durations up to LoadTimeBounds[i], cumulatively.
+	Buckets [loadBuckets]uint64 `json:"buckets"`
 }
 
 // Stats is a snapshot of a Cache's figures: totals, each namespace's, and
@@ -46,6 +67,19 @@ type counters struct {
 	hits, misses, sets, deletes, errors                   atomic.Uint64
 	loads, loadErrors, coalesced, bypassed, writesSkipped atomic.Uint64
 	_                                                     [48]byte
+
+	// The load-time histogram: written once per load, off the hit path.
+	loadNanos   atomic.Uint64
+	loadCount   atomic.Uint64
+	loadBuckets [loadBuckets + 1]atomic.Uint64 // not cumulative; the last is +Inf
+}
+
+// observeLoad records one loader call's duration.
+func (c *counters) observeLoad(d time.Duration) {
+	c.loadNanos.Add(uint64(max(d, 0)))
+	c.loadCount.Add(1)
+	i, _ := slices.BinarySearch(LoadTimeBounds[:], d.Seconds())
+	c.loadBuckets[i].Add(1)
 }
 
 func (c *counters) snapshot() Counters {
@@ -57,13 +91,24 @@ func (c *counters) snapshot() Counters {
 		WritesSkipped: c.writesSkipped.Load(),
 	}
 	s.HitRate = hitRate(s.Hits, s.Misses)
+	s.LoadTime.Count = c.loadCount.Load()
+	s.LoadTime.Sum = time.Duration(c.loadNanos.Load()).Seconds()
+	var cumulative uint64
+	for i := range s.LoadTime.Buckets {
+		cumulative += c.loadBuckets[i].Load()
+		s.LoadTime.Buckets[i] = cumulative
+	}
 	return s
 }
 
 func (c *counters) reset() {
 	for _, a := range []*atomic.Uint64{&c.hits, &c.misses, &c.sets, &c.deletes, &c.errors,
-		&c.loads, &c.loadErrors, &c.coalesced, &c.bypassed, &c.writesSkipped} {
+		&c.loads, &c.loadErrors, &c.coalesced, &c.bypassed, &c.writesSkipped,
+		&c.loadNanos, &c.loadCount} {
 		a.Store(0)
+	}
+	for i := range c.loadBuckets {
+		c.loadBuckets[i].Store(0)
 	}
 }
 
@@ -86,6 +131,11 @@ func (s *Counters) add(o Counters) {
 	s.Bypassed += o.Bypassed
 	s.WritesSkipped += o.WritesSkipped
 	s.HitRate = hitRate(s.Hits, s.Misses)
+	s.LoadTime.Count += o.LoadTime.Count
+	s.LoadTime.Sum += o.LoadTime.Sum
+	for i := range s.LoadTime.Buckets {
+		s.LoadTime.Buckets[i] += o.LoadTime.Buckets[i]
+	}
 }
 
 // scope ties a key prefix to the counters of the namespace that owns it.
