@@ -1,0 +1,61 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// DB is the platform's storage: the tables of users, jobs, job results and
+// sessions. Package sqldb implements it on SQLite and PostgreSQL. Only the
+// Repository calls it, so that every read can go through the cache and
+// every write can invalidate what it changed.
+//
+// Missing rows are ErrNotFound; a duplicate open id, a second result for a
+// job or a change to a finished job is ErrConflict.
+type DB interface {
+	CreateUser(ctx context.Context, u NewUser, now time.Time) (User, error)
+	UserByID(ctx context.Context, id int64) (User, error)
+	UserByOpenID(ctx context.Context, openID string) (User, error)
+	// UpdateUser applies p and returns the user before and after.
+	UpdateUser(ctx context.Context, id int64, p UserPatch, now time.Time) (before, after User, err error)
+	// SignIn records a sign-in and creates a session, in one transaction.
+	SignIn(ctx context.Context, openID string, s Session) (User, error)
+	// DeleteUser removes the user with its jobs, results and sessions, and
+	// returns what it removed, so that the cache can forget all of it.
+	DeleteUser(ctx context.Context, id int64) (Removed, error)
+	RecentUsers(ctx context.Context, n int) ([]User, error)
+
+	// CreateJob, UpdateJob and PutResult change the owner's jobs
+	// generation (see JobsGeneration) in the same transaction.
+	CreateJob(ctx context.Context, j NewJob, now time.Time) (Job, error)
+	JobByID(ctx context.Context, id int64) (Job, error)
+	UpdateJob(ctx context.Context, id int64, p JobPatch, now time.Time) (Job, error)
+	// JobsByUser returns the user's newest jobs, newest first.
+	JobsByUser(ctx context.Context, userID int64, limit int) ([]Job, error)
+	// JobsGeneration returns a number that changes whenever any job of the
+	// user changes. Cached job lists carry it in their key, so that one
+	// change makes every cached list of the user unreachable at once.
+	JobsGeneration(ctx context.Context, userID int64) (int64, error)
+	RecentJobs(ctx context.Context, n int) ([]Job, error)
+
+	// PutResult stores a job's result and completes the job.
+	PutResult(ctx context.Context, jobID int64, result json.RawMessage, now time.Time) (JobResult, Job, error)
+	// ResultByJob returns the result of a completed job.
+	ResultByJob(ctx context.Context, jobID int64) (JobResult, error)
+
+	SessionByHash(ctx context.Context, hash string) (Session, error)
+	DeleteSession(ctx context.Context, hash string) (Session, error)
+
+	// Seed fills an empty database with demo data and reports whether it did.
+	Seed(ctx context.Context, d Demo) (bool, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Removed is what deleting a user took with it.
+type Removed struct {
+	User          User
+	JobIDs        []int64
+	SessionHashes []string
+}

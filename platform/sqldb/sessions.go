@@ -1,0 +1,25 @@
+package sqldb
+
+import (
+	"context"
+
+	"github.com/aside-cache/aside/platform"
+)
+
+// SessionByHash reads a session by the hash of its token.
+func (s *DB) SessionByHash(ctx context.Context, hash string) (platform.Session, error) {
+	sess, err := scanSession(s.db.QueryRowContext(ctx, s.q("sessionByHash"), hash))
+	if err != nil {
+		return sess, notFound(err, "session")
+	}
+	return sess, nil
+}
+
+// DeleteSession removes a session and returns it.
+func (s *DB) DeleteSession(ctx context.Context, hash string) (platform.Session, error) {
+	sess, err := scanSession(s.db.QueryRowContext(ctx, s.q("deleteSession"), hash))
+	if err != nil {
+		return sess, notFound(err, "session")
+	}
+	return sess, nil
+}

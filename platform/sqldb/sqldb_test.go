@@ -1,0 +1,291 @@
+package sqldb_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aside-cache/aside/internal/pgtest"
+	"github.com/aside-cache/aside/platform"
+	"github.com/aside-cache/aside/platform/sqldb"
+)
+
+// forEachDB runs fn on a fresh SQLite file and a fresh PostgreSQL database.
+func forEachDB(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
+	t.Run("sqlite", func(t *testing.T) {
+		fn(t, open(t, "sqlite:"+filepath.Join(t.TempDir(), "test.db")))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		fn(t, open(t, pgtest.NewDatabase(t)))
+	})
+}
+
+func open(t *testing.T, url string) *sqldb.DB {
+	t.Helper()
+	db, err := sqldb.Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", sqldb.Describe(url), err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// now is a time as the databases keep it: UTC, to the microsecond.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+func mustUser(t *testing.T, db *sqldb.DB, openID string) platform.User {
+	t.Helper()
+	u, err := db.CreateUser(context.Background(), platform.NewUser{OpenID: openID, Name: "N", Email: "n@example.com", Role: platform.RoleUser}, now())
+	if err != nil {
+		t.Fatalf("CreateUser(%s): %v", openID, err)
+	}
+	return u
+}
+
+func mustJob(t *testing.T, db *sqldb.DB, userID int64) platform.Job {
+	t.Helper()
+	j, err := db.CreateJob(context.Background(), platform.NewJob{UserID: userID, Type: "export", Input: json.RawMessage(`{"rows": 3}`)}, now())
+	if err != nil {
+		t.Fatalf("CreateJob: %v", err)
+	}
+	return j
+}
+
+func TestUsers(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		at := now()
+		u, err := db.CreateUser(ctx, platform.NewUser{OpenID: "oid-1", Name: "Ada", Email: "ada@example.com", Role: platform.RoleAdmin}, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.ID <= 0 || u.OpenID != "oid-1" || u.Role != platform.RoleAdmin || !u.CreatedAt.Equal(at) || u.LastSignedIn != nil {
+			t.Errorf("CreateUser = %+v", u)
+		}
+		if _, err := db.CreateUser(ctx, platform.NewUser{OpenID: "oid-1", Role: platform.RoleUser}, at); !errors.Is(err, platform.ErrConflict) {
+			t.Errorf("CreateUser with a taken open id = %v; want ErrConflict", err)
+		}
+		for name, get := range map[string]func() (platform.User, error){
+			"byID":     func() (platform.User, error) { return db.UserByID(ctx, u.ID) },
+			"byOpenID": func() (platform.User, error) { return db.UserByOpenID(ctx, "oid-1") },
+		} {
+			got, err := get()
+			if err != nil || got != u {
+				t.Errorf("%s = %+v, %v; want %+v", name, got, err, u)
+			}
+		}
+		if _, err := db.UserByID(ctx, 999); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("UserByID(999) = %v; want ErrNotFound", err)
+		}
+		if _, err := db.UserByOpenID(ctx, "nobody"); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("UserByOpenID(nobody) = %v; want ErrNotFound", err)
+		}
+
+		name, openID, later := "Ada Lovelace", "oid-2", at.Add(time.Second)
+		before, after, err := db.UpdateUser(ctx, u.ID, platform.UserPatch{Name: &name, OpenID: &openID}, later)
+		if err != nil || before != u || after.Name != name || after.OpenID != openID || after.Email != u.Email || !after.UpdatedAt.Equal(later) {
+			t.Errorf("UpdateUser = %+v, %+v, %v", before, after, err)
+		}
+		mustUser(t, db, "oid-3")
+		taken := "oid-3"
+		if _, _, err := db.UpdateUser(ctx, u.ID, platform.UserPatch{OpenID: &taken}, later); !errors.Is(err, platform.ErrConflict) {
+			t.Errorf("UpdateUser to a taken open id = %v; want ErrConflict", err)
+		}
+		if _, _, err := db.UpdateUser(ctx, 999, platform.UserPatch{Name: &name}, later); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("UpdateUser(999) = %v; want ErrNotFound", err)
+		}
+		recent, err := db.RecentUsers(ctx, 1)
+		if err != nil || len(recent) != 1 || recent[0].ID != u.ID {
+			t.Errorf("RecentUsers(1) = %+v, %v; want the user updated last", recent, err)
+		}
+	})
+}
+
+func TestJobs(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		u := mustUser(t, db, "owner")
+		gen0, _ := db.JobsGeneration(ctx, u.ID)
+		j := mustJob(t, db, u.ID)
+		if j.Status != platform.StatusQueued || j.Progress != 0 || j.UserID != u.ID || j.CompletedAt != nil || j.Error != nil {
+			t.Errorf("CreateJob = %+v", j)
+		}
+		var input map[string]int
+		if err := json.Unmarshal(j.Input, &input); err != nil || input["rows"] != 3 {
+			t.Errorf("job input = %s; want {\"rows\": 3}", j.Input)
+		}
+		if _, err := db.CreateJob(ctx, platform.NewJob{UserID: 999, Type: "x", Input: json.RawMessage(`{}`)}, now()); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("CreateJob for a missing user = %v; want ErrNotFound", err)
+		}
+		gen1, _ := db.JobsGeneration(ctx, u.ID)
+		if gen1 == gen0 {
+			t.Error("CreateJob left the jobs generation unchanged")
+		}
+
+		running, progress := platform.StatusRunning, 40
+		j, err := db.UpdateJob(ctx, j.ID, platform.JobPatch{Status: &running, Progress: &progress}, now())
+		if err != nil || j.Status != running || j.Progress != 40 {
+			t.Errorf("UpdateJob to running 40%% = %+v, %v", j, err)
+		}
+		if gen2, _ := db.JobsGeneration(ctx, u.ID); gen2 == gen1 {
+			t.Error("UpdateJob left the jobs generation unchanged")
+		}
+		failed, msg := platform.StatusFailed, "boom"
+		j, err = db.UpdateJob(ctx, j.ID, platform.JobPatch{Status: &failed, Error: &msg}, now())
+		if err != nil || j.Status != failed || j.Error == nil || *j.Error != "boom" || j.CompletedAt == nil {
+			t.Errorf("UpdateJob to failed = %+v, %v", j, err)
+		}
+		if _, err := db.UpdateJob(ctx, j.ID, platform.JobPatch{Status: &running}, now()); !errors.Is(err, platform.ErrConflict) {
+			t.Errorf("UpdateJob of a failed job = %v; want ErrConflict", err)
+		}
+		if _, err := db.UpdateJob(ctx, 999, platform.JobPatch{Status: &running}, now()); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("UpdateJob(999) = %v; want ErrNotFound", err)
+		}
+
+		var ids []int64
+		for range 5 {
+			ids = append(ids, mustJob(t, db, u.ID).ID)
+		}
+		list, err := db.JobsByUser(ctx, u.ID, 3)
+		if err != nil || len(list) != 3 || list[0].ID != ids[4] || list[2].ID != ids[2] {
+			t.Errorf("JobsByUser(limit 3) = %d jobs, %v; want the 3 newest, newest first", len(list), err)
+		}
+		if recent, _ := db.RecentJobs(ctx, 2); len(recent) != 2 || recent[0].ID != ids[4] {
+			t.Errorf("RecentJobs(2) = %+v; want the 2 newest", recent)
+		}
+		if _, err := db.JobsGeneration(ctx, 999); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("JobsGeneration(999) = %v; want ErrNotFound", err)
+		}
+	})
+}
+
+func TestResults(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		u := mustUser(t, db, "owner")
+		j := mustJob(t, db, u.ID)
+		if _, err := db.ResultByJob(ctx, j.ID); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("ResultByJob before the result = %v; want ErrNotFound", err)
+		}
+		at := now()
+		r, done, err := db.PutResult(ctx, j.ID, json.RawMessage(`{"ok": true}`), at)
+		if err != nil || r.JobID != j.ID || done.Status != platform.StatusCompleted || done.Progress != 100 || done.CompletedAt == nil {
+			t.Fatalf("PutResult = %+v, %+v, %v", r, done, err)
+		}
+		got, err := db.ResultByJob(ctx, j.ID)
+		if err != nil || !got.CreatedAt.Equal(at) || !jsonEqual(got.Result, `{"ok":true}`) {
+			t.Errorf("ResultByJob = %+v (%s), %v", got, got.Result, err)
+		}
+		if _, _, err := db.PutResult(ctx, j.ID, json.RawMessage(`{}`), at); !errors.Is(err, platform.ErrConflict) {
+			t.Errorf("a second PutResult = %v; want ErrConflict", err)
+		}
+		f := mustJob(t, db, u.ID)
+		failed := platform.StatusFailed
+		db.UpdateJob(ctx, f.ID, platform.JobPatch{Status: &failed}, at)
+		if _, _, err := db.PutResult(ctx, f.ID, json.RawMessage(`{}`), at); !errors.Is(err, platform.ErrConflict) {
+			t.Errorf("PutResult of a failed job = %v; want ErrConflict", err)
+		}
+		if _, _, err := db.PutResult(ctx, 999, json.RawMessage(`{}`), at); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("PutResult(999) = %v; want ErrNotFound", err)
+		}
+	})
+}
+
+func jsonEqual(a json.RawMessage, b string) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal([]byte(b), &y) == nil && jsonString(x) == jsonString(y)
+}
+
+func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func TestSessionsAndDelete(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		u := mustUser(t, db, "signer")
+		at := now()
+		sess := platform.Session{TokenHash: "h1", CreatedAt: at, ExpiresAt: at.Add(platform.SessionTTL)}
+		signed, err := db.SignIn(ctx, "signer", sess)
+		if err != nil || signed.ID != u.ID || signed.LastSignedIn == nil || !signed.LastSignedIn.Equal(at) {
+			t.Fatalf("SignIn = %+v, %v", signed, err)
+		}
+		if _, err := db.SignIn(ctx, "nobody", platform.Session{TokenHash: "h2", CreatedAt: at, ExpiresAt: at}); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("SignIn of an unknown open id = %v; want ErrNotFound", err)
+		}
+		got, err := db.SessionByHash(ctx, "h1")
+		if err != nil || got.UserID != u.ID || !got.ExpiresAt.Equal(sess.ExpiresAt) {
+			t.Errorf("SessionByHash = %+v, %v", got, err)
+		}
+		j := mustJob(t, db, u.ID)
+		db.SignIn(ctx, "signer", platform.Session{TokenHash: "h3", CreatedAt: at, ExpiresAt: at.Add(time.Hour)})
+		if _, err := db.DeleteSession(ctx, "h3"); err != nil {
+			t.Errorf("DeleteSession(h3): %v", err)
+		}
+		if _, err := db.DeleteSession(ctx, "h3"); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("DeleteSession(h3) again = %v; want ErrNotFound", err)
+		}
+
+		removed, err := db.DeleteUser(ctx, u.ID)
+		if err != nil || removed.User.ID != u.ID || !slices.Equal(removed.JobIDs, []int64{j.ID}) || !slices.Equal(removed.SessionHashes, []string{"h1"}) {
+			t.Errorf("DeleteUser = %+v, %v; want the user, its job and its session", removed, err)
+		}
+		if _, err := db.JobByID(ctx, j.ID); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("the deleted user's job: %v; want ErrNotFound (cascade)", err)
+		}
+		if _, err := db.SessionByHash(ctx, "h1"); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("the deleted user's session: %v; want ErrNotFound (cascade)", err)
+		}
+		if _, err := db.DeleteUser(ctx, u.ID); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("DeleteUser again = %v; want ErrNotFound", err)
+		}
+	})
+}
+
+func TestSeed(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		demo := platform.NewDemo(120, 700, 1, time.Now())
+		var wg sync.WaitGroup
+		seeded := make([]bool, 2)
+		errs := make([]error, 2)
+		for i := range 2 { // two processes starting together seed once
+			wg.Go(func() { seeded[i], errs[i] = db.Seed(ctx, demo) })
+		}
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil || seeded[0] == seeded[1] {
+			t.Fatalf("two concurrent Seeds = %v, %v; want exactly one to seed", seeded, errs)
+		}
+		if again, err := db.Seed(ctx, demo); err != nil || again {
+			t.Errorf("Seed of a seeded database = %v, %v; want false", again, err)
+		}
+		recent, err := db.RecentJobs(ctx, 1000)
+		if err != nil || len(recent) != 700 {
+			t.Errorf("jobs after seeding = %d, %v; want 700", len(recent), err)
+		}
+		if r, err := db.ResultByJob(ctx, demo.Results[0].JobID); err != nil || !jsonEqual(r.Result, string(demo.Results[0].Result)) {
+			t.Errorf("a seeded result = %+v, %v", r, err)
+		}
+		if u := mustUser(t, db, "after-seed"); u.ID != 121 {
+			t.Errorf("first user after the seed got id %d; want 121", u.ID)
+		}
+		if j := mustJob(t, db, 1); j.ID != 701 {
+			t.Errorf("first job after the seed got id %d; want 701", j.ID)
+		}
+	})
+}
+
+func TestOpenRefusesBadURLs(t *testing.T) {
+	for _, u := range []string{"mysql://x", "sqlite:", "redis://127.0.0.1"} {
+		if db, err := sqldb.Open(context.Background(), u); err == nil {
+			db.Close()
+			t.Errorf("Open(%q): no error", u)
+		}
+	}
+	if got := sqldb.Describe("postgres://u:secret@h:5432/db"); got != "postgres h:5432/db" {
+		t.Errorf("Describe hides the password as %q", got)
+	}
+}
