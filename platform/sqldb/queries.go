@@ -16,7 +16,7 @@ var queries = map[string]string{
 	"lockUser":     `SELECT ` + userCols + ` FROM users WHERE id = $1%FOR_UPDATE%`,
 	"updateUser": `UPDATE users SET open_id = $2, name = $3, email = $4, role = $5, updated_at = $6
 		WHERE id = $1 RETURNING ` + userCols,
-	"signIn": `UPDATE users SET last_signed_in = $2, updated_at = $2 WHERE open_id = $1 RETURNING ` + userCols,
+	"signIn":       `UPDATE users SET last_signed_in = $2, updated_at = $2 WHERE open_id = $1 RETURNING ` + userCols,
 	"deleteUser":   `DELETE FROM users WHERE id = $1`,
 	"jobIDsOfUser": `SELECT id FROM jobs WHERE user_id = $1`,
 	"hashesOfUser": `SELECT token_hash FROM sessions WHERE user_id = $1`,
@@ -27,8 +27,8 @@ var queries = map[string]string{
 	"jobsGen":     `SELECT jobs_gen FROM users WHERE id = $1`,
 	"createJob": `INSERT INTO jobs (user_id, type, status, input, progress, created_at, updated_at)
 		VALUES ($1, $2, 'queued', $3, 0, $4, $4) RETURNING ` + jobCols,
-	"jobByID":  `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`,
-	"lockJob":  `SELECT ` + jobCols + ` FROM jobs WHERE id = $1%FOR_UPDATE%`,
+	"jobByID": `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`,
+	"lockJob": `SELECT ` + jobCols + ` FROM jobs WHERE id = $1%FOR_UPDATE%`,
 	"updateJob": `UPDATE jobs SET status = $2, progress = $3, error = $4, updated_at = $5, completed_at = $6
 		WHERE id = $1 RETURNING ` + jobCols,
 	"jobsByUser": `SELECT ` + jobCols + ` FROM jobs WHERE user_id = $1 ORDER BY id DESC LIMIT $2`,
