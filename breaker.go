@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sony/gobreaker/v2"
@@ -42,6 +43,12 @@ type breaker struct {
 	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
 	healthy atomic.Bool // closed, and no failure since the last success
 	trips   atomic.Uint64
+
+	// slow orders the two moves of healthy that read gobreaker's state: a
+	// fast-path failure turning it off and a success turning it back on.
+	// Without it a success could turn the fast path on over a failure
+	// that landed between its reading and its writing.
+	slow sync.Mutex
 }
 
 func newBreaker(o BreakerOptions, log *slog.Logger) *breaker {
@@ -57,6 +64,7 @@ func newBreaker(o BreakerOptions, log *slog.Logger) *breaker {
 			level := slog.LevelInfo
 			if to == gobreaker.StateOpen {
 				b.trips.Add(1)
+				b.healthy.Store(false)
 				level = slog.LevelWarn
 			}
 			log.Log(context.Background(), level, "aside: circuit breaker changed state",
@@ -88,29 +96,31 @@ func (b *breaker) allow() (call, error) {
 }
 
 // report hands the outcome of a store call to the breaker. A call whose
-// caller cancelled it is excluded from the counts: the store did nothing
-// wrong. A caller's deadline that passed during the call is a failure: the
-// store was slower than the caller could wait, and if that goes on, the
-// breaker opening is what spares the next callers the wait.
+// caller's context ended (cancelled, or past the caller's own deadline) is
+// excluded from the counts: only the store's failures, its own timeout
+// (OpTimeout) included, can open the breaker.
 func (c call) report(ctx context.Context, err error) {
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+	if err != nil && ctx.Err() != nil {
 		err = errCallerGone
 	}
 	switch {
 	case c.done == nil && err == nil:
 		return // the fast path's success
+	case c.done == nil && errors.Is(err, errCallerGone):
+		return
 	case c.done == nil:
 		// A failure on the fast path: count it under gobreaker, which may
 		// open, and leave the fast path until a success.
-		if errors.Is(err, errCallerGone) {
-			return
-		}
+		c.b.slow.Lock()
+		defer c.b.slow.Unlock()
 		c.b.healthy.Store(false)
 		if done, aerr := c.b.cb.Allow(); aerr == nil {
 			done(err)
 		}
 		return
 	}
+	c.b.slow.Lock()
+	defer c.b.slow.Unlock()
 	c.done(err)
 	if err == nil && c.b.cb.State() == gobreaker.StateClosed && c.b.cb.Counts().ConsecutiveFailures == 0 {
 		c.b.healthy.Store(true)

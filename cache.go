@@ -65,9 +65,21 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	c.close()
-	c.loads.Wait()
+	done := make(chan struct{})
+	go func() { c.loads.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeGrace):
+		// A loader that ignores its context cannot be stopped; the store
+		// is closed under it, and its fill fails.
+		c.opts.Logger.Error("aside: loads still running after Close", "waited", closeGrace)
+	}
 	return c.store.Close()
 }
+
+// closeGrace is how long Close waits for loads to return after it
+// cancelled their contexts.
+const closeGrace = 10 * time.Second
 
 // startLoad registers a load about to start; it is false once Close began.
 func (c *Cache) startLoad() bool {
@@ -83,45 +95,73 @@ func (c *Cache) startLoad() bool {
 // KeyPrefix returns the prefix in front of every key of the cache.
 func (c *Cache) KeyPrefix() string { return c.opts.KeyPrefix }
 
-// Delete removes keys and reports how many existed. It returns an error
-// wrapping ErrUnavailable while the breaker is open.
+// Delete removes keys and reports how many existed, in one round trip to
+// a pipelining store even when the keys span namespaces. Loads of these
+// keys in flight can no longer fill them, and later reads load afresh. It
+// returns an error wrapping ErrUnavailable while the breaker is open.
 func (c *Cache) Delete(ctx context.Context, keys ...string) (removed int, err error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
 	}
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	// One store call per namespace, so that each counts what it lost;
-	// nearly every call names keys of one namespace only.
-	groups := make(map[*counters][]string, 1)
-	for _, k := range keys {
+	full := make([]string, len(keys))
+	for i, k := range keys {
 		if k == "" {
 			return 0, errors.New("aside: empty key")
 		}
-		st := c.stats.lookup(k)
-		groups[st] = append(groups[st], c.opts.KeyPrefix+k)
+		full[i] = c.opts.KeyPrefix + k
 	}
-	for st, full := range groups {
-		n, err := c.deleteFull(ctx, st, full)
-		removed += n
-		if err != nil {
-			return removed, err
-		}
-	}
-	return removed, nil
+	c.flights.forget(full...)
+	return c.deleteFull(ctx, full)
 }
 
-// deleteFull removes full keys in one store call and counts them in st.
-func (c *Cache) deleteFull(ctx context.Context, st *counters, full []string) (removed int, err error) {
+// deleteFull removes full keys. It makes one store call per namespace, so
+// that each counts what it lost; the calls run together, and a Redis client
+// that pipelines (rueidis) sends them in one round trip.
+func (c *Cache) deleteFull(ctx context.Context, full []string) (removed int, err error) {
+	if len(full) == 0 {
+		return 0, nil
+	}
+	groups := make(map[*counters][]string, 1)
+	for _, k := range full {
+		st := c.stats.lookup(k[len(c.opts.KeyPrefix):])
+		groups[st] = append(groups[st], k)
+	}
+	if len(groups) == 1 {
+		for st, keys := range groups {
+			return c.deleteIn(ctx, st, keys)
+		}
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex // guards removed and errs
+		errs []error
+	)
+	for st, keys := range groups {
+		wg.Go(func() {
+			n, err := c.deleteIn(ctx, st, keys)
+			mu.Lock()
+			defer mu.Unlock()
+			removed += n
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	return removed, errors.Join(errs...)
+}
+
+// deleteIn removes full keys of one namespace in one store call.
+func (c *Cache) deleteIn(ctx context.Context, st *counters, full []string) (removed int, err error) {
 	err = c.do(ctx, func(ctx context.Context) (err error) {
 		removed, err = c.store.Delete(ctx, full...)
 		return err
 	})
-	switch {
-	case err != nil && len(full) == 1:
-		return 0, fmt.Errorf("aside: delete %q: %w", full[0], err)
-	case err != nil:
+	if err != nil {
+		c.count(ctx, st, err, "delete", full[0])
+		if len(full) == 1 {
+			return 0, fmt.Errorf("aside: delete %q: %w", full[0], err)
+		}
 		return 0, fmt.Errorf("aside: delete %d keys (%q, ...): %w", len(full), full[0], err)
 	}
 	st.deletes.Add(uint64(removed))
@@ -145,7 +185,7 @@ func (c *Cache) DeletePattern(ctx context.Context, pattern string) (removed int,
 	if err := glob.Validate(pattern); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBadPattern, err)
 	}
-	return c.deleteMatching(ctx, c.stats.lookup(glob.LiteralPrefix(pattern)), glob.Quote(c.opts.KeyPrefix)+pattern)
+	return c.deleteMatching(ctx, glob.Quote(c.opts.KeyPrefix)+pattern)
 }
 
 // Clear removes every key under the cache's prefix, and nothing else: no
@@ -155,26 +195,26 @@ func (c *Cache) Clear(ctx context.Context) (removed int, err error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
 	}
-	return c.deleteMatching(ctx, &c.stats.unscoped, glob.Quote(c.opts.KeyPrefix)+"*")
+	return c.deleteMatching(ctx, glob.Quote(c.opts.KeyPrefix)+"*")
 }
 
-func (c *Cache) deleteMatching(ctx context.Context, st *counters, full string) (removed int, err error) {
+func (c *Cache) deleteMatching(ctx context.Context, pattern string) (removed int, err error) {
+	c.flights.forgetMatching(pattern)
 	cursor := ""
 	for {
 		var keys []string
 		err = c.do(ctx, func(ctx context.Context) (err error) {
-			keys, cursor, err = c.store.Scan(ctx, cursor, full, scanCount)
+			keys, cursor, err = c.store.Scan(ctx, cursor, pattern, scanCount)
 			return err
 		})
 		if err != nil {
-			return removed, fmt.Errorf("aside: delete pattern %q: %w", full, err)
+			c.count(ctx, &c.stats.unscoped, err, "scan", pattern)
+			return removed, fmt.Errorf("aside: delete pattern %q: %w", pattern, err)
 		}
-		if len(keys) > 0 {
-			n, err := c.deleteFull(ctx, st, keys)
-			removed += n
-			if err != nil {
-				return removed, err
-			}
+		n, err := c.deleteFull(ctx, keys)
+		removed += n
+		if err != nil {
+			return removed, err
 		}
 		if cursor == "" {
 			return removed, nil
@@ -182,39 +222,56 @@ func (c *Cache) deleteMatching(ctx context.Context, st *counters, full string) (
 	}
 }
 
-// Exists reports whether key holds an entry (a negative one included).
-func (c *Cache) Exists(ctx context.Context, key string) (found bool, err error) {
-	if c.closed.Load() {
-		return false, ErrClosed
-	}
-	err = c.do(ctx, func(ctx context.Context) (err error) {
-		found, err = c.store.Exists(ctx, c.opts.KeyPrefix+key)
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("aside: exists %q: %w", key, err)
-	}
-	return found, nil
+// Exists reports whether key holds an entry: a value or a negative entry,
+// not the lease of a load in progress.
+func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
+	_, found, err := c.inspect(ctx, key, false)
+	return found, err
 }
 
 // TTL returns the time key has left, NoExpiry for a key without one, or an
-// error wrapping ErrNotFound when the key holds nothing.
-func (c *Cache) TTL(ctx context.Context, key string) (ttl time.Duration, err error) {
-	if c.closed.Load() {
-		return 0, ErrClosed
-	}
-	var found bool
-	err = c.do(ctx, func(ctx context.Context) (err error) {
-		ttl, found, err = c.store.TTL(ctx, c.opts.KeyPrefix+key)
-		return err
-	})
+// error wrapping ErrNotFound when the key holds no entry.
+func (c *Cache) TTL(ctx context.Context, key string) (time.Duration, error) {
+	ttl, found, err := c.inspect(ctx, key, true)
 	switch {
 	case err != nil:
-		return 0, fmt.Errorf("aside: ttl %q: %w", key, err)
+		return 0, err
 	case !found:
 		return 0, notFound(key)
 	}
 	return ttl, nil
+}
+
+// inspect finds out whether key holds an entry and, with withTTL, its TTL.
+func (c *Cache) inspect(ctx context.Context, key string, withTTL bool) (ttl time.Duration, found bool, err error) {
+	if c.closed.Load() {
+		return 0, false, ErrClosed
+	}
+	full, st := c.opts.KeyPrefix+key, c.stats.lookup(key)
+	err = c.do(ctx, func(ctx context.Context) error {
+		if c.local != nil {
+			v, ok := c.local.GetValue(full)
+			_, isLease := v.(*localLease)
+			found = ok && !isLease
+		} else {
+			data, ok, err := c.store.Get(ctx, full)
+			if err != nil {
+				return err
+			}
+			found = ok && !(len(data) == headerLen+leaseTokenLen && data[0] == envelopeMagic && kind(data[2]) == kindLease)
+		}
+		if !found || !withTTL {
+			return nil
+		}
+		var err error
+		ttl, found, err = c.store.TTL(ctx, full)
+		return err
+	})
+	if err != nil {
+		c.count(ctx, st, err, "inspect", full)
+		return 0, false, fmt.Errorf("aside: inspect %q: %w", key, err)
+	}
+	return ttl, found, nil
 }
 
 // Stats returns a snapshot of the cache's figures.
@@ -232,8 +289,11 @@ func (c *Cache) Stats() Stats {
 func (c *Cache) ResetStats() { c.stats.reset() }
 
 // do runs one store call under the breaker, bounded by OpTimeout. An
-// in-process store needs neither.
+// in-process store needs neither. A caller already gone makes no call.
 func (c *Cache) do(ctx context.Context, op func(context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if c.breaker == nil {
 		return op(ctx)
 	}
@@ -257,4 +317,19 @@ func (c *Cache) storeGet(ctx context.Context, full string) ([]byte, bool, error)
 	data, found, err := c.store.Get(c.timer.bound(ctx), full)
 	call.report(ctx, err)
 	return data, found, err
+}
+
+// count records a store call's failure in st: a call the breaker kept from
+// the store is bypassed; one the caller abandoned is nobody's failure; any
+// other is an error, logged at debug level (the caller gets the loader's
+// answer or the error itself).
+func (c *Cache) count(ctx context.Context, st *counters, err error, op, key string) {
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		st.bypassed.Add(1)
+	case ctx.Err() != nil:
+	default:
+		st.errors.Add(1)
+		c.opts.Logger.Debug("aside: store call failed", "op", op, "key", key, "err", err)
+	}
 }

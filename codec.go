@@ -1,9 +1,11 @@
 package aside
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"unsafe"
 )
 
@@ -47,7 +49,14 @@ type kind byte
 const (
 	kindValue    kind = 1
 	kindNotFound kind = 2
+	// kindLease marks a key a loader is filling: its payload is the
+	// lease's token. A read sees a miss; only the lease's holder can
+	// replace it (CompareAndSet), and an invalidation deletes it.
+	kindLease kind = 3
 )
+
+// leaseTokenLen is the length of a lease's token.
+const leaseTokenLen = 8
 
 var errCorrupt = errors.New("aside: corrupt entry")
 
@@ -87,6 +96,11 @@ func decodeEntry[T any](codec Codec, data []byte) (v T, k kind, err error) {
 			return v, 0, fmt.Errorf("%w: negative entry with a payload", errCorrupt)
 		}
 		return v, k, nil
+	case kindLease:
+		if len(payload) != leaseTokenLen {
+			return v, 0, fmt.Errorf("%w: lease of %d bytes", errCorrupt, len(payload))
+		}
+		return v, k, nil
 	case kindValue:
 	default:
 		return v, 0, fmt.Errorf("%w: unknown kind %d", errCorrupt, k)
@@ -109,8 +123,33 @@ func decodeEntry[T any](codec Codec, data []byte) (v T, k kind, err error) {
 	return *p, k, nil
 }
 
+// newLease returns a lease envelope with a random token.
+func newLease() []byte {
+	b := make([]byte, headerLen+leaseTokenLen)
+	b[0], b[1], b[2] = envelopeMagic, envelopeVersion, byte(kindLease)
+	binary.LittleEndian.PutUint64(b[headerLen:], rand.Uint64())
+	return b
+}
+
 // localEntry is what a ValueStore keeps: the decoded value, no bytes.
 type localEntry[T any] struct {
 	kind  kind
 	value T
+}
+
+// localLease is a lease in a ValueStore: each is a distinct pointer, so
+// comparing two is comparing their identity.
+type localLease struct{ _ byte }
+
+// reencoder is a localEntry seen without its type parameter: a reader of
+// another type decodes it through the codec, as it would from Redis.
+type reencoder interface {
+	reencode(codec Codec) ([]byte, error)
+}
+
+func (e localEntry[T]) reencode(codec Codec) ([]byte, error) {
+	if e.kind == kindNotFound {
+		return notFoundEnvelope, nil
+	}
+	return encodeValue(codec, e.value)
 }

@@ -23,6 +23,15 @@
 // which runs on a context detached from the callers, bounded by
 // Options.LoadTimeout; each caller can stop waiting on its own context.
 //
+// Fills are fenced. Before it loads, a miss takes a lease on the key (a
+// placeholder with a random token, written only if the key is empty; one
+// SET NX GET on Redis); the fill replaces the lease only if it still holds
+// (a compare-and-set script). Delete, Invalidate and pattern deletes remove
+// the lease with the entry, so a load that read the database before a
+// write can never store its older value after the write's invalidation.
+// They also detach the loads in flight for their keys, so a caller that
+// arrives after an invalidation loads afresh instead of joining them.
+//
 // A loader error is returned (wrapped in *LoadError), never cached and
 // never retried behind the caller's back. A loader that returns
 // ErrNotFound has that answer cached as a negative entry for the negative

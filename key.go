@@ -11,7 +11,7 @@ import (
 // key: an id may not contain the separator ':', glob syntax (* ? [ ] \),
 // cluster hash-tag braces, '%', spaces or control bytes, so each of those is
 // written as %XX. Integers are written in decimal; other values as fmt.Sprint
-// writes them, escaped. Key("user:", "1:x") is "user:1%3Ax", never a key of
+// writes them (a String method included), escaped. Key("user:", "1:x") is "user:1%3Ax", never a key of
 // another namespace.
 func Key(prefix string, id any) string {
 	switch v := id.(type) {
@@ -31,9 +31,9 @@ func Key(prefix string, id any) string {
 		return prefix + strconv.FormatUint(uint64(v), 10)
 	case []byte:
 		return prefix + escapeID(string(v))
-	case fmt.Stringer:
-		return prefix + escapeID(v.String())
 	default:
+		// fmt.Sprint calls a String method, and survives one that panics
+		// on a nil pointer.
 		return prefix + escapeID(fmt.Sprint(v))
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"runtime/debug"
 	"time"
 )
 
@@ -27,6 +29,12 @@ type fillPolicy struct {
 // ErrNotFound without calling load. When the store fails or the breaker is
 // open, GetOrSet still answers from load.
 //
+// The fill is fenced: before loading, the cache takes a lease on the key,
+// and it writes the loaded value only while the lease holds. An
+// invalidation (Delete, Invalidate, a pattern delete) voids the lease, so a
+// load that read the database before a write can never store its older
+// value after the write's invalidation.
+//
 // The key is relative to Options.KeyPrefix. A panic in load is returned as
 // an error.
 func GetOrSet[T any](ctx context.Context, c *Cache, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
@@ -46,9 +54,9 @@ func Get[T any](ctx context.Context, c *Cache, key string) (v T, found bool, err
 		return v, false, err
 	}
 	st := c.stats.lookup(key)
-	v, k, ok := lookup[T](ctx, c, st, c.opts.KeyPrefix+key)
+	v, k, res := lookup[T](ctx, c, st, c.opts.KeyPrefix+key)
 	switch {
-	case !ok:
+	case res != lookupHit:
 		st.misses.Add(1)
 		return v, false, nil
 	case k == kindNotFound:
@@ -65,8 +73,9 @@ func Set[T any](ctx context.Context, c *Cache, key string, v T, ttl time.Duratio
 	if err := checkCall(c, key, ttl, true); err != nil {
 		return err
 	}
-	st := c.stats.lookup(key)
-	return writeEntry(ctx, c, st, c.opts.KeyPrefix+key, localEntry[T]{kind: kindValue, value: v}, ttl)
+	full := c.opts.KeyPrefix + key
+	c.flights.forget(full) // a load in flight read the database before this value
+	return writeEntry(ctx, c, c.stats.lookup(key), full, localEntry[T]{kind: kindValue, value: v}, ttl)
 }
 
 func checkCall(c *Cache, key string, ttl time.Duration, hasLoader bool) error {
@@ -88,12 +97,13 @@ func checkCall(c *Cache, key string, ttl time.Duration, hasLoader bool) error {
 // getOrLoad is the read path that GetOrSet and Namespace.Get share: key is
 // relative to the prefix, st the counters it counts in.
 func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p fillPolicy, load func(context.Context) (T, error)) (T, error) {
+	var zero T
 	if err := ctx.Err(); err != nil {
-		var zero T
 		return zero, err // a caller already gone starts no load
 	}
 	full := c.opts.KeyPrefix + key
-	if v, k, ok := lookup[T](ctx, c, st, full); ok {
+	v, k, res := lookup[T](ctx, c, st, full)
+	if res == lookupHit {
 		st.hits.Add(1)
 		if k == kindNotFound {
 			return v, notFound(key)
@@ -102,22 +112,18 @@ func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p
 	}
 	st.misses.Add(1)
 
-	f, lead := c.flights.join(full)
+	f, lead := c.flights.join(full, reflect.TypeFor[T]())
 	switch {
 	case !lead:
 		st.coalesced.Add(1)
 	case !c.startLoad():
-		f.err = ErrClosed
+		f.finish(nil, ErrClosed)
 		c.flights.land(full, f)
 	default:
-		go func() {
-			defer c.loads.Done()
-			defer c.flights.land(full, f)
-			f.value, f.err = loadAndFill(context.WithoutCancel(ctx), c, st, key, full, p, load)
-		}()
+		fenced := res == lookupMiss // the store answered, so it can lease
+		go fly(context.WithoutCancel(ctx), c, st, key, full, p, load, f, fenced)
 	}
 
-	var zero T
 	select {
 	case <-f.done:
 	case <-ctx.Done():
@@ -126,22 +132,37 @@ func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p
 	if f.err != nil {
 		return zero, f.err
 	}
-	v, ok := f.value.(T)
-	if !ok {
-		return zero, fmt.Errorf("aside: %q was being loaded as %T, not as %T", key, f.value, zero)
+	if v, ok := f.value.(T); ok {
+		return v, nil
 	}
-	return v, nil
+	return zero, nil // a nil interface value: the loader returned T's zero
 }
 
-// loadAndFill runs in the flight's own goroutine: it checks the store once
-// more (a flight that landed between our miss and our join may have filled
-// the key), calls the loader, and stores what it returns.
-func loadAndFill[T any](ctx context.Context, c *Cache, st *counters, key, full string, p fillPolicy, load func(context.Context) (T, error)) (any, error) {
-	if v, k, ok := lookup[T](ctx, c, st, full); ok {
-		if k == kindNotFound {
-			return nil, notFound(key)
+// fly runs a flight on its own goroutine: it takes the key's lease (which
+// also finds a value a flight that landed between our miss and our join
+// stored), calls the loader, fills the key while the lease holds, and then
+// hands the result to the callers: a caller that reads the key after
+// GetOrSet returned finds what it returned.
+//
+// A flight whose first read failed (the store is down, or the breaker
+// open) is not fenced: it takes no lease and fills nothing, so that a
+// store that does not answer costs one timeout, not three.
+func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p fillPolicy, load func(context.Context) (T, error), f *flight, fenced bool) {
+	defer c.loads.Done()
+	defer c.flights.land(full, f)
+
+	var lease any // what a fill must find in the key; nil: do not fill
+	if fenced {
+		v, k, l, found := acquire[T](ctx, c, st, full)
+		if found {
+			if k == kindNotFound {
+				f.finish(nil, notFound(key))
+			} else {
+				f.finish(v, nil)
+			}
+			return
 		}
-		return v, nil
+		lease = l
 	}
 
 	loadCtx, cancel := context.WithTimeout(ctx, c.opts.LoadTimeout)
@@ -151,69 +172,102 @@ func loadAndFill[T any](ctx context.Context, c *Cache, st *counters, key, full s
 
 	st.loads.Add(1)
 	start := time.Now()
-	v, err := callLoader(loadCtx, load)
+	v, err := callLoader(loadCtx, load, c)
 	st.observeLoad(time.Since(start))
 	switch {
 	case err == nil:
-		_ = writeEntry(ctx, c, st, full, localEntry[T]{kind: kindValue, value: v}, jittered(p.ttl, p.jitter))
-		return v, nil
+		fill(ctx, c, st, full, lease, localEntry[T]{kind: kindValue, value: v}, jittered(p.ttl, p.jitter))
+		f.finish(v, nil)
 	case errors.Is(err, ErrNotFound):
-		_ = writeEntry(ctx, c, st, full, localEntry[T]{kind: kindNotFound}, jittered(p.negativeTTL, p.jitter))
+		fill(ctx, c, st, full, lease, localEntry[T]{kind: kindNotFound}, jittered(p.negativeTTL, p.jitter))
+		f.finish(nil, &LoadError{Key: key, Err: err})
 	default:
 		st.loadErrors.Add(1)
+		release(ctx, c, full, lease)
+		f.finish(nil, &LoadError{Key: key, Err: err})
 	}
-	return nil, &LoadError{Key: key, Err: err}
 }
 
 // callLoader calls load, turning a panic into an error: the load runs on a
 // goroutine of ours, where a panic would take the whole process down.
-func callLoader[T any](ctx context.Context, load func(context.Context) (T, error)) (v T, err error) {
+func callLoader[T any](ctx context.Context, load func(context.Context) (T, error), c *Cache) (v T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("aside: loader panicked: %v", r)
+			c.opts.Logger.Error("aside: loader panicked", "panic", r, "stack", string(debug.Stack()))
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("aside: loader panicked: %w", e)
+			} else {
+				err = fmt.Errorf("aside: loader panicked: %v", r)
+			}
 		}
 	}()
 	return load(ctx)
 }
 
+// lookupResult is what a read of the store found out.
+type lookupResult int
+
+const (
+	lookupMiss   lookupResult = iota // the store answered: nothing there (or a lease)
+	lookupHit                        // a value or a negative entry
+	lookupFailed                     // the store did not answer, or the breaker kept us away
+)
+
 // lookup reads full from the store. It counts store failures and corrupt
 // entries, not hits or misses: its callers decide what a lookup was.
-func lookup[T any](ctx context.Context, c *Cache, st *counters, full string) (v T, k kind, found bool) {
+func lookup[T any](ctx context.Context, c *Cache, st *counters, full string) (v T, k kind, res lookupResult) {
 	if c.local != nil {
 		raw, ok := c.local.GetValue(full)
 		if !ok {
-			return v, 0, false
+			return v, 0, lookupMiss
 		}
-		if e, ok := raw.(localEntry[T]); ok {
-			return e.value, e.kind, true
+		if e, ok := raw.(localEntry[T]); ok { // the hit, before anything rarer
+			return e.value, e.kind, lookupHit
 		}
-		data, _ := raw.([]byte) // written through the byte API; else another type's entry
-		return decodeOrDrop[T](ctx, c, st, full, data)
+		return fromLocal[T](ctx, c, st, full, raw)
 	}
-
 	data, ok, err := c.storeGet(ctx, full)
 	switch {
-	case errors.Is(err, ErrUnavailable):
-		st.bypassed.Add(1)
-		return v, 0, false
-	case err != nil && errors.Is(ctx.Err(), context.Canceled):
-		return v, 0, false // the caller left: not the store's failure
 	case err != nil:
-		st.errors.Add(1)
-		c.opts.Logger.Debug("aside: store read failed, answering from the loader", "key", full, "err", err)
-		return v, 0, false
+		c.count(ctx, st, err, "read", full)
+		return v, 0, lookupFailed
 	case !ok:
-		return v, 0, false
+		return v, 0, lookupMiss
 	}
 	return decodeOrDrop[T](ctx, c, st, full, data)
 }
 
-// decodeOrDrop decodes an entry; one that does not decode is counted as an
-// error, deleted, and reported as a miss, so that the loader answers.
-func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full string, data []byte) (v T, k kind, found bool) {
+// fromLocal reads what a ValueStore holds: our entry, a lease (a miss),
+// bytes written through the byte API, or another type's entry, which is
+// read through the codec as it would be from Redis.
+func fromLocal[T any](ctx context.Context, c *Cache, st *counters, full string, raw any) (v T, k kind, res lookupResult) {
+	switch e := raw.(type) {
+	case localEntry[T]:
+		return e.value, e.kind, lookupHit
+	case *localLease:
+		return v, 0, lookupMiss
+	case []byte:
+		return decodeOrDrop[T](ctx, c, st, full, e)
+	case reencoder:
+		data, err := e.reencode(c.opts.Codec)
+		if err != nil {
+			data = nil // undecodable as anything: dropped below
+		}
+		return decodeOrDrop[T](ctx, c, st, full, data)
+	}
+	return decodeOrDrop[T](ctx, c, st, full, nil)
+}
+
+// decodeOrDrop decodes an entry. A lease is a miss. An entry that does not
+// decode is counted as an error, deleted, and reported as a miss, so that
+// the loader answers.
+func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full string, data []byte) (v T, k kind, res lookupResult) {
 	v, k, err := decodeEntry[T](c.opts.Codec, data)
-	if err == nil {
-		return v, k, true
+	switch {
+	case err == nil && k == kindLease:
+		return v, 0, lookupMiss
+	case err == nil:
+		return v, k, lookupHit
 	}
 	st.errors.Add(1)
 	c.opts.Logger.Warn("aside: dropping an entry that does not decode", "key", full, "err", err)
@@ -221,38 +275,113 @@ func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full strin
 		_, err := c.store.Delete(ctx, full)
 		return err
 	})
-	return v, 0, false
+	return v, 0, lookupMiss
 }
 
-// writeEntry writes an entry and counts the outcome: a set, a write skipped
-// while the store is unavailable, or an error.
+// acquire takes the lease on full for a fill. found is true when the key
+// holds a value or a negative entry after all (a fill landed since our
+// miss): the flight answers with it. Otherwise lease is what the fill must
+// find in the key, or nil when another loader holds the lease or the store
+// failed: then the load goes on but fills nothing.
+func acquire[T any](ctx context.Context, c *Cache, st *counters, full string) (v T, k kind, lease any, found bool) {
+	if c.local != nil {
+		mine := &localLease{}
+		cur, present := c.local.AddOrGetValue(full, mine, c.opts.LeaseTTL)
+		if !present {
+			return v, 0, mine, false
+		}
+		v, k, res := fromLocal[T](ctx, c, st, full, cur)
+		return v, k, nil, res == lookupHit
+	}
+	mine := newLease()
+	var cur []byte
+	var present bool
+	err := c.do(ctx, func(ctx context.Context) (err error) {
+		cur, present, err = c.store.AddOrGet(ctx, full, mine, c.opts.LeaseTTL)
+		return err
+	})
+	switch {
+	case err != nil:
+		c.count(ctx, st, err, "lease", full)
+		return v, 0, nil, false
+	case !present:
+		return v, 0, mine, false
+	}
+	v, k, res := decodeOrDrop[T](ctx, c, st, full, cur)
+	return v, k, nil, res == lookupHit
+}
+
+// fill writes a loaded entry if the key still holds our lease, and counts
+// the outcome: a set, a fill rejected (an invalidation or a Set came first,
+// or the lease expired), or a write skipped (no lease, or the store failed).
+func fill[T any](ctx context.Context, c *Cache, st *counters, full string, lease any, e localEntry[T], ttl time.Duration) {
+	if lease == nil {
+		st.writesSkipped.Add(1)
+		return
+	}
+	var swapped bool
+	if c.local != nil {
+		swapped = c.local.CompareAndSetValue(full, lease, e, ttl)
+	} else {
+		data, err := e.reencode(c.opts.Codec)
+		if err != nil {
+			st.errors.Add(1)
+			st.writesSkipped.Add(1)
+			release(ctx, c, full, lease)
+			return
+		}
+		err = c.do(ctx, func(ctx context.Context) (err error) {
+			swapped, err = c.store.CompareAndSet(ctx, full, lease.([]byte), data, ttl)
+			return err
+		})
+		if err != nil {
+			c.count(ctx, st, err, "fill", full)
+			st.writesSkipped.Add(1)
+			return
+		}
+	}
+	if swapped {
+		st.sets.Add(1)
+	} else {
+		st.fillsRejected.Add(1)
+	}
+}
+
+// release gives up a lease after a failed load, if it still holds, so
+// that the next reader can take the key at once instead of when the lease
+// expires.
+func release(ctx context.Context, c *Cache, full string, lease any) {
+	switch l := lease.(type) {
+	case *localLease:
+		c.local.CompareAndDeleteValue(full, l)
+	case []byte:
+		_ = c.do(ctx, func(ctx context.Context) error {
+			_, err := c.store.CompareAndDelete(ctx, full, l)
+			return err
+		})
+	}
+}
+
+// writeEntry writes an entry unconditionally (Set) and counts the outcome.
 func writeEntry[T any](ctx context.Context, c *Cache, st *counters, full string, e localEntry[T], ttl time.Duration) error {
 	if c.local != nil {
 		c.local.SetValue(full, e, ttl)
 		st.sets.Add(1)
 		return nil
 	}
-	data := notFoundEnvelope
-	if e.kind == kindValue {
-		var err error
-		if data, err = encodeValue(c.opts.Codec, e.value); err != nil {
-			st.errors.Add(1)
-			return err
-		}
-	}
-	err := c.do(ctx, func(ctx context.Context) error { return c.store.Set(ctx, full, data, ttl) })
-	switch {
-	case errors.Is(err, ErrUnavailable):
-		st.writesSkipped.Add(1)
-		st.bypassed.Add(1)
-	case err != nil:
-		st.writesSkipped.Add(1)
+	data, err := e.reencode(c.opts.Codec)
+	if err != nil {
 		st.errors.Add(1)
-		c.opts.Logger.Debug("aside: store write failed", "key", full, "err", err)
-	default:
-		st.sets.Add(1)
+		return err
 	}
-	return err
+	err = c.do(ctx, func(ctx context.Context) error { return c.store.Set(ctx, full, data, ttl) })
+	if err != nil {
+		c.count(ctx, st, err, "write", full)
+		st.writesSkipped.Add(1)
+		return fmt.Errorf("aside: set %q: %w", full, err)
+	}
+	st.sets.Add(1)
+	return nil
 }
 
 // jittered spreads ttl uniformly over ±j of it, never below a millisecond.

@@ -105,7 +105,8 @@ func (n *Namespace[T]) Get(ctx context.Context, id string, load func(context.Con
 }
 
 // Invalidate removes the entries of ids, in one round trip. Call it after
-// every write of the rows behind them. It returns an error wrapping
+// every write of the rows behind them: loads in flight can no longer fill
+// these keys, and later reads load afresh. It returns an error wrapping
 // ErrUnavailable while the breaker is open.
 func (n *Namespace[T]) Invalidate(ctx context.Context, ids ...string) error {
 	if n.err != nil {
@@ -124,7 +125,8 @@ func (n *Namespace[T]) Invalidate(ctx context.Context, ids ...string) error {
 		}
 		full[i] = n.c.opts.KeyPrefix + n.Key(id)
 	}
-	_, err := n.c.deleteFull(ctx, n.st, full)
+	n.c.flights.forget(full...)
+	_, err := n.c.deleteIn(ctx, n.st, full)
 	return err
 }
 

@@ -19,6 +19,10 @@ type Options struct {
 	// from its callers, so this is what stops a loader that never returns.
 	// Default 30s.
 	LoadTimeout time.Duration
+	// LeaseTTL is how long a load holds the lease on its key (see
+	// GetOrSet). A load that takes longer fills nothing; a holder that dies
+	// blocks fills of the key for this long. Default 10s.
+	LeaseTTL time.Duration
 	// NegativeTTL is how long GetOrSet keeps a loader's ErrNotFound.
 	// Namespaces set their own. Default 30s.
 	NegativeTTL time.Duration
@@ -52,6 +56,7 @@ const (
 	DefaultOpTimeout   = 100 * time.Millisecond
 	DefaultLoadTimeout = 30 * time.Second
 	DefaultNegativeTTL = 30 * time.Second
+	DefaultLeaseTTL    = 10 * time.Second
 	DefaultJitter      = 0.1
 	defaultFailures    = 5
 	defaultCooldown    = 2 * time.Second
@@ -64,6 +69,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("aside: OpTimeout %v is negative", o.OpTimeout)
 	case o.LoadTimeout < 0:
 		return o, fmt.Errorf("aside: LoadTimeout %v is negative", o.LoadTimeout)
+	case o.LeaseTTL < 0:
+		return o, fmt.Errorf("aside: LeaseTTL %v is negative", o.LeaseTTL)
 	case o.NegativeTTL < 0:
 		return o, fmt.Errorf("aside: NegativeTTL %v is negative", o.NegativeTTL)
 	case o.Jitter >= 1:
@@ -77,6 +84,7 @@ func (o Options) withDefaults() (Options, error) {
 	o.OpTimeout = orDefault(o.OpTimeout, DefaultOpTimeout)
 	o.LoadTimeout = orDefault(o.LoadTimeout, DefaultLoadTimeout)
 	o.NegativeTTL = orDefault(o.NegativeTTL, DefaultNegativeTTL)
+	o.LeaseTTL = orDefault(o.LeaseTTL, DefaultLeaseTTL)
 	o.Jitter = jitterOrDefault(o.Jitter, DefaultJitter)
 	if o.Codec == nil {
 		o.Codec = JSON{}

@@ -20,7 +20,8 @@ type Counters struct {
 	LoadErrors    uint64 `json:"loadErrors"`    // loader calls that failed (ErrNotFound is not a failure)
 	Coalesced     uint64 `json:"coalesced"`     // misses that waited for another caller's load
 	Bypassed      uint64 `json:"bypassed"`      // store calls skipped because the breaker was open
-	WritesSkipped uint64 `json:"writesSkipped"` // fills not written because the store was unavailable
+	WritesSkipped uint64 `json:"writesSkipped"` // fills not written: no lease (another loader's, or the store failed)
+	FillsRejected uint64 `json:"fillsRejected"` // fills refused because an invalidation or a write voided their lease
 
 	// HitRate is Hits / (Hits + Misses) * 100, or 0 before any read.
 	HitRate float64 `json:"hitRate"`
@@ -66,18 +67,17 @@ type Stats struct {
 type counters struct {
 	hits, misses, sets, deletes, errors                   atomic.Uint64
 	loads, loadErrors, coalesced, bypassed, writesSkipped atomic.Uint64
-	_                                                     [48]byte
+	fillsRejected                                         atomic.Uint64
+	_                                                     [40]byte
 
 	// The load-time histogram: written once per load, off the hit path.
 	loadNanos   atomic.Uint64
-	loadCount   atomic.Uint64
 	loadBuckets [loadBuckets + 1]atomic.Uint64 // not cumulative; the last is +Inf
 }
 
 // observeLoad records one loader call's duration.
 func (c *counters) observeLoad(d time.Duration) {
 	c.loadNanos.Add(uint64(max(d, 0)))
-	c.loadCount.Add(1)
 	i, _ := slices.BinarySearch(LoadTimeBounds[:], d.Seconds())
 	c.loadBuckets[i].Add(1)
 }
@@ -88,23 +88,25 @@ func (c *counters) snapshot() Counters {
 		Deletes: c.deletes.Load(), Errors: c.errors.Load(),
 		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(),
 		Coalesced: c.coalesced.Load(), Bypassed: c.bypassed.Load(),
-		WritesSkipped: c.writesSkipped.Load(),
+		WritesSkipped: c.writesSkipped.Load(), FillsRejected: c.fillsRejected.Load(),
 	}
 	s.HitRate = hitRate(s.Hits, s.Misses)
-	s.LoadTime.Count = c.loadCount.Load()
 	s.LoadTime.Sum = time.Duration(c.loadNanos.Load()).Seconds()
 	var cumulative uint64
 	for i := range s.LoadTime.Buckets {
 		cumulative += c.loadBuckets[i].Load()
 		s.LoadTime.Buckets[i] = cumulative
 	}
+	// The count is the buckets' sum, +Inf included, read in this same pass:
+	// no bucket can then exceed it, whatever loads end meanwhile.
+	s.LoadTime.Count = cumulative + c.loadBuckets[loadBuckets].Load()
 	return s
 }
 
 func (c *counters) reset() {
 	for _, a := range []*atomic.Uint64{&c.hits, &c.misses, &c.sets, &c.deletes, &c.errors,
 		&c.loads, &c.loadErrors, &c.coalesced, &c.bypassed, &c.writesSkipped,
-		&c.loadNanos, &c.loadCount} {
+		&c.fillsRejected, &c.loadNanos} {
 		a.Store(0)
 	}
 	for i := range c.loadBuckets {
@@ -130,6 +132,7 @@ func (s *Counters) add(o Counters) {
 	s.Coalesced += o.Coalesced
 	s.Bypassed += o.Bypassed
 	s.WritesSkipped += o.WritesSkipped
+	s.FillsRejected += o.FillsRejected
 	s.HitRate = hitRate(s.Hits, s.Misses)
 	s.LoadTime.Count += o.LoadTime.Count
 	s.LoadTime.Sum += o.LoadTime.Sum

@@ -22,6 +22,19 @@ type Store interface {
 	// keys untouched, in as few round trips as the store allows (one for
 	// Redis), and reports how many it stored.
 	AddMany(ctx context.Context, items []Item) (added int, err error)
+	// AddOrGet stores value under key for ttl if the key holds nothing,
+	// reporting found=false; otherwise it leaves the key as it is and
+	// returns what it holds. One atomic step: the Cache takes a fill's
+	// lease with it.
+	AddOrGet(ctx context.Context, key string, value []byte, ttl time.Duration) (current []byte, found bool, err error)
+	// CompareAndSet stores value under key for ttl if the key holds
+	// exactly old, and reports whether it did. One atomic step: the Cache
+	// fills through it, so that a fill whose lease an invalidation voided
+	// writes nothing.
+	CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (swapped bool, err error)
+	// CompareAndDelete removes key if it holds exactly old, and reports
+	// whether it did: a failed load gives its lease up with it.
+	CompareAndDelete(ctx context.Context, key string, old []byte) (deleted bool, err error)
 	// Delete removes keys and reports how many of them existed.
 	Delete(ctx context.Context, keys ...string) (removed int, err error)
 	// Scan returns a batch of keys that match the Redis glob pattern, from
@@ -31,8 +44,6 @@ type Store interface {
 	// and on a cluster the walk covers every master. The Cache validates
 	// the pattern and confines it to its prefix before calling.
 	Scan(ctx context.Context, cursor, pattern string, count int) (keys []string, next string, err error)
-	// Exists reports whether key holds an entry.
-	Exists(ctx context.Context, key string) (bool, error)
 	// TTL returns the time key has left; NoExpiry when it never expires;
 	// found is false when the key holds nothing.
 	TTL(ctx context.Context, key string) (ttl time.Duration, found bool, err error)
@@ -61,7 +72,11 @@ type ValueStore interface {
 	GetValue(key string) (v any, found bool)
 	// SetValue stores v under key for ttl, replacing what was there.
 	SetValue(key string, v any, ttl time.Duration)
-	// AddValue stores v under key for ttl if the key holds nothing, and
-	// reports whether it did.
-	AddValue(key string, v any, ttl time.Duration) bool
+	// AddOrGetValue is AddOrGet for values.
+	AddOrGetValue(key string, v any, ttl time.Duration) (current any, found bool)
+	// CompareAndSetValue is CompareAndSet for values; the Cache passes an
+	// old value of a comparable type and the store compares it with ==.
+	CompareAndSetValue(key string, old, v any, ttl time.Duration) bool
+	// CompareAndDeleteValue is CompareAndDelete for values.
+	CompareAndDeleteValue(key string, old any) bool
 }

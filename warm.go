@@ -53,7 +53,7 @@ func (w *warmer[T]) add(ctx context.Context, id string, v T) error {
 	c, full := w.n.c, w.n.c.opts.KeyPrefix+w.n.Key(id)
 	ttl := jittered(w.n.policy.ttl, w.n.policy.jitter)
 	if c.local != nil {
-		if c.local.AddValue(full, localEntry[T]{kind: kindValue, value: v}, ttl) {
+		if _, present := c.local.AddOrGetValue(full, localEntry[T]{kind: kindValue, value: v}, ttl); !present {
 			w.n.st.sets.Add(1)
 			w.written++
 		}
@@ -85,6 +85,7 @@ func (w *warmer[T]) flush(ctx context.Context) error {
 	w.n.st.sets.Add(uint64(added))
 	w.written += added
 	if err != nil {
+		w.n.c.count(ctx, w.n.st, err, "warm", w.n.prefix)
 		return fmt.Errorf("aside: warm %s: %w", w.n.name, err)
 	}
 	return nil

@@ -9,10 +9,12 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -167,15 +169,6 @@ func (s *Store) Scan(ctx context.Context, cursor, pattern string, _ int) (keys [
 	return keys, "", nil
 }
 
-// Exists reports whether key holds an entry.
-func (s *Store) Exists(_ context.Context, key string) (bool, error) {
-	if s.closed.Load() {
-		return false, ErrClosed
-	}
-	_, ok := s.entries.GetEntryQuietly(key)
-	return ok, nil
-}
-
 // TTL returns the time key has left.
 func (s *Store) TTL(_ context.Context, key string) (time.Duration, bool, error) {
 	if s.closed.Load() {
@@ -204,13 +197,98 @@ func (s *Store) SetValue(key string, v any, ttl time.Duration) {
 	}
 }
 
-// AddValue stores v under key for ttl if the key holds nothing.
-func (s *Store) AddValue(key string, v any, ttl time.Duration) bool {
+// AddOrGetValue stores v under key for ttl if the key holds nothing, or
+// returns what it holds.
+func (s *Store) AddOrGetValue(key string, v any, ttl time.Duration) (current any, found bool) {
+	if ttl <= 0 || s.closed.Load() {
+		return nil, false
+	}
+	s.entries.Compute(key, func(old item, ok bool) (item, otter.ComputeOp) {
+		if ok {
+			current, found = old.v, true
+			return old, otter.CancelOp
+		}
+		return item{v: v, ttl: ttl}, otter.WriteOp
+	})
+	return current, found
+}
+
+// CompareAndSetValue stores v under key for ttl if the key holds old.
+func (s *Store) CompareAndSetValue(key string, old, v any, ttl time.Duration) (swapped bool) {
 	if ttl <= 0 || s.closed.Load() {
 		return false
 	}
-	_, added := s.entries.SetIfAbsent(key, item{v: v, ttl: ttl})
-	return added
+	s.entries.Compute(key, func(cur item, ok bool) (item, otter.ComputeOp) {
+		if !ok || !same(cur.v, old) {
+			return cur, otter.CancelOp
+		}
+		swapped = true
+		return item{v: v, ttl: ttl}, otter.WriteOp
+	})
+	return swapped
+}
+
+// CompareAndDeleteValue removes key if it holds old.
+func (s *Store) CompareAndDeleteValue(key string, old any) (deleted bool) {
+	if s.closed.Load() {
+		return false
+	}
+	s.entries.Compute(key, func(cur item, ok bool) (item, otter.ComputeOp) {
+		if !ok || !same(cur.v, old) {
+			return cur, otter.CancelOp
+		}
+		deleted = true
+		return cur, otter.InvalidateOp
+	})
+	return deleted
+}
+
+// CompareAndDelete removes key if it holds exactly old.
+func (s *Store) CompareAndDelete(_ context.Context, key string, old []byte) (bool, error) {
+	if s.closed.Load() {
+		return false, ErrClosed
+	}
+	return s.CompareAndDeleteValue(key, old), nil
+}
+
+// same reports whether a and b are equal: bytes by content, values of a
+// comparable type with ==, anything else never (== would panic).
+func same(a, b any) bool {
+	if x, ok := a.([]byte); ok {
+		y, ok := b.([]byte)
+		return ok && bytes.Equal(x, y)
+	}
+	ta := reflect.TypeOf(a)
+	if ta == nil || ta != reflect.TypeOf(b) || !ta.Comparable() {
+		return false
+	}
+	return a == b
+}
+
+// AddOrGet stores a copy of value under key for ttl if the key holds
+// nothing, or returns the bytes it holds.
+func (s *Store) AddOrGet(_ context.Context, key string, value []byte, ttl time.Duration) ([]byte, bool, error) {
+	if err := s.check(ttl); err != nil {
+		return nil, false, err
+	}
+	cur, found := s.AddOrGetValue(key, append([]byte(nil), value...), ttl)
+	if !found {
+		return nil, false, nil
+	}
+	b, ok := cur.([]byte)
+	if !ok {
+		return nil, true, fmt.Errorf("%w: %q", errNotBytes, key)
+	}
+	return b, true, nil
+}
+
+// CompareAndSet stores a copy of value under key for ttl if the key holds
+// exactly old.
+func (s *Store) CompareAndSet(_ context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if err := s.check(ttl); err != nil {
+		return false, err
+	}
+	return s.CompareAndSetValue(key, old, append([]byte(nil), value...), ttl), nil
 }
 
 // Len returns the number of entries, expired ones not yet removed included.

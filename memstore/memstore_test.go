@@ -40,8 +40,8 @@ func TestExpiry(t *testing.T) {
 		if _, found, _ := s.Get(ctx, "short"); found {
 			t.Error("short (1s) still there after 1.5s")
 		}
-		if ok, _ := s.Exists(ctx, "short"); ok {
-			t.Error("Exists(short) after expiry = true")
+		if _, found, _ := s.TTL(ctx, "short"); found {
+			t.Error("TTL(short) after expiry: found")
 		}
 		if ttl, found, _ := s.TTL(ctx, "value"); !found || ttl != 500*time.Millisecond {
 			t.Errorf("TTL(value) after 1.5s of 2s = %v, %v; want 500ms", ttl, found)
@@ -65,11 +65,23 @@ func TestValues(t *testing.T) {
 	if v, ok := s.GetValue("k"); !ok || len(v.([]int)) != 2 {
 		t.Errorf("GetValue(k) = %v, %v", v, ok)
 	}
-	if s.AddValue("k", 3, time.Hour) {
-		t.Error("AddValue over a present key = true")
+	if cur, found := s.AddOrGetValue("k", 3, time.Hour); !found || len(cur.([]int)) != 2 {
+		t.Errorf("AddOrGetValue over a present key = %v, %v; want the present value", cur, found)
 	}
-	if !s.AddValue("k2", 3, time.Hour) {
-		t.Error("AddValue on an absent key = false")
+	if _, found := s.AddOrGetValue("k2", 3, time.Hour); found {
+		t.Error("AddOrGetValue on an absent key: found")
+	}
+	type lease struct{ _ byte }
+	mine, theirs := &lease{}, &lease{}
+	s.SetValue("l", mine, time.Hour)
+	if s.CompareAndSetValue("l", theirs, 1, time.Hour) {
+		t.Error("CompareAndSetValue with another lease swapped")
+	}
+	if s.CompareAndSetValue("k", []int{1, 2}, 1, time.Hour) {
+		t.Error("CompareAndSetValue against an uncomparable value swapped (or it would have panicked)")
+	}
+	if !s.CompareAndSetValue("l", mine, 1, time.Hour) {
+		t.Error("CompareAndSetValue with the right lease did not swap")
 	}
 	if _, _, err := s.Get(context.Background(), "k"); err == nil {
 		t.Error("Get (bytes) of a decoded value: no error")

@@ -1,16 +1,18 @@
 // Package redisstore is an aside.Store on Redis, through rueidis: one
 // auto-pipelined client for a standalone server, Sentinel or Cluster.
 //
-// New does not wait for Redis. If the first connection fails, the store
-// keeps trying in the background (with backoff, up to every 5 s) and its
-// calls fail at once until it connects, so that a service can start while
-// Redis is down; the Cache's breaker then sends reads to the loader.
+// New tries to connect once, for at most the dial timeout, and does not
+// fail when Redis is down: the store keeps trying in the background (with
+// backoff, up to every 5 s) and its calls fail at once until it connects,
+// so that a service can start while Redis is down; the Cache's breaker
+// then sends reads to the loader.
 package redisstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -158,16 +160,80 @@ func (s *Store) AddMany(ctx context.Context, items []aside.Item) (added int, err
 	for i, it := range items {
 		cmds[i] = c.B().Set().Key(it.Key).Value(rueidis.BinaryString(it.Value)).Nx().PxMilliseconds(millis(it.TTL)).Build()
 	}
+	// Every command ran; count all that were written before reporting
+	// the first failure.
+	var firstErr error
 	for i, r := range c.DoMulti(ctx, cmds...) {
 		switch err := r.Error(); {
 		case rueidis.IsRedisNil(err): // present: left alone
-		case err != nil:
-			return added, fmt.Errorf("redisstore: add %q: %w", items[i].Key, err)
-		default:
+		case err != nil && firstErr == nil:
+			firstErr = fmt.Errorf("redisstore: add %q: %w", items[i].Key, err)
+		case err == nil:
 			added++
 		}
 	}
-	return added, nil
+	return added, firstErr
+}
+
+// AddOrGet stores value under key for ttl unless the key holds something,
+// which it returns: SET NX GET PX, one command (Redis 7.0 and later).
+func (s *Store) AddOrGet(ctx context.Context, key string, value []byte, ttl time.Duration) ([]byte, bool, error) {
+	c, err := s.c()
+	if err != nil {
+		return nil, false, err
+	}
+	cmd := c.B().Set().Key(key).Value(rueidis.BinaryString(value)).Nx().Get().PxMilliseconds(millis(ttl)).Build()
+	cur, err := c.Do(ctx, cmd).AsBytes()
+	switch {
+	case rueidis.IsRedisNil(err):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("redisstore: add %q: %w", key, err)
+	}
+	return cur, true, nil
+}
+
+// compareAndSet replaces the value of KEYS[1] with ARGV[2] for ARGV[3]
+// milliseconds if it is ARGV[1]. Redis runs a script atomically.
+var compareAndSet = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+	return 1
+end
+return 0`)
+
+// CompareAndSet stores value under key for ttl if the key holds exactly old.
+func (s *Store) CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	c, err := s.c()
+	if err != nil {
+		return false, err
+	}
+	n, err := compareAndSet.Exec(ctx, c, []string{key},
+		[]string{rueidis.BinaryString(old), rueidis.BinaryString(value), strconv.FormatInt(millis(ttl), 10)}).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: compare and set %q: %w", key, err)
+	}
+	return n == 1, nil
+}
+
+// compareAndDelete removes KEYS[1] if it holds ARGV[1].
+var compareAndDelete = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+// CompareAndDelete removes key if it holds exactly old.
+func (s *Store) CompareAndDelete(ctx context.Context, key string, old []byte) (bool, error) {
+	c, err := s.c()
+	if err != nil {
+		return false, err
+	}
+	n, err := compareAndDelete.Exec(ctx, c, []string{key}, []string{rueidis.BinaryString(old)}).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: compare and delete %q: %w", key, err)
+	}
+	return n == 1, nil
 }
 
 // Delete removes keys with UNLINK, which frees their memory off the main
@@ -195,19 +261,6 @@ func (s *Store) Delete(ctx context.Context, keys ...string) (removed int, err er
 		removed += int(n)
 	}
 	return removed, nil
-}
-
-// Exists reports whether key holds a value.
-func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	c, err := s.c()
-	if err != nil {
-		return false, err
-	}
-	n, err := c.Do(ctx, c.B().Exists().Key(key).Build()).AsInt64()
-	if err != nil {
-		return false, fmt.Errorf("redisstore: exists %q: %w", key, err)
-	}
-	return n == 1, nil
 }
 
 // TTL returns the time key has left (PTTL).

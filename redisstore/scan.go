@@ -84,8 +84,11 @@ func clusterMasters(ctx context.Context, c rueidis.Client) ([]string, error) {
 	var masters []string
 	for addr, node := range c.Nodes() {
 		role, err := node.Do(ctx, node.B().Role().Build()).ToArray()
-		if err != nil || len(role) == 0 {
+		switch {
+		case err != nil:
 			return nil, fmt.Errorf("redisstore: role of %s: %w", addr, err)
+		case len(role) == 0:
+			return nil, fmt.Errorf("redisstore: role of %s: empty reply", addr)
 		}
 		if r, _ := role[0].ToString(); r == "master" {
 			masters = append(masters, addr)

@@ -35,6 +35,8 @@ func Run(t *testing.T, newStore func(t *testing.T) aside.Store) {
 		{"BinaryAndLargeValues", testBinaryAndLarge},
 		{"TTL", testTTL},
 		{"AddMany", testAddMany},
+		{"AddOrGet", testAddOrGet},
+		{"CompareAndSet", testCompareAndSet},
 		{"Delete", testDelete},
 		{"ScanPattern", testScanPattern},
 		{"ScanGlobSyntax", testScanGlobSyntax},
@@ -85,14 +87,6 @@ func testGetSet(t *testing.T, s aside.Store, p string) {
 	set(t, s, p+"k", "v2", hour)
 	if v, _ := get(t, s, p+"k"); v != "v2" {
 		t.Errorf("Get(k) after overwrite = %q; want v2", v)
-	}
-	ok, err := s.Exists(context.Background(), p+"k")
-	if err != nil || !ok {
-		t.Errorf("Exists(k) = %v, %v; want true", ok, err)
-	}
-	ok, err = s.Exists(context.Background(), p+"absent")
-	if err != nil || ok {
-		t.Errorf("Exists(absent) = %v, %v; want false", ok, err)
 	}
 	set(t, s, p+"empty", "", hour)
 	if v, found := get(t, s, p+"empty"); !found || v != "" {
@@ -155,6 +149,59 @@ func testAddMany(t *testing.T, s aside.Store, p string) {
 	}
 	if added, err := s.AddMany(ctx, nil); err != nil || added != 0 {
 		t.Errorf("AddMany(nil) = %d, %v; want 0, nil", added, err)
+	}
+}
+
+func testAddOrGet(t *testing.T, s aside.Store, p string) {
+	ctx := context.Background()
+	cur, found, err := s.AddOrGet(ctx, p+"k", []byte("lease-1"), 20*time.Second)
+	if err != nil || found || cur != nil {
+		t.Fatalf("AddOrGet on an absent key = %q, %v, %v; want it stored", cur, found, err)
+	}
+	if ttl, _, _ := s.TTL(ctx, p+"k"); ttl <= 19*time.Second || ttl > 20*time.Second {
+		t.Errorf("TTL after AddOrGet = %v; want 20s", ttl)
+	}
+	cur, found, err = s.AddOrGet(ctx, p+"k", []byte("lease-2"), time.Hour)
+	if err != nil || !found || string(cur) != "lease-1" {
+		t.Errorf("AddOrGet on a present key = %q, %v, %v; want lease-1, untouched", cur, found, err)
+	}
+	if v, _ := get(t, s, p+"k"); v != "lease-1" {
+		t.Errorf("Get after a second AddOrGet = %q; want lease-1", v)
+	}
+}
+
+func testCompareAndSet(t *testing.T, s aside.Store, p string) {
+	ctx := context.Background()
+	if ok, err := s.CompareAndSet(ctx, p+"absent", []byte("x"), []byte("y"), hour); err != nil || ok {
+		t.Errorf("CompareAndSet on an absent key = %v, %v; want false", ok, err)
+	}
+	set(t, s, p+"k", "lease-1", time.Minute)
+	if ok, err := s.CompareAndSet(ctx, p+"k", []byte("lease-2"), []byte("v"), hour); err != nil || ok {
+		t.Errorf("CompareAndSet with the wrong old value = %v, %v; want false", ok, err)
+	}
+	if ok, err := s.CompareAndSet(ctx, p+"k", []byte("lease-1"), []byte("\x00value"), hour); err != nil || !ok {
+		t.Fatalf("CompareAndSet with the right old value = %v, %v; want true", ok, err)
+	}
+	if v, _ := get(t, s, p+"k"); v != "\x00value" {
+		t.Errorf("Get after CompareAndSet = %q", v)
+	}
+	if ttl, _, _ := s.TTL(ctx, p+"k"); ttl <= 59*time.Minute {
+		t.Errorf("TTL after CompareAndSet = %v; want the new hour", ttl)
+	}
+	if ok, err := s.CompareAndDelete(ctx, p+"k", []byte("lease-1")); err != nil || ok {
+		t.Errorf("CompareAndDelete with the wrong old value = %v, %v; want false", ok, err)
+	}
+	if ok, err := s.CompareAndDelete(ctx, p+"k", []byte("\x00value")); err != nil || !ok {
+		t.Errorf("CompareAndDelete with the right old value = %v, %v; want true", ok, err)
+	}
+	if _, found := get(t, s, p+"k"); found {
+		t.Error("the key survived CompareAndDelete")
+	}
+	// The race it exists for: a delete between the lease and the fill.
+	set(t, s, p+"r", "lease-3", time.Minute)
+	s.Delete(ctx, p+"r")
+	if ok, _ := s.CompareAndSet(ctx, p+"r", []byte("lease-3"), []byte("stale"), hour); ok {
+		t.Error("CompareAndSet after the key was deleted wrote the stale value")
 	}
 }
 

@@ -129,7 +129,9 @@ func (s *Server) start() error {
 		default:
 		}
 		// A server with a password answers NOAUTH: it is up all the same.
-		if reply, err := Do(s.Addr, "PING"); reply == "PONG" || (err != nil && strings.HasPrefix(err.Error(), "NOAUTH")) {
+		// Whoever answers must be our process, not one that took the port
+		// between our probe and our start.
+		if reply, err := Do(s.Addr, "PING"); (reply == "PONG" || (err != nil && strings.HasPrefix(err.Error(), "NOAUTH"))) && s.answersAs(cmd.Process.Pid) {
 			s.mu.Lock()
 			s.cmd = cmd
 			s.mu.Unlock()
@@ -139,6 +141,16 @@ func (s *Server) start() error {
 	}
 	cmd.Process.Kill()
 	return fmt.Errorf("redis-server on port %d did not answer PING within 10s", s.port)
+}
+
+// answersAs reports whether the server at s.Addr is process pid. A server
+// with a password cannot be asked; the NOAUTH answer must do.
+func (s *Server) answersAs(pid int) bool {
+	info, err := Do(s.Addr, "INFO", "server")
+	if err != nil {
+		return strings.HasPrefix(err.Error(), "NOAUTH")
+	}
+	return strings.Contains(info, "process_id:"+strconv.Itoa(pid)+"\r\n")
 }
 
 func (s *Server) logPath() string {

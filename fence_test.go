@@ -1,0 +1,277 @@
+package aside_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aside-cache/aside"
+	"github.com/aside-cache/aside/internal/redistest"
+)
+
+// row is a database row the tests change under the cache.
+type row struct {
+	mu sync.Mutex
+	v  string
+}
+
+func (r *row) get() string  { r.mu.Lock(); defer r.mu.Unlock(); return r.v }
+func (r *row) set(v string) { r.mu.Lock(); defer r.mu.Unlock(); r.v = v }
+func newRow(v string) *row  { return &row{v: v} }
+func readRow(r *row) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) { return r.get(), nil }
+}
+
+// The race the original lost: a reader loads v1, a writer commits v2 and
+// invalidates, the reader's fill arrives. The fill must not land.
+func TestStaleFillAfterInvalidationIsRejected(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		db := newRow("v1")
+		loaded, release := make(chan struct{}), make(chan struct{})
+		slowRead := func(context.Context) (string, error) {
+			v := db.get() // reads v1 ...
+			close(loaded)
+			<-release // ... and is slow to come back
+			return v, nil
+		}
+		first := make(chan string, 1)
+		go func() {
+			v, _ := aside.GetOrSet(ctx, c, "k", time.Hour, slowRead)
+			first <- v
+		}()
+		<-loaded
+		db.set("v2") // the write commits ...
+		if _, err := c.Delete(ctx, "k"); err != nil {
+			t.Fatal(err) // ... and its invalidation returns
+		}
+		close(release)
+		<-first
+
+		if got, err := aside.GetOrSet(ctx, c, "k", time.Hour, readRow(db)); err != nil || got != "v2" {
+			t.Errorf("read after the write's invalidation = %q, %v; want v2 (the stale fill must not land)", got, err)
+		}
+		if st := c.Stats(); st.FillsRejected != 1 {
+			t.Errorf("FillsRejected = %d; want 1", st.FillsRejected)
+		}
+	})
+}
+
+// The same race across two processes: two caches with their own Redis
+// clients; one fills, the other invalidates.
+func TestStaleFillAcrossCachesIsRejected(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	reader := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix})
+	writer := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix})
+	ctx := context.Background()
+	db := newRow("v1")
+	loaded, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		aside.GetOrSet(ctx, reader, "k", time.Hour, func(context.Context) (string, error) {
+			v := db.get()
+			close(loaded)
+			<-release
+			return v, nil
+		})
+	}()
+	<-loaded
+	db.set("v2")
+	writer.Delete(ctx, "k")
+	close(release)
+	<-done
+	for name, c := range map[string]*aside.Cache{"reader": reader, "writer": writer} {
+		if got, _ := aside.GetOrSet(ctx, c, "k", time.Hour, readRow(db)); got != "v2" {
+			t.Errorf("%s reads %q after the invalidation; want v2", name, got)
+		}
+	}
+}
+
+// A caller that arrives after an invalidation does not join a load that
+// started before it: it loads afresh.
+func TestInvalidationDetachesLoadsInFlight(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		db := newRow("v1")
+		loaded, release := make(chan struct{}), make(chan struct{})
+		go aside.GetOrSet(ctx, c, "k", time.Hour, func(context.Context) (string, error) {
+			v := db.get()
+			close(loaded)
+			<-release
+			return v, nil
+		})
+		<-loaded
+		db.set("v2")
+		c.Delete(ctx, "k")
+		got, err := aside.GetOrSet(ctx, c, "k", time.Hour, readRow(db))
+		close(release)
+		if err != nil || got != "v2" {
+			t.Errorf("read begun after the invalidation = %q, %v; want v2, not the older load's v1", got, err)
+		}
+	})
+}
+
+// While one cache holds a key's lease, another loads for itself but fills
+// nothing; the holder's fill lands.
+func TestLeaseHeldElsewhere(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	a := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix})
+	b := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix})
+	ctx := context.Background()
+	loaded, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		aside.GetOrSet(ctx, a, "k", time.Hour, func(context.Context) (string, error) {
+			close(loaded)
+			<-release
+			return "from a", nil
+		})
+	}()
+	<-loaded
+	got, err := aside.GetOrSet(ctx, b, "k", time.Hour, func(context.Context) (string, error) { return "from b", nil })
+	if err != nil || got != "from b" {
+		t.Fatalf("b while a holds the lease = %q, %v; want b's own load", got, err)
+	}
+	if st := b.Stats(); st.WritesSkipped != 1 || st.Sets != 0 {
+		t.Errorf("b: writes skipped %d, sets %d; want 1 and 0 (the lease is a's)", st.WritesSkipped, st.Sets)
+	}
+	if ok, _ := b.Exists(ctx, "k"); ok {
+		t.Error("Exists is true for a key that holds only a lease")
+	}
+	close(release)
+	<-done
+	if v, found, _ := aside.Get[string](ctx, b, "k"); !found || v != "from a" {
+		t.Errorf("after a's fill: %q, %v; want a's value", v, found)
+	}
+}
+
+// A loader that fails gives its lease up at once: the next reader, in any
+// process, fills the key without waiting for the lease to expire.
+func TestFailedLoadReleasesTheLease(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		aside.GetOrSet(ctx, c, "k", time.Hour, (&counter[int]{err: errors.New("db down")}).load)
+		if _, err := aside.GetOrSet(ctx, c, "k", time.Hour, (&counter[int]{value: 7}).load); err != nil {
+			t.Fatal(err)
+		}
+		if v, found, _ := aside.Get[int](ctx, c, "k"); !found || v != 7 {
+			t.Errorf("after a failed load and a good one: %v, %v; want 7 cached", v, found)
+		}
+	})
+}
+
+func TestNilInterfaceValueIsAValue(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c := newCache(t, s, aside.Options{})
+		got, err := aside.GetOrSet(context.Background(), c, "a", time.Hour, func(context.Context) (any, error) { return nil, nil })
+		if err != nil || got != nil {
+			t.Errorf("GetOrSet[any] of a nil value = %v, %v; want nil, nil", got, err)
+		}
+	})
+}
+
+// Callers of one key with different types do not share a load.
+func TestDifferentTypesLoadApart(t *testing.T) {
+	c := newCache(t, newMemstore(t), aside.Options{})
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	var s string
+	var n int
+	var errS, errN error
+	wg.Go(func() {
+		s, errS = aside.GetOrSet(context.Background(), c, "k", time.Hour, func(context.Context) (string, error) { <-release; return "s", nil })
+	})
+	wg.Go(func() {
+		n, errN = aside.GetOrSet(context.Background(), c, "k", time.Hour, func(context.Context) (int, error) { <-release; return 5, nil })
+	})
+	waitFor(t, "both loads", func() bool { return c.Stats().Loads == 2 })
+	close(release)
+	wg.Wait()
+	if errS != nil || errN != nil || s != "s" || n != 5 {
+		t.Errorf("string and int callers of one key = %q, %v and %d, %v; want each its own load", s, errS, n, errN)
+	}
+}
+
+// A store that does not answer costs a read one timeout: the flight takes
+// no lease and fills nothing after a failed first read.
+func TestUnansweredReadMakesNoMoreStoreCalls(t *testing.T) {
+	srv := redistest.Start(t)
+	store := &countingStore{Store: newRedisStore(t, srv.Addr)}
+	c := newCache(t, store, aside.Options{})
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Resume()
+	got, err := aside.GetOrSet(context.Background(), c, "k", time.Hour, (&counter[int]{value: 1}).load)
+	if err != nil || got != 1 {
+		t.Fatalf("GetOrSet with Redis frozen = %v, %v", got, err)
+	}
+	if n := store.calls(); n != 1 {
+		t.Errorf("%d store calls for one read with Redis frozen; want 1 (the read that timed out)", n)
+	}
+	if st := c.Stats(); st.Errors != 1 || st.WritesSkipped != 1 {
+		t.Errorf("errors %d, writes skipped %d; want 1 and 1", st.Errors, st.WritesSkipped)
+	}
+}
+
+// Callers whose own deadline has passed, or passes, do not open the
+// breaker on a healthy Redis; a cancelled context stops a pattern delete.
+func TestCallerContextsDoNotTripTheBreaker(t *testing.T) {
+	c := newCache(t, newRedisStore(t, sharedAddr(t)), aside.Options{})
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	for range 20 {
+		aside.Get[int](expired, c, "k")
+		c.Exists(expired, "k")
+		aside.GetOrSet(expired, c, "k", time.Hour, (&counter[int]{}).load)
+	}
+	if st := c.Stats(); st.Breaker != aside.BreakerClosed || st.Errors != 0 {
+		t.Errorf("after 60 calls past their deadline: breaker %s, errors %d; want closed, 0", st.Breaker, st.Errors)
+	}
+	ctx := context.Background()
+	aside.Set(ctx, c, "user:1", 1, time.Hour)
+	cancelled, stop := context.WithCancel(ctx)
+	stop()
+	if n, err := c.DeletePattern(cancelled, "user:*"); !errors.Is(err, context.Canceled) || n != 0 {
+		t.Errorf("DeletePattern with a cancelled context = %d, %v; want 0, context.Canceled", n, err)
+	}
+	if _, found, _ := aside.Get[int](ctx, c, "user:1"); !found {
+		t.Error("a cancelled DeletePattern deleted user:1")
+	}
+}
+
+// Deletes count in the namespace of each key, whichever call removed it.
+func TestDeletesCountPerNamespace(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		aside.NewNamespace[int](c, guideNamespaces[0]) // user:
+		aside.NewNamespace[int](c, guideNamespaces[1]) // job:
+		for _, k := range []string{"user:1", "user:2", "job:1", "job:2", "other"} {
+			aside.Set(ctx, c, k, 1, time.Hour)
+		}
+		if n, err := c.Delete(ctx, "user:1", "job:1"); err != nil || n != 2 {
+			t.Fatalf("Delete across namespaces = %d, %v", n, err)
+		}
+		if n, err := c.DeletePattern(ctx, "*2"); err != nil || n != 2 {
+			t.Fatalf("DeletePattern(*2) = %d, %v", n, err)
+		}
+		c.Clear(ctx)
+		st := c.Stats()
+		if st.Namespaces["users"].Deletes != 2 || st.Namespaces["jobs"].Deletes != 2 || st.Deletes != 5 {
+			t.Errorf("deletes: users %d, jobs %d, total %d; want 2, 2, 5",
+				st.Namespaces["users"].Deletes, st.Namespaces["jobs"].Deletes, st.Deletes)
+		}
+	})
+}
+
+func TestKeyOfANilStringer(t *testing.T) {
+	if got := aside.Key("t:", (*time.Time)(nil)); got != "t:<nil>" {
+		t.Errorf("Key of a nil *time.Time = %q; want t:<nil>, and no panic", got)
+	}
+}
