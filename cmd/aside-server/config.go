@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/aside-cache/aside"
+	"github.com/aside-cache/aside/redisstore"
+)
+
+// config is the server's configuration, read from the environment.
+type config struct {
+	addr        string
+	databaseURL string
+	redis       *redisstore.Options // nil: the in-process store
+	cacheOff    bool
+	keyPrefix   string
+	adminToken  string
+	seed        bool
+	maxEntries  int
+	logLevel    slog.Level
+	accessLog   bool
+}
+
+// readConfig reads the environment; a bad value is an error, never a guess.
+func readConfig(getenv func(string) string) (config, error) {
+	cfg := config{
+		addr:        or(getenv("ADDR"), ":8080"),
+		databaseURL: getenv("DATABASE_URL"),
+		keyPrefix:   or(getenv("ASIDE_KEY_PREFIX"), aside.DefaultKeyPrefix),
+		adminToken:  getenv("ASIDE_ADMIN_TOKEN"),
+		seed:        true,
+		accessLog:   getenv("ASIDE_ACCESS_LOG") == "1",
+	}
+	if opts, ok, err := redisstore.FromEnv(getenv); err != nil {
+		return cfg, err
+	} else if ok {
+		cfg.redis = &opts
+	}
+	switch v := strings.ToLower(getenv("ASIDE_CACHE")); v {
+	case "", "on":
+	case "off":
+		cfg.cacheOff = true
+	default:
+		return cfg, fmt.Errorf("ASIDE_CACHE %q: want on or off", v)
+	}
+	switch v := strings.ToLower(getenv("ASIDE_SEED")); v {
+	case "", "auto":
+	case "off":
+		cfg.seed = false
+	default:
+		return cfg, fmt.Errorf("ASIDE_SEED %q: want auto or off", v)
+	}
+	if v := getenv("ASIDE_MEMSTORE_MAX_ENTRIES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return cfg, fmt.Errorf("ASIDE_MEMSTORE_MAX_ENTRIES %q: want a positive integer", v)
+		}
+		cfg.maxEntries = n
+	}
+	if v := getenv("ASIDE_LOG_LEVEL"); v != "" {
+		if err := cfg.logLevel.UnmarshalText([]byte(v)); err != nil {
+			return cfg, fmt.Errorf("ASIDE_LOG_LEVEL %q: want debug, info, warn or error", v)
+		}
+	}
+	return cfg, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aside-cache/aside"
+	"github.com/aside-cache/aside/memstore"
+	"github.com/aside-cache/aside/platform"
+	"github.com/aside-cache/aside/platform/httpapi"
+	"github.com/aside-cache/aside/platform/sqldb"
+	"github.com/aside-cache/aside/redisstore"
+)
+
+// Demo data for an empty database, as the README promises a newcomer.
+const (
+	demoUsers = 1000
+	demoJobs  = 10000
+)
+
+// run is the whole server: it returns when ctx ends (after a graceful
+// shutdown) or when it cannot start.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := readConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	db, err := sqldb.Open(ctx, cfg.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.seed {
+		seed(ctx, log, db)
+	}
+
+	cache, storeName, storePing, err := openCache(cfg, log)
+	if err != nil {
+		return err
+	}
+	if cache != nil {
+		defer cache.Close()
+	}
+	repo, err := platform.NewRepository(db, cache, log)
+	if err != nil {
+		return err
+	}
+	if cache != nil {
+		warm(ctx, log, repo)
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	srv := &http.Server{
+		Handler: httpapi.New(httpapi.Config{
+			Repo: repo, DBPing: db.Ping, StoreName: storeName, StorePing: storePing,
+			AdminToken: cfg.adminToken, Logger: log, AccessLog: cfg.accessLog,
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "database", sqldb.Describe(cfg.databaseURL),
+		"cache", storeName, "keyPrefix", cfg.keyPrefix, "adminToken", adminState(cfg.adminToken))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func adminState(token string) string {
+	if token == "" {
+		return "unset: cache mutations disabled (set ASIDE_ADMIN_TOKEN)"
+	}
+	return "set"
+}
+
+// openCache opens the store the configuration names and the cache over it;
+// no cache at all with ASIDE_CACHE=off.
+func openCache(cfg config, log *slog.Logger) (c *aside.Cache, name string, ping func(context.Context) error, err error) {
+	if cfg.cacheOff {
+		return nil, "none", nil, nil
+	}
+	var store aside.Store
+	if cfg.redis != nil {
+		rs, err := redisstore.New(*cfg.redis)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		store, name, ping = rs, "redis", rs.Ping
+	} else {
+		ms, err := memstore.New(memstore.Options{MaxEntries: cfg.maxEntries})
+		if err != nil {
+			return nil, "", nil, err
+		}
+		store, name = ms, "memstore"
+	}
+	c, err = aside.New(store, aside.Options{KeyPrefix: cfg.keyPrefix, Logger: log})
+	if err != nil {
+		store.Close()
+		return nil, "", nil, err
+	}
+	return c, name, ping, nil
+}
+
+// seed fills an empty database with demo data; a failure is logged, and the
+// server starts all the same.
+func seed(ctx context.Context, log *slog.Logger, db *sqldb.DB) {
+	start := time.Now()
+	seeded, err := db.Seed(ctx, platform.NewDemo(demoUsers, demoJobs, uint64(time.Now().UnixNano()), time.Now()))
+	switch {
+	case err != nil:
+		log.Error("demo data: seeding failed", "err", err)
+	case seeded:
+		log.Info("demo data: filled an empty database", "users", demoUsers, "jobs", demoJobs, "took", time.Since(start).String())
+	}
+}
+
+// warm fills the cache with the guide's warm-up; start-up goes on when the
+// cache is unavailable.
+func warm(ctx context.Context, log *slog.Logger, repo *platform.Repository) {
+	rep, err := repo.Warm(ctx)
+	attrs := []any{"users", rep.Users, "usersByOpenId", rep.UsersByOpenID, "jobs", rep.Jobs, "took", rep.Took.String()}
+	if err != nil {
+		log.Warn("warm-up incomplete; serving without it", append(attrs, "err", err)...)
+		return
+	}
+	log.Info("warm-up done", attrs...)
+}

@@ -1,0 +1,122 @@
+package monitor
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aside-cache/aside"
+)
+
+// unscoped labels the figures of keys under no namespace.
+const unscoped = "none"
+
+// Collector exports a Cache's figures to Prometheus, read from Stats at
+// each scrape: per-namespace counters, hit ratio and load-time histogram,
+// and the breaker's state.
+type Collector struct {
+	cache *aside.Cache
+
+	counters                  []counterDesc
+	hitRatio, loadTime, state *prometheus.Desc
+	trips                     *prometheus.Desc
+}
+
+type counterDesc struct {
+	desc  *prometheus.Desc
+	value func(aside.Counters) uint64
+}
+
+// NewCollector returns a Collector of c's figures.
+func NewCollector(c *aside.Cache) *Collector {
+	ns := []string{"namespace"}
+	counter := func(name, help string, v func(aside.Counters) uint64) counterDesc {
+		return counterDesc{prometheus.NewDesc("aside_cache_"+name+"_total", help, ns, nil), v}
+	}
+	return &Collector{
+		cache: c,
+		counters: []counterDesc{
+			counter("hits", "Reads answered by the cache.", func(s aside.Counters) uint64 { return s.Hits }),
+			counter("misses", "Reads the cache could not answer.", func(s aside.Counters) uint64 { return s.Misses }),
+			counter("sets", "Entries written.", func(s aside.Counters) uint64 { return s.Sets }),
+			counter("deletes", "Keys removed.", func(s aside.Counters) uint64 { return s.Deletes }),
+			counter("errors", "Store failures and undecodable entries.", func(s aside.Counters) uint64 { return s.Errors }),
+			counter("loads", "Loader calls.", func(s aside.Counters) uint64 { return s.Loads }),
+			counter("load_errors", "Loader calls that failed.", func(s aside.Counters) uint64 { return s.LoadErrors }),
+			counter("coalesced", "Misses that waited for another caller's load.", func(s aside.Counters) uint64 { return s.Coalesced }),
+			counter("bypassed", "Store calls skipped while the breaker was open.", func(s aside.Counters) uint64 { return s.Bypassed }),
+			counter("writes_skipped", "Fills not written (no lease).", func(s aside.Counters) uint64 { return s.WritesSkipped }),
+			counter("fills_rejected", "Fills refused because an invalidation voided their lease.", func(s aside.Counters) uint64 { return s.FillsRejected }),
+		},
+		hitRatio: prometheus.NewDesc("aside_cache_hit_ratio", "Hits / (hits + misses), 0 to 1.", ns, nil),
+		loadTime: prometheus.NewDesc("aside_cache_load_duration_seconds", "Loader call durations.", ns, nil),
+		state:    prometheus.NewDesc("aside_cache_breaker_state", "1 for the circuit breaker's current state.", []string{"state"}, nil),
+		trips:    prometheus.NewDesc("aside_cache_breaker_trips_total", "Times the circuit breaker opened.", nil, nil),
+	}
+}
+
+// Describe sends the descriptors of every metric.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.counters {
+		ch <- d.desc
+	}
+	ch <- c.hitRatio
+	ch <- c.loadTime
+	ch <- c.state
+	ch <- c.trips
+}
+
+// Collect sends the current figures.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.cache.Stats()
+	rest := s.Counters // what no namespace accounts for
+	for name, ns := range s.Namespaces {
+		c.collectNamespace(ch, name, ns)
+		subtract(&rest, ns)
+	}
+	if rest.Hits+rest.Misses+rest.Sets+rest.Deletes+rest.Errors+rest.Loads > 0 {
+		c.collectNamespace(ch, unscoped, rest)
+	}
+	for _, st := range []aside.BreakerState{aside.BreakerClosed, aside.BreakerHalfOpen, aside.BreakerOpen, aside.BreakerNone} {
+		v := 0.0
+		if s.Breaker == st {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, string(st))
+	}
+	ch <- prometheus.MustNewConstMetric(c.trips, prometheus.CounterValue, float64(s.BreakerTrips))
+}
+
+func (c *Collector) collectNamespace(ch chan<- prometheus.Metric, name string, s aside.Counters) {
+	for _, d := range c.counters {
+		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.value(s)), name)
+	}
+	ch <- prometheus.MustNewConstMetric(c.hitRatio, prometheus.GaugeValue, s.HitRate/100, name)
+	buckets := make(map[float64]uint64, len(aside.LoadTimeBounds))
+	for i, bound := range aside.LoadTimeBounds {
+		buckets[bound] = s.LoadTime.Buckets[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(c.loadTime, s.LoadTime.Count, s.LoadTime.Sum, buckets, name)
+}
+
+// subtract removes a namespace's figures from the totals.
+func subtract(total *aside.Counters, ns aside.Counters) {
+	total.Hits -= ns.Hits
+	total.Misses -= ns.Misses
+	total.Sets -= ns.Sets
+	total.Deletes -= ns.Deletes
+	total.Errors -= ns.Errors
+	total.Loads -= ns.Loads
+	total.LoadErrors -= ns.LoadErrors
+	total.Coalesced -= ns.Coalesced
+	total.Bypassed -= ns.Bypassed
+	total.WritesSkipped -= ns.WritesSkipped
+	total.FillsRejected -= ns.FillsRejected
+	total.LoadTime.Count -= ns.LoadTime.Count
+	total.LoadTime.Sum -= ns.LoadTime.Sum
+	for i := range total.LoadTime.Buckets {
+		total.LoadTime.Buckets[i] -= ns.LoadTime.Buckets[i]
+	}
+	total.HitRate = 0
+	if total.Hits+total.Misses > 0 {
+		total.HitRate = float64(total.Hits) / float64(total.Hits+total.Misses) * 100
+	}
+}

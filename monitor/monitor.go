@@ -1,0 +1,156 @@
+package monitor
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aside-cache/aside"
+)
+
+// MaxPatternLen bounds the pattern monitoring.cacheClearPattern accepts.
+const MaxPatternLen = 256
+
+// Options configures the monitoring procedures.
+type Options struct {
+	// AdminToken is the bearer token the two mutations require. Empty
+	// disables them: they answer FORBIDDEN, saying how to enable them.
+	AdminToken string
+	// Logger records each cache mutation (who cleared what). Default: discard.
+	Logger *slog.Logger
+	// Timeout bounds a clear. Default 30 s.
+	Timeout time.Duration
+}
+
+// New returns the handler of /trpc/: monitoring.cacheStats (a query),
+// monitoring.cacheClear and monitoring.cacheClearPattern (mutations that
+// require Authorization: Bearer <AdminToken>), in tRPC's HTTP wire format,
+// batching included.
+func New(c *aside.Cache, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	m := &monitor{cache: c, opts: opts}
+	if opts.AdminToken != "" {
+		sum := sha256.Sum256([]byte(opts.AdminToken))
+		m.tokenSum = sum[:]
+	}
+	return &router{procs: map[string]procedure{
+		"monitoring.cacheStats":        {call: m.stats},
+		"monitoring.cacheClear":        {mutation: true, call: m.clear},
+		"monitoring.cacheClearPattern": {mutation: true, call: m.clearPattern},
+	}}
+}
+
+type monitor struct {
+	cache    *aside.Cache
+	opts     Options
+	tokenSum []byte // SHA-256 of the admin token, or nil: mutations disabled
+}
+
+// Stats is what monitoring.cacheStats returns: the cache's figures (the
+// guide's hits, misses, sets, deletes, errors, hitRate, and more), with the
+// hit rate also written for people.
+type Stats struct {
+	aside.Stats
+	HitRateFormatted string `json:"hitRateFormatted"`
+}
+
+func (m *monitor) stats(*http.Request, json.RawMessage) (any, *Error) {
+	s := m.cache.Stats()
+	return Stats{Stats: s, HitRateFormatted: fmt.Sprintf("%.2f%%", s.HitRate)}, nil
+}
+
+// ClearResult is what the two mutations return. Success is never true when
+// the work failed; Deleted counts the keys removed, also on failure.
+type ClearResult struct {
+	Success bool   `json:"success"`
+	Deleted int    `json:"deleted"`
+	Message string `json:"message"`
+}
+
+func (m *monitor) clear(r *http.Request, input json.RawMessage) (any, *Error) {
+	if err := m.authorize(r); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), m.opts.Timeout)
+	defer cancel()
+	n, err := m.cache.Clear(ctx)
+	m.opts.Logger.Info("monitor: cache cleared", "deleted", n, "err", err, "remote", r.RemoteAddr)
+	return result(n, err, fmt.Sprintf("Cleared %d keys under %q", n, m.cache.KeyPrefix())), nil
+}
+
+func (m *monitor) clearPattern(r *http.Request, input json.RawMessage) (any, *Error) {
+	if err := m.authorize(r); err != nil {
+		return nil, err
+	}
+	pattern, perr := patternOf(input)
+	if perr != nil {
+		return nil, perr
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), m.opts.Timeout)
+	defer cancel()
+	n, err := m.cache.DeletePattern(ctx, pattern)
+	if errors.Is(err, aside.ErrBadPattern) {
+		return nil, errorf(BadRequest, "%v", err)
+	}
+	m.opts.Logger.Info("monitor: cache pattern cleared", "pattern", pattern, "deleted", n, "err", err, "remote", r.RemoteAddr)
+	return result(n, err, fmt.Sprintf("Deleted %d keys matching %q", n, pattern)), nil
+}
+
+func result(n int, err error, ok string) ClearResult {
+	if err != nil {
+		return ClearResult{Success: false, Deleted: n, Message: fmt.Sprintf("failed after deleting %d keys: %v", n, err)}
+	}
+	return ClearResult{Success: true, Deleted: n, Message: ok}
+}
+
+// patternOf reads {"pattern": "..."}: an object with a non-empty pattern of
+// at most MaxPatternLen bytes and nothing else.
+func patternOf(input json.RawMessage) (string, *Error) {
+	if len(input) == 0 {
+		return "", errorf(BadRequest, `input must be {"pattern": "..."}`)
+	}
+	var in struct {
+		Pattern *string `json:"pattern"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(input)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return "", errorf(BadRequest, `input must be {"pattern": "..."}: %v`, err)
+	}
+	switch {
+	case in.Pattern == nil || *in.Pattern == "":
+		return "", errorf(BadRequest, "pattern must not be empty")
+	case len(*in.Pattern) > MaxPatternLen:
+		return "", errorf(BadRequest, "pattern is %d bytes, more than %d", len(*in.Pattern), MaxPatternLen)
+	}
+	return *in.Pattern, nil
+}
+
+// authorize checks the bearer token in constant time (comparing SHA-256
+// sums, so that not even the token's length leaks).
+func (m *monitor) authorize(r *http.Request) *Error {
+	if m.tokenSum == nil {
+		return errorf(Forbidden, "cache mutations are disabled: set ASIDE_ADMIN_TOKEN to enable them")
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return errorf(Unauthorized, "missing admin token: send Authorization: Bearer <ASIDE_ADMIN_TOKEN>")
+	}
+	sum := sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(sum[:], m.tokenSum) != 1 {
+		return errorf(Unauthorized, "wrong admin token")
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/aside-cache/aside/platform"
+)
+
+// errorBody is every REST error: {"error":{"code":"...","message":"..."}}.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, errorBody{errorDetail{Code: code, Message: message}})
+}
+
+// fail answers with the status err calls for. It is the one place that
+// maps domain errors to HTTP: 400 invalid, 401 unauthorized, 404 not
+// found, 409 conflict, 413 too large, and 500 for the rest, whose details
+// go to the log, not to the client.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", err.Error())
+	case errors.Is(err, platform.ErrInvalid):
+		writeError(w, http.StatusBadRequest, "BAD_REQUEST", clean(err, platform.ErrInvalid))
+	case errors.Is(err, platform.ErrUnauthorized):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="aside"`)
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", clean(err, platform.ErrUnauthorized))
+	case errors.Is(err, platform.ErrNotFound):
+		writeError(w, http.StatusNotFound, "NOT_FOUND", err.Error())
+	case errors.Is(err, platform.ErrConflict):
+		writeError(w, http.StatusConflict, "CONFLICT", err.Error())
+	default:
+		s.Logger.Error("httpapi: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "INTERNAL", "internal error")
+	}
+}
+
+// clean drops the sentinel's own words from the front of a message:
+// "invalid: limit 0 is outside 1-100" reads "limit 0 is outside 1-100".
+func clean(err, sentinel error) string {
+	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", r.Method+" is not allowed on "+r.URL.Path)
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "NOT_FOUND", "no such endpoint: "+r.URL.Path)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"INTERNAL","message":"encode response"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,46 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// healthz says the process serves: it answers as long as it can answer.
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readiness is /readyz's report. The database must answer; the cache's
+// state is reported but never makes the service unready.
+type readiness struct {
+	Status   string     `json:"status"`
+	Database string     `json:"database"`
+	Cache    cacheState `json:"cache"`
+}
+
+type cacheState struct {
+	Store   string `json:"store"`
+	Breaker string `json:"breaker,omitempty"`
+	Ping    string `json:"ping,omitempty"`
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	rep := readiness{Status: "ready", Database: "ok", Cache: cacheState{Store: s.StoreName}}
+	status := http.StatusOK
+	if err := s.DBPing(ctx); err != nil {
+		rep.Status, rep.Database, status = "unavailable", err.Error(), http.StatusServiceUnavailable
+	}
+	if c := s.Repo.Cache(); c != nil {
+		rep.Cache.Breaker = string(c.Stats().Breaker)
+	}
+	if s.StorePing != nil {
+		rep.Cache.Ping = "ok"
+		if err := s.StorePing(ctx); err != nil {
+			rep.Cache.Ping = err.Error()
+		}
+	}
+	writeJSON(w, status, rep)
+}

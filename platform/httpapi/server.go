@@ -1,0 +1,62 @@
+// Package httpapi serves the platform over HTTP: the REST API of users,
+// jobs, job results and sessions (JSON, camelCase fields), the guide's
+// monitoring procedures in tRPC's wire format, Prometheus metrics and
+// health checks.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/aside-cache/aside/monitor"
+	"github.com/aside-cache/aside/platform"
+)
+
+// Config is what the server needs.
+type Config struct {
+	Repo *platform.Repository
+	// DBPing checks the database for /readyz.
+	DBPing func(context.Context) error
+	// StoreName says where the cache lives ("memstore", "redis", "none");
+	// StorePing, when set, checks it for /readyz (a failure there is
+	// reported, not fatal: the cache is an optimisation).
+	StoreName string
+	StorePing func(context.Context) error
+	// AdminToken enables the cache mutations of /trpc/ (see monitor).
+	AdminToken string
+	Logger     *slog.Logger
+	// AccessLog logs every request at info level. Off by default: at tens
+	// of thousands of requests a second it would be the bottleneck.
+	AccessLog bool
+}
+
+// server holds the dependencies of the handlers.
+type server struct {
+	Config
+	metrics *httpMetrics
+}
+
+// New returns the platform's HTTP handler.
+func New(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &server{Config: cfg, metrics: newHTTPMetrics(reg)}
+	var trpc http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusServiceUnavailable, "CACHE_DISABLED", "the cache is off (ASIDE_CACHE=off): nothing to monitor")
+	})
+	if c := cfg.Repo.Cache(); c != nil {
+		reg.MustRegister(monitor.NewCollector(c))
+		trpc = monitor.New(c, monitor.Options{AdminToken: cfg.AdminToken, Logger: cfg.Logger})
+	}
+	mux := http.NewServeMux()
+	s.routes(mux, trpc, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return s.instrument(mux)
+}
