@@ -1,0 +1,249 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// After any write, the next read on every endpoint shows it. Each read
+// runs twice before the write, so that the second is a cache hit: the test
+// checks invalidation, not just misses.
+func TestWritesShowOnEveryEndpoint(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, s *server) {
+		var u user
+		s.must(201, "POST", "/api/users", map[string]any{"openId": "oid-a", "name": "Ada", "email": "ada@example.com"}, &u)
+		if u.ID <= 0 || u.Role != "user" || u.Name != "Ada" {
+			t.Fatalf("created user = %+v", u)
+		}
+		userPath, byOpenID := fmt.Sprintf("/api/users/%d", u.ID), "/api/users?openId=oid-a"
+		readTwice := func(path string, out any) {
+			t.Helper()
+			s.must(200, "GET", path, nil, nil)
+			s.must(200, "GET", path, nil, out)
+		}
+
+		// User fields, by id and by open id.
+		readTwice(userPath, &u)
+		readTwice(byOpenID, &u)
+		s.must(200, "PATCH", userPath, map[string]any{"name": "Ada Lovelace"}, nil)
+		for _, p := range []string{userPath, byOpenID} {
+			var got user
+			s.must(200, "GET", p, nil, &got)
+			if got.Name != "Ada Lovelace" {
+				t.Errorf("GET %s after PATCH name = %q; want Ada Lovelace", p, got.Name)
+			}
+		}
+		// A new open id: the old one is gone, the new one (looked up, and
+		// cached as missing, before) is found.
+		s.expectError(404, "NOT_FOUND", "GET", "/api/users?openId=oid-b", nil)
+		s.must(200, "PATCH", userPath, map[string]any{"openId": "oid-b"}, nil)
+		s.expectError(404, "NOT_FOUND", "GET", byOpenID, nil)
+		s.must(200, "GET", "/api/users?openId=oid-b", nil, &u)
+
+		// Jobs and the owner's list.
+		listPath := userPath + "/jobs?limit=10"
+		var list []job
+		readTwice(listPath, &list)
+		if len(list) != 0 {
+			t.Fatalf("jobs of a new user = %d; want none", len(list))
+		}
+		s.expectError(404, "NOT_FOUND", "GET", "/api/jobs/1", nil) // cached as missing
+		var j job
+		s.must(201, "POST", "/api/jobs", map[string]any{"userId": u.ID, "type": "export", "input": map[string]int{"rows": 3}}, &j)
+		jobPath := fmt.Sprintf("/api/jobs/%d", j.ID)
+		s.must(200, "GET", jobPath, nil, &j)
+		s.must(200, "GET", listPath, nil, &list)
+		if len(list) != 1 || list[0].ID != j.ID || j.Status != "queued" {
+			t.Fatalf("after POST job: job %+v, list %+v; want the queued job in the list", j, list)
+		}
+		readTwice(jobPath, &j)
+		readTwice(listPath, &list)
+		s.must(200, "PATCH", jobPath, map[string]any{"status": "running", "progress": 40}, nil)
+		s.must(200, "GET", jobPath, nil, &j)
+		s.must(200, "GET", listPath, nil, &list)
+		if j.Status != "running" || j.Progress != 40 || list[0].Status != "running" {
+			t.Errorf("after PATCH running 40: job %s %d, list %s; want running everywhere", j.Status, j.Progress, list[0].Status)
+		}
+
+		// The result: missing (and cached so), then stored.
+		resultPath := jobPath + "/result"
+		s.expectError(404, "NOT_FOUND", "GET", resultPath, nil)
+		s.expectError(404, "NOT_FOUND", "GET", resultPath, nil)
+		var res result
+		s.must(201, "PUT", resultPath, map[string]any{"result": map[string]int{"rowsOut": 2}}, &res)
+		s.must(200, "GET", resultPath, nil, &res)
+		s.must(200, "GET", jobPath, nil, &j)
+		s.must(200, "GET", listPath, nil, &list)
+		if res.JobID != j.ID || !strings.Contains(string(res.Result), "rowsOut") || j.Status != "completed" ||
+			j.Progress != 100 || j.CompletedAt == nil || list[0].Status != "completed" {
+			t.Errorf("after PUT result: result %+v, job %+v, list[0] %s; want it everywhere", res, j, list[0].Status)
+		}
+		s.expectError(409, "CONFLICT", "PUT", resultPath, map[string]any{"result": 1})
+
+		// Sessions: signing in shows on the user, signing out ends it.
+		var sess struct{ Token, ExpiresAt string }
+		s.must(201, "POST", "/api/sessions", map[string]string{"openId": "oid-b"}, &sess)
+		auth := []string{"Authorization", "Bearer " + sess.Token}
+		var me user
+		s.must(200, "GET", "/api/session", nil, &me, auth...)
+		s.must(200, "GET", "/api/session", nil, &me, auth...)
+		s.must(200, "GET", userPath, nil, &u)
+		if me.ID != u.ID || u.LastSignedIn == nil {
+			t.Errorf("session user %d, lastSignedIn %v; want user %d, signed in", me.ID, u.LastSignedIn, u.ID)
+		}
+		s.must(204, "DELETE", "/api/session", nil, nil, auth...)
+		s.expectError(401, "UNAUTHORIZED", "GET", "/api/session", nil, auth...)
+
+		// Deleting the user takes everything of it, from every endpoint.
+		s.must(201, "POST", "/api/sessions", map[string]string{"openId": "oid-b"}, nil)
+		s.must(204, "DELETE", userPath, nil, nil)
+		for _, p := range []string{userPath, "/api/users?openId=oid-b", jobPath, resultPath, listPath} {
+			s.expectError(404, "NOT_FOUND", "GET", p, nil)
+		}
+	})
+}
+
+type cacheStats struct {
+	Hits, Misses, Sets, Deletes, Errors uint64
+	HitRate                            float64
+	HitRateFormatted                   string
+	Breaker                            string
+	Namespaces                         map[string]struct{ Hits, Misses uint64 }
+}
+
+func (s *server) stats() cacheStats {
+	s.t.Helper()
+	var out struct {
+		Result struct{ Data cacheStats } `json:"result"`
+	}
+	s.must(200, "GET", "/trpc/monitoring.cacheStats", nil, &out)
+	return out.Result.Data
+}
+
+func TestRepeatedReadsRaiseHits(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, s *server) {
+		var u user
+		s.must(201, "POST", "/api/users", map[string]any{"openId": "hits"}, &u)
+		before := s.stats()
+		for range 10 {
+			s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
+		}
+		after := s.stats()
+		if hits := after.Namespaces["users"].Hits - before.Namespaces["users"].Hits; hits != 9 {
+			t.Errorf("10 reads of one user made %d hits; want 9 (one miss fills)", hits)
+		}
+		if after.HitRateFormatted != fmt.Sprintf("%.2f%%", after.HitRate) || after.Breaker == "" {
+			t.Errorf("cacheStats = %+v; want hitRateFormatted and the breaker state", after)
+		}
+	})
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	s := start(t, env{})
+	var u user
+	s.must(201, "POST", "/api/users", map[string]any{"openId": "keep", "name": "Kept"}, &u)
+	var j job
+	s.must(201, "POST", "/api/jobs", map[string]any{"userId": u.ID, "type": "export"}, &j)
+	userPath := fmt.Sprintf("/api/users/%d", u.ID)
+
+	for _, id := range []string{"0", "-1", "abc", "1.5", "007", "99999999999999999999", "1e3", "%20"} {
+		s.expectError(400, "BAD_REQUEST", "GET", "/api/users/"+id, nil)
+		s.expectError(400, "BAD_REQUEST", "GET", "/api/jobs/"+id, nil)
+		s.expectError(400, "BAD_REQUEST", "PATCH", "/api/users/"+id, map[string]string{"name": "x"})
+	}
+	s.expectError(404, "NOT_FOUND", "GET", "/api/users/987654", nil)
+	for _, body := range []string{`{`, `[]`, `{"name": 5}`, `{"nmae": "typo"}`, `{"name": "a"} {"name": "b"}`, ``, `{"role": "root"}`, `{"email": "not an address"}`, `{}`} {
+		s.expectError(400, "BAD_REQUEST", "PATCH", userPath, body)
+	}
+	s.expectError(400, "BAD_REQUEST", "POST", "/api/users", `{"name": "no open id"}`)
+	s.expectError(409, "CONFLICT", "POST", "/api/users", map[string]string{"openId": "keep"})
+	s.expectError(413, "PAYLOAD_TOO_LARGE", "POST", "/api/users", `{"openId": "big", "name": "`+strings.Repeat("x", 300<<10)+`"}`)
+	s.expectError(400, "BAD_REQUEST", "POST", "/api/jobs", map[string]any{"userId": u.ID, "type": "x", "input": "not an object", "extra": 1})
+	s.expectError(404, "NOT_FOUND", "POST", "/api/jobs", map[string]any{"userId": 424242, "type": "x"})
+	s.expectError(400, "BAD_REQUEST", "PATCH", fmt.Sprintf("/api/jobs/%d", j.ID), map[string]any{"progress": 101})
+	s.expectError(400, "BAD_REQUEST", "PATCH", fmt.Sprintf("/api/jobs/%d", j.ID), map[string]any{"status": "done"})
+	for _, limit := range []string{"0", "101", "abc", "-5", ""} {
+		s.expectError(400, "BAD_REQUEST", "GET", userPath+"/jobs?limit="+url.QueryEscape(limit), nil)
+	}
+	s.expectError(400, "BAD_REQUEST", "GET", "/api/users", nil)
+	s.expectError(400, "BAD_REQUEST", "PUT", fmt.Sprintf("/api/jobs/%d/result", j.ID), `{"result": }`)
+	s.expectError(401, "UNAUTHORIZED", "GET", "/api/session", nil)
+	s.expectError(401, "UNAUTHORIZED", "GET", "/api/session", nil, "Authorization", "Bearer not-a-token")
+	s.expectError(401, "UNAUTHORIZED", "GET", "/api/session", nil, "Authorization", "Bearer "+strings.Repeat("A", 43))
+	s.expectError(401, "UNAUTHORIZED", "DELETE", "/api/session", nil, "Authorization", "Basic x")
+	s.expectError(404, "NOT_FOUND", "POST", "/api/sessions", map[string]string{"openId": "nobody"})
+	s.expectError(405, "METHOD_NOT_ALLOWED", "DELETE", "/api/jobs/1", nil)
+	s.expectError(404, "NOT_FOUND", "GET", "/api/nothing", nil)
+
+	// Nothing changed.
+	var after user
+	s.must(200, "GET", userPath, nil, &after)
+	var afterJob job
+	s.must(200, "GET", fmt.Sprintf("/api/jobs/%d", j.ID), nil, &afterJob)
+	if after != u || afterJob.Status != "queued" || afterJob.Progress != 0 {
+		t.Errorf("after the bad requests: user %+v (want %+v), job %s %d", after, u, afterJob.Status, afterJob.Progress)
+	}
+	var list []job
+	s.must(200, "GET", userPath+"/jobs", nil, &list)
+	if len(list) != 1 {
+		t.Errorf("the user has %d jobs after the bad requests; want 1", len(list))
+	}
+}
+
+func TestHealthReadyAndMetrics(t *testing.T) {
+	s := start(t, env{})
+	s.must(200, "GET", "/healthz", nil, nil)
+	var ready struct {
+		Status, Database string
+		Cache            struct{ Store, Breaker string }
+	}
+	s.must(200, "GET", "/readyz", nil, &ready)
+	if ready.Status != "ready" || ready.Database != "ok" || ready.Cache.Store != "memstore" || ready.Cache.Breaker != "none" {
+		t.Errorf("/readyz = %+v", ready)
+	}
+	var u user
+	s.must(201, "POST", "/api/users", map[string]any{"openId": "m"}, &u)
+	s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
+	s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
+	status, body := s.call("GET", "/metrics", nil)
+	if status != 200 {
+		t.Fatalf("/metrics = %d", status)
+	}
+	for _, want := range []string{
+		`aside_cache_hits_total{namespace="users"} 1`,
+		`aside_cache_misses_total{namespace="users"} 1`,
+		`aside_cache_hit_ratio{namespace="users"} 0.5`,
+		`aside_cache_load_duration_seconds_count{namespace="users"} 1`,
+		`aside_cache_breaker_state{state="none"} 1`,
+		`aside_http_requests_total{code="200",route="GET /api/users/{id}"} 2`,
+		`aside_http_request_duration_seconds_bucket{route="GET /api/users/{id}"`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestDemoDataOnFirstStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds 10,000 jobs")
+	}
+	s := start(t, env{"ASIDE_SEED": "auto"})
+	if !s.logs.has("demo data: filled an empty database") || !s.logs.has("warm-up done") {
+		t.Error("the server did not log its demo data and warm-up")
+	}
+	var u user
+	s.must(200, "GET", "/api/users/1000", nil, &u)
+	s.must(200, "GET", "/api/jobs/10000", nil, nil)
+	var list []job
+	s.must(200, "GET", "/api/users/1/jobs", nil, &list)
+	if st := s.stats(); st.Sets < 400 {
+		t.Errorf("sets after the warm-up = %d; want the 100 users (twice) and 200 jobs", st.Sets)
+	}
+	if _, err := http.Get(s.base + "/api/users/1"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aside-cache/aside/internal/pgtest"
+	"github.com/aside-cache/aside/internal/redistest"
+)
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+
+// server is an aside-server started by run, on a free port, for one test.
+type server struct {
+	t    *testing.T
+	base string
+	logs *logBuffer
+	done chan error
+	stop context.CancelFunc
+}
+
+// logBuffer collects the server's JSON log lines.
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []map[string]any
+	addr  chan string
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	sc := bufio.NewScanner(bytes.NewReader(p))
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) != nil {
+			continue
+		}
+		b.mu.Lock()
+		b.lines = append(b.lines, line)
+		b.mu.Unlock()
+		if line["msg"] == "listening" {
+			b.addr <- line["addr"].(string)
+		}
+	}
+	return len(p), nil
+}
+
+// has reports whether a log line with msg was written.
+func (b *logBuffer) has(msg string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, l := range b.lines {
+		if l["msg"] == msg {
+			return true
+		}
+	}
+	return false
+}
+
+// env is a test's configuration; every test gets its own database file or
+// database, and ASIDE_SEED off unless it asks.
+type env map[string]string
+
+func start(t *testing.T, e env) *server {
+	t.Helper()
+	if e["ADDR"] == "" {
+		e["ADDR"] = "127.0.0.1:0"
+	}
+	if e["DATABASE_URL"] == "" {
+		e["DATABASE_URL"] = "sqlite:" + filepath.Join(t.TempDir(), "aside.db")
+	}
+	if _, ok := e["ASIDE_SEED"]; !ok {
+		e["ASIDE_SEED"] = "off"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{t: t, logs: &logBuffer{addr: make(chan string, 1)}, done: make(chan error, 1), stop: cancel}
+	go func() { s.done <- run(ctx, nil, func(k string) string { return e[k] }, io.Discard, s.logs) }()
+	select {
+	case addr := <-s.logs.addr:
+		s.base = "http://" + addr
+	case err := <-s.done:
+		cancel()
+		t.Fatalf("run returned before listening: %v", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatal("the server did not start within 60 s")
+	}
+	t.Cleanup(func() {
+		s.stop()
+		if err := <-s.done; err != nil {
+			t.Errorf("run after shutdown = %v; want nil", err)
+		}
+	})
+	return s
+}
+
+// stores are the configurations every end-to-end test runs on: the
+// defaults (SQLite and memstore), and PostgreSQL with Redis.
+func stores(t *testing.T) map[string]func(t *testing.T) env {
+	return map[string]func(t *testing.T) env{
+		"sqlite+memstore": func(t *testing.T) env { return env{} },
+		"postgres+redis": func(t *testing.T) env {
+			return env{"DATABASE_URL": pgtest.NewDatabase(t), "REDIS_URL": redistest.Shared(t).URL(), "ASIDE_KEY_PREFIX": uniquePrefix(t)}
+		},
+	}
+}
+
+func uniquePrefix(t *testing.T) string {
+	return fmt.Sprintf("e2e%d:", time.Now().UnixNano())
+}
+
+func forEachConfig(t *testing.T, fn func(t *testing.T, s *server)) {
+	for name, e := range stores(t) {
+		t.Run(name, func(t *testing.T) { fn(t, start(t, e(t))) })
+	}
+}
+
+// call makes a request and returns the status and body.
+func (s *server) call(method, path string, body any, header ...string) (int, []byte) {
+	s.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		raw, _ := json.Marshal(b)
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.base+path, r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
+// must makes a request that must answer want, decoding the body into out.
+func (s *server) must(want int, method, path string, body, out any, header ...string) {
+	s.t.Helper()
+	status, raw := s.call(method, path, body, header...)
+	if status != want {
+		s.t.Fatalf("%s %s = %d %s; want %d", method, path, status, raw, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.t.Fatalf("%s %s: decode %s: %v", method, path, raw, err)
+		}
+	}
+}
+
+type user struct {
+	ID           int64      `json:"id"`
+	OpenID       string     `json:"openId"`
+	Name         string     `json:"name"`
+	Email        string     `json:"email"`
+	Role         string     `json:"role"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	UpdatedAt    time.Time  `json:"updatedAt"`
+	LastSignedIn *time.Time `json:"lastSignedIn"`
+}
+
+type job struct {
+	ID          int64           `json:"id"`
+	UserID      int64           `json:"userId"`
+	Type        string          `json:"type"`
+	Status      string          `json:"status"`
+	Input       json.RawMessage `json:"input"`
+	Progress    int             `json:"progress"`
+	Error       *string         `json:"error"`
+	CompletedAt *time.Time      `json:"completedAt"`
+}
+
+type result struct {
+	JobID  int64           `json:"jobId"`
+	Result json.RawMessage `json:"result"`
+}
+
+type apiError struct {
+	Error struct{ Code, Message string } `json:"error"`
+}
+
+// expectError checks a REST error: its status and its code.
+func (s *server) expectError(status int, code, method, path string, body any, header ...string) {
+	s.t.Helper()
+	var e apiError
+	s.must(status, method, path, body, &e, header...)
+	if e.Error.Code != code || e.Error.Message == "" {
+		s.t.Errorf("%s %s error = %+v; want code %s with a message", method, path, e.Error, code)
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/aside-cache/aside/internal/redistest"
+)
+
+// trpcError is tRPC's error envelope.
+type trpcError struct {
+	Error struct {
+		Message string `json:"message"`
+		Code    int    `json:"code"`
+		Data    struct {
+			Code       string `json:"code"`
+			HTTPStatus int    `json:"httpStatus"`
+			Path       string `json:"path"`
+		} `json:"data"`
+	} `json:"error"`
+}
+
+type clearResult struct {
+	Success bool   `json:"success"`
+	Deleted int    `json:"deleted"`
+	Message string `json:"message"`
+}
+
+func (s *server) trpcFails(status, rpcCode int, code, method, path string, body any, header ...string) {
+	s.t.Helper()
+	var e trpcError
+	s.must(status, method, path, body, &e, header...)
+	if e.Error.Code != rpcCode || e.Error.Data.Code != code || e.Error.Data.HTTPStatus != status || e.Error.Message == "" {
+		s.t.Errorf("%s %s = %+v; want %s (%d, HTTP %d) with a message", method, path, e.Error, code, rpcCode, status)
+	}
+}
+
+func TestMonitoringMutationsNeedTheAdminToken(t *testing.T) {
+	open := start(t, env{})
+	open.trpcFails(403, -32003, "FORBIDDEN", "POST", "/trpc/monitoring.cacheClear", nil)
+
+	s := start(t, env{"ASIDE_ADMIN_TOKEN": "s3cret-token"})
+	for _, h := range [][]string{nil, {"Authorization", "Bearer wrong"}, {"Authorization", "s3cret-token"}, {"Authorization", "Bearer "}} {
+		s.trpcFails(401, -32001, "UNAUTHORIZED", "POST", "/trpc/monitoring.cacheClear", nil, h...)
+		s.trpcFails(401, -32001, "UNAUTHORIZED", "POST", "/trpc/monitoring.cacheClearPattern", `{"pattern":"user:*"}`, h...)
+	}
+	var out struct{ Result struct{ Data clearResult } }
+	s.must(200, "POST", "/trpc/monitoring.cacheClear", nil, &out, "Authorization", "Bearer s3cret-token")
+	if !out.Result.Data.Success || out.Result.Data.Message == "" {
+		t.Errorf("cacheClear with the token = %+v; want success", out.Result.Data)
+	}
+}
+
+// The monitoring procedures through tRPC's batching, against Redis, with
+// keys of another application beside the cache's.
+func TestMonitoringProcedures(t *testing.T) {
+	srv := redistest.Start(t)
+	s := start(t, env{"REDIS_URL": srv.URL(), "ASIDE_ADMIN_TOKEN": "tok"})
+	auth := []string{"Authorization", "Bearer tok"}
+	for _, k := range []string{"queue:job:1", "ratelimit:1.2.3.4", "asidex:1"} {
+		redistest.Do(srv.Addr, "SET", k, "theirs")
+	}
+	var u user
+	for i := range 3 {
+		s.must(201, "POST", "/api/users", map[string]any{"openId": fmt.Sprint("m", i)}, &u)
+		s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
+		s.must(200, "GET", fmt.Sprintf("/api/users/%d/jobs", u.ID), nil, nil)
+	}
+
+	// A batch of two queries over GET, as httpBatchLink sends them.
+	status, raw := s.call("GET", "/trpc/monitoring.cacheStats,monitoring.cacheStats?batch=1&input="+url.QueryEscape(`{}`), nil)
+	var batch []struct{ Result struct{ Data cacheStats } }
+	if err := json.Unmarshal(raw, &batch); status != 200 || err != nil || len(batch) != 2 || batch[0].Result.Data.Sets == 0 {
+		t.Fatalf("batched cacheStats = %d %s", status, raw)
+	}
+
+	// A batch of both mutations over POST: clear users, then everything.
+	status, raw = s.call("POST", "/trpc/monitoring.cacheClearPattern,monitoring.cacheClear?batch=1",
+		`{"0":{"pattern":"user:*"}}`, auth...)
+	var results []struct{ Result struct{ Data clearResult } }
+	if err := json.Unmarshal(raw, &results); status != 200 || err != nil || len(results) != 2 {
+		t.Fatalf("batched mutations = %d %s", status, raw)
+	}
+	if r := results[0].Result.Data; !r.Success || r.Deleted != 3 {
+		t.Errorf("cacheClearPattern(user:*) = %+v; want 3 users deleted", r)
+	}
+	if r := results[1].Result.Data; !r.Success || r.Deleted < 3 {
+		t.Errorf("cacheClear = %+v; want the job-list keys deleted", r)
+	}
+	if keys, _ := redistest.Do(srv.Addr, "DBSIZE"); keys != "3" {
+		t.Errorf("keys left in Redis = %s; want the other application's 3", keys)
+	}
+
+	// Patterns: empty, too long, malformed, or trying to leave the prefix.
+	for _, body := range []string{`{}`, `{"pattern":""}`, `{"pattern":"` + strings.Repeat("*", 300) + `"}`,
+		`{"pattern":"user:[a"}`, `{"pattern":"x\\"}`, `{"pattern":5}`, `{"pattern":"*","extra":1}`, `"user:*"`} {
+		s.trpcFails(400, -32600, "BAD_REQUEST", "POST", "/trpc/monitoring.cacheClearPattern", body, auth...)
+	}
+	var out struct{ Result struct{ Data clearResult } }
+	for _, escape := range []string{"../*", "*:*", "\\*", "queue:*", "*queue*"} {
+		s.must(200, "POST", "/trpc/monitoring.cacheClearPattern", map[string]string{"pattern": escape}, &out, auth...)
+	}
+	if keys, _ := redistest.Do(srv.Addr, "DBSIZE"); keys != "3" {
+		t.Errorf("keys left after patterns that try to leave the prefix = %s; want 3", keys)
+	}
+
+	// The wire format's own errors.
+	s.trpcFails(405, -32005, "METHOD_NOT_SUPPORTED", "POST", "/trpc/monitoring.cacheStats", nil)
+	s.trpcFails(405, -32005, "METHOD_NOT_SUPPORTED", "GET", "/trpc/monitoring.cacheClear", nil, auth...)
+	s.trpcFails(404, -32004, "NOT_FOUND", "GET", "/trpc/monitoring.nothing", nil)
+	s.trpcFails(400, -32700, "PARSE_ERROR", "POST", "/trpc/monitoring.cacheClearPattern", `{"pattern":`, auth...)
+	s.trpcFails(400, -32600, "BAD_REQUEST", "GET", "/trpc/monitoring.cacheStats,monitoring.cacheStats", nil)
+	s.trpcFails(400, -32600, "BAD_REQUEST", "GET", "/trpc/monitoring.cacheStats", nil, "trpc-accept", "application/jsonl")
+
+	// A batch whose calls end differently answers 207, each in its place.
+	status, raw = s.call("GET", "/trpc/monitoring.cacheStats,monitoring.nothing?batch=1", nil)
+	var mixed []json.RawMessage
+	if err := json.Unmarshal(raw, &mixed); status != 207 || err != nil || len(mixed) != 2 ||
+		!strings.Contains(string(mixed[0]), `"result"`) || !strings.Contains(string(mixed[1]), `"NOT_FOUND"`) {
+		t.Errorf("mixed batch = %d %s; want 207 with a result then an error", status, raw)
+	}
+}
+
+// A cache that fails is no request's failure: with Redis dead the server
+// answers from the database, reports the state, and clears say so.
+func TestRedisDownAtStartAndAfter(t *testing.T) {
+	srv := redistest.Start(t)
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, env{"REDIS_URL": srv.URL(), "ASIDE_ADMIN_TOKEN": "tok"})
+	var u user
+	s.must(201, "POST", "/api/users", map[string]any{"openId": "down"}, &u)
+	for range 10 {
+		s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
+	}
+	var ready struct {
+		Status string
+		Cache  struct{ Store, Breaker, Ping string }
+	}
+	s.must(200, "GET", "/readyz", nil, &ready)
+	if ready.Status != "ready" || ready.Cache.Store != "redis" || ready.Cache.Ping == "ok" {
+		t.Errorf("/readyz with Redis down = %+v; want ready, with the cache's trouble reported", ready)
+	}
+	var out struct{ Result struct{ Data clearResult } }
+	s.must(200, "POST", "/trpc/monitoring.cacheClear", nil, &out, "Authorization", "Bearer tok")
+	if out.Result.Data.Success {
+		t.Errorf("cacheClear with Redis down = %+v; success must not be true when the work failed", out.Result.Data)
+	}
+}
