@@ -108,10 +108,10 @@ func TestWritesShowOnEveryEndpoint(t *testing.T) {
 
 type cacheStats struct {
 	Hits, Misses, Sets, Deletes, Errors uint64
-	HitRate                            float64
-	HitRateFormatted                   string
-	Breaker                            string
-	Namespaces                         map[string]struct{ Hits, Misses uint64 }
+	HitRate                             float64
+	HitRateFormatted                    string
+	Breaker                             string
+	Namespaces                          map[string]struct{ Hits, Misses uint64 }
 }
 
 func (s *server) stats() cacheStats {
