@@ -115,39 +115,65 @@ func TestInvalidationDetachesLoadsInFlight(t *testing.T) {
 	})
 }
 
-// While one cache holds a key's lease, another loads for itself but fills
-// nothing; the holder's fill lands.
-func TestLeaseHeldElsewhere(t *testing.T) {
+// While one cache (another process) holds a key's lease, a second waits
+// for its fill instead of loading: one loader per key across processes.
+func TestLeaseHolderLoadsOthersWait(t *testing.T) {
 	srv := redistest.Start(t)
 	prefix := uniquePrefix(t)
 	a := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix})
 	b := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix})
 	ctx := context.Background()
 	loaded, release := make(chan struct{}), make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		aside.GetOrSet(ctx, a, "k", time.Hour, func(context.Context) (string, error) {
-			close(loaded)
-			<-release
-			return "from a", nil
-		})
-	}()
+	go aside.GetOrSet(ctx, a, "k", time.Hour, func(context.Context) (string, error) {
+		close(loaded)
+		<-release
+		return "from a", nil
+	})
 	<-loaded
-	got, err := aside.GetOrSet(ctx, b, "k", time.Hour, func(context.Context) (string, error) { return "from b", nil })
-	if err != nil || got != "from b" {
-		t.Fatalf("b while a holds the lease = %q, %v; want b's own load", got, err)
-	}
-	if st := b.Stats(); st.WritesSkipped != 1 || st.Sets != 0 {
-		t.Errorf("b: writes skipped %d, sets %d; want 1 and 0 (the lease is a's)", st.WritesSkipped, st.Sets)
-	}
 	if ok, _ := b.Exists(ctx, "k"); ok {
 		t.Error("Exists is true for a key that holds only a lease")
 	}
+	bLoader := &counter[string]{value: "from b"}
+	got := make(chan string, 1)
+	go func() {
+		v, _ := aside.GetOrSet(ctx, b, "k", time.Hour, bLoader.load)
+		got <- v
+	}()
+	waitFor(t, "b to wait on a's lease", func() bool { return b.Stats().LeaseWaits == 1 })
 	close(release)
-	<-done
-	if v, found, _ := aside.Get[string](ctx, b, "k"); !found || v != "from a" {
-		t.Errorf("after a's fill: %q, %v; want a's value", v, found)
+	if v := <-got; v != "from a" || bLoader.calls.Load() != 0 {
+		t.Errorf("b while a held the lease = %q after %d loads of its own; want a's value and none", v, bLoader.calls.Load())
+	}
+}
+
+// A holder that never fills frees the key when its lease expires: the
+// waiter then takes the lease and loads.
+func TestDeadHolderFreesTheKeyAtLeaseExpiry(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	opts := aside.Options{KeyPrefix: prefix, LeaseTTL: 300 * time.Millisecond}
+	holder := newCache(t, newRedisStore(t, srv.Addr), opts)
+	waiter := newCache(t, newRedisStore(t, srv.Addr), opts)
+	ctx := context.Background()
+	stuck := make(chan struct{})
+	defer close(stuck)
+	loaded := make(chan struct{})
+	go aside.GetOrSet(ctx, holder, "k", time.Hour, func(context.Context) (string, error) {
+		close(loaded)
+		<-stuck // a holder that never comes back
+		return "never", nil
+	})
+	<-loaded
+	start := time.Now()
+	got, err := aside.GetOrSet(ctx, waiter, "k", time.Hour, func(context.Context) (string, error) { return "waiter's", nil })
+	if err != nil || got != "waiter's" {
+		t.Fatalf("waiter = %q, %v; want its own load once the lease expired", got, err)
+	}
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("the waiter loaded after %v; it should have waited for the lease (300 ms) first", took)
+	}
+	if v, found, _ := aside.Get[string](ctx, waiter, "k"); !found || v != "waiter's" {
+		t.Errorf("after the takeover the key holds %q, %v; want the waiter's fill", v, found)
 	}
 }
 
@@ -190,7 +216,7 @@ func TestDifferentTypesLoadApart(t *testing.T) {
 	wg.Go(func() {
 		n, errN = aside.GetOrSet(context.Background(), c, "k", time.Hour, func(context.Context) (int, error) { <-release; return 5, nil })
 	})
-	waitFor(t, "both loads", func() bool { return c.Stats().Loads == 2 })
+	waitFor(t, "both misses", func() bool { return c.Stats().Misses == 2 })
 	close(release)
 	wg.Wait()
 	if errS != nil || errN != nil || s != "s" || n != 5 {

@@ -120,7 +120,7 @@ func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p
 		f.finish(nil, ErrClosed)
 		c.flights.land(full, f)
 	default:
-		fenced := res == lookupMiss // the store answered, so it can lease
+		fenced := res != lookupFailed // the store answered, so it can lease
 		go fly(context.WithoutCancel(ctx), c, st, key, full, p, load, f, fenced)
 	}
 
@@ -153,7 +153,7 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 
 	var lease any // what a fill must find in the key; nil: do not fill
 	if fenced {
-		v, k, l, found := acquire[T](ctx, c, st, full)
+		v, k, l, found := lead[T](ctx, c, st, full)
 		if found {
 			if k == kindNotFound {
 				f.finish(nil, notFound(key))
@@ -208,7 +208,8 @@ func callLoader[T any](ctx context.Context, load func(context.Context) (T, error
 type lookupResult int
 
 const (
-	lookupMiss   lookupResult = iota // the store answered: nothing there (or a lease)
+	lookupMiss   lookupResult = iota // the store answered: nothing there
+	lookupLeased                     // a lease: a loader somewhere is filling the key
 	lookupHit                        // a value or a negative entry
 	lookupFailed                     // the store did not answer, or the breaker kept us away
 )
@@ -245,7 +246,7 @@ func fromLocal[T any](ctx context.Context, c *Cache, st *counters, full string, 
 	case localEntry[T]:
 		return e.value, e.kind, lookupHit
 	case *localLease:
-		return v, 0, lookupMiss
+		return v, 0, lookupLeased
 	case []byte:
 		return decodeOrDrop[T](ctx, c, st, full, e)
 	case reencoder:
@@ -258,14 +259,14 @@ func fromLocal[T any](ctx context.Context, c *Cache, st *counters, full string, 
 	return decodeOrDrop[T](ctx, c, st, full, nil)
 }
 
-// decodeOrDrop decodes an entry. A lease is a miss. An entry that does not
+// decodeOrDrop decodes an entry, which may be a lease. An entry that does not
 // decode is counted as an error, deleted, and reported as a miss, so that
 // the loader answers.
 func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full string, data []byte) (v T, k kind, res lookupResult) {
 	v, k, err := decodeEntry[T](c.opts.Codec, data)
 	switch {
 	case err == nil && k == kindLease:
-		return v, 0, lookupMiss
+		return v, 0, lookupLeased
 	case err == nil:
 		return v, k, lookupHit
 	}
@@ -278,20 +279,94 @@ func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full strin
 	return v, 0, lookupMiss
 }
 
-// acquire takes the lease on full for a fill. found is true when the key
-// holds a value or a negative entry after all (a fill landed since our
-// miss): the flight answers with it. Otherwise lease is what the fill must
-// find in the key, or nil when another loader holds the lease or the store
-// failed: then the load goes on but fills nothing.
-func acquire[T any](ctx context.Context, c *Cache, st *counters, full string) (v T, k kind, lease any, found bool) {
+// lead takes the lease on full for this process's load, across processes:
+// one loader per key at a time. When another loader holds the lease, it
+// waits for that loader's fill and answers with it; when the lease is
+// released or expires meanwhile (its holder failed or died), it takes the
+// lease itself; when the wait outlasts a lease's life, or the store
+// fails, it gives up and loads without a lease (and fills nothing). found
+// is true when the key turned out to hold a value or a negative entry.
+func lead[T any](ctx context.Context, c *Cache, st *counters, full string) (v T, k kind, lease any, found bool) {
+	var w *leaseWait
+	for {
+		v, k, lease, res := acquire[T](ctx, c, st, full)
+		switch res {
+		case lookupHit:
+			return v, k, nil, true
+		case lookupMiss:
+			return v, 0, lease, false // ours
+		case lookupFailed:
+			return v, 0, nil, false
+		}
+		if w == nil {
+			st.leaseWaits.Add(1)
+			w = newLeaseWait(c.opts.LeaseTTL)
+		}
+		for {
+			if !w.sleep(c.closing) {
+				return v, 0, nil, false // waited a lease's life, or Close
+			}
+			v, k, res = lookup[T](ctx, c, st, full)
+			if res != lookupLeased {
+				break
+			}
+		}
+		switch res {
+		case lookupHit:
+			return v, k, nil, true
+		case lookupFailed:
+			return v, 0, nil, false
+		}
+		// The key is empty: the holder failed, or its lease expired. Take it.
+	}
+}
+
+// leaseWait paces the polls of a key whose lease another loader holds:
+// from 1 ms, doubling up to 50 ms, with jitter, never a hot loop, and for
+// no longer than a lease can live.
+type leaseWait struct {
+	deadline time.Time
+	next     time.Duration
+}
+
+func newLeaseWait(leaseTTL time.Duration) *leaseWait {
+	return &leaseWait{deadline: time.Now().Add(leaseTTL + leaseTTL/10), next: time.Millisecond}
+}
+
+// sleep waits for the next poll; it is false when the wait is over.
+func (w *leaseWait) sleep(closing context.Context) bool {
+	d := time.Until(w.deadline)
+	if d <= 0 {
+		return false
+	}
+	pause := min(time.Duration(float64(w.next)*(0.8+0.4*rand.Float64())), d)
+	w.next = min(2*w.next, 50*time.Millisecond)
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-closing.Done():
+		return false
+	}
+}
+
+// acquire tries once to take the lease on full. It reports lookupMiss with
+// the lease when it took it, lookupHit with the value when the key holds
+// one after all (a fill landed since our miss), lookupLeased when another
+// loader holds the lease, and lookupFailed when the store failed.
+func acquire[T any](ctx context.Context, c *Cache, st *counters, full string) (v T, k kind, lease any, res lookupResult) {
 	if c.local != nil {
 		mine := &localLease{}
 		cur, present := c.local.AddOrGetValue(full, mine, c.opts.LeaseTTL)
 		if !present {
-			return v, 0, mine, false
+			return v, 0, mine, lookupMiss
 		}
 		v, k, res := fromLocal[T](ctx, c, st, full, cur)
-		return v, k, nil, res == lookupHit
+		if res == lookupMiss { // it held something undecodable, now dropped
+			res = lookupLeased
+		}
+		return v, k, nil, res
 	}
 	mine := newLease()
 	var cur []byte
@@ -303,12 +378,15 @@ func acquire[T any](ctx context.Context, c *Cache, st *counters, full string) (v
 	switch {
 	case err != nil:
 		c.count(ctx, st, err, "lease", full)
-		return v, 0, nil, false
+		return v, 0, nil, lookupFailed
 	case !present:
-		return v, 0, mine, false
+		return v, 0, mine, lookupMiss
 	}
-	v, k, res := decodeOrDrop[T](ctx, c, st, full, cur)
-	return v, k, nil, res == lookupHit
+	v, k, res = decodeOrDrop[T](ctx, c, st, full, cur)
+	if res == lookupMiss { // it held something undecodable, now dropped
+		res = lookupLeased
+	}
+	return v, k, nil, res
 }
 
 // fill writes a loaded entry if the key still holds our lease, and counts
