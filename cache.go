@@ -92,6 +92,10 @@ func (c *Cache) startLoad() bool {
 	return true
 }
 
+// now reads the cache's clock; nowMs in Unix milliseconds.
+func (c *Cache) now() time.Time { return c.opts.Now() }
+func (c *Cache) nowMs() int64   { return c.opts.Now().UnixMilli() }
+
 // KeyPrefix returns the prefix in front of every key of the cache.
 func (c *Cache) KeyPrefix() string { return c.opts.KeyPrefix }
 
@@ -258,7 +262,7 @@ func (c *Cache) inspect(ctx context.Context, key string, withTTL bool) (ttl time
 			if err != nil {
 				return err
 			}
-			found = ok && !(len(data) == headerLen+leaseTokenLen && data[0] == envelopeMagic && kind(data[2]) == kindLease)
+			found = ok && !isLease(data)
 		}
 		if !found || !withTTL {
 			return nil

@@ -1,7 +1,6 @@
 package aside
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -38,35 +37,45 @@ type fuzzRow struct {
 
 // FuzzDecodeEntry feeds arbitrary bytes to the envelope decoder: it must
 // never panic, and what it accepts must encode back to an envelope that
-// decodes to the same value.
+// decodes to the same entry.
 func FuzzDecodeEntry(f *testing.F) {
-	good, _ := encodeValue(JSON{}, fuzzRow{ID: 1, Name: "a", At: time.Unix(1, 2).UTC(), Tags: []string{"x"}})
-	for _, seed := range [][]byte{good, notFoundEnvelope, nil, {envelopeMagic}, {envelopeMagic, 1, 1},
-		[]byte("\xa5\x01\x01{\"id\":"), []byte("\xa5\x02\x01{}"), []byte("\xa5\x01\x02x")} {
+	m := meta{freshUntil: 1700000000000, staleUntil: 1700000060000, refreshAfter: 1699999990000, loadMicros: 1234}
+	good, _ := encodeEntry(JSON{}, &entry[fuzzRow]{kind: kindValue, value: fuzzRow{ID: 1, Name: "a", At: time.Unix(1, 2).UTC(), Tags: []string{"x"}}, meta: m})
+	negative, _ := encodeEntry(JSON{}, &entry[fuzzRow]{kind: kindNotFound, meta: m})
+	for _, seed := range [][]byte{good, negative, newLease(), nil, {envelopeMagic}, good[:headerLen],
+		append(appendHeader(nil, kindValue, m), `{"id":`...), append([]byte{envelopeMagic, 1, 1, 0}, good[4:]...)} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		v, k, err := decodeEntry[fuzzRow](JSON{}, data)
+		e, err := decodeEntry[fuzzRow](JSON{}, data)
 		if err != nil {
 			return
 		}
-		if k == kindNotFound {
-			if !bytes.Equal(data, notFoundEnvelope) {
-				t.Fatalf("decoded %q as a negative entry", data)
+		switch e.kind {
+		case kindLease:
+			if !isLease(data) {
+				t.Fatalf("decoded %q as a lease, but isLease says no", data)
 			}
 			return
+		case kindNotFound:
+			if len(data) != headerLen {
+				t.Fatalf("decoded %q as a negative entry", data)
+			}
 		}
-		again, err := encodeValue(JSON{}, v)
+		again, err := encodeEntry(JSON{}, &e)
 		if err != nil {
-			t.Fatalf("re-encode %+v: %v", v, err)
+			t.Fatalf("re-encode %+v: %v", e, err)
 		}
-		v2, _, err := decodeEntry[fuzzRow](JSON{}, again)
-		if err != nil || v2.ID != v.ID || v2.Name != v.Name || !v2.At.Equal(v.At) || len(v2.Tags) != len(v.Tags) {
-			t.Fatalf("round trip of %+v gave %+v, %v", v, v2, err)
+		e2, err := decodeEntry[fuzzRow](JSON{}, again)
+		if err != nil || e2.kind != e.kind || e2.meta != e.meta || e2.value.ID != e.value.ID ||
+			e2.value.Name != e.value.Name || !e2.value.At.Equal(e.value.At) || len(e2.value.Tags) != len(e.value.Tags) {
+			t.Fatalf("round trip of %+v gave %+v, %v", e, e2, err)
 		}
-		s, _, err := decodeEntry[string](JSON{}, data)
-		if err != nil || s != string(data[headerLen:]) {
-			t.Fatalf("decode as string = %q, %v; want the payload", s, err)
+		if e.kind == kindValue {
+			s, err := decodeEntry[string](JSON{}, data)
+			if err != nil || s.value != string(data[headerLen:]) {
+				t.Fatalf("decode as string = %q, %v; want the payload", s.value, err)
+			}
 		}
 	})
 }

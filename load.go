@@ -10,30 +10,27 @@ import (
 	"time"
 )
 
-// fillPolicy says how long what a loader returns is kept.
-type fillPolicy struct {
-	ttl         time.Duration // for a value
-	negativeTTL time.Duration // for ErrNotFound
-	jitter      float64       // spread of both, as a fraction
-}
-
 // GetOrSet returns the value cached under key, or calls load once, caches
 // what it returns for ttl (spread by the cache's jitter) and returns it.
 //
-// Concurrent misses of one key in this process share one load call, which
-// runs on a context detached from the callers (so the first caller leaving
-// does not cancel it for the rest) and bounded by Options.LoadTimeout; each
-// caller stops waiting when its own ctx ends. A loader error is returned
-// wrapped in a *LoadError and is neither cached nor retried. A loader's
-// ErrNotFound is cached for the negative TTL, and later reads return
-// ErrNotFound without calling load. When the store fails or the breaker is
-// open, GetOrSet still answers from load.
+// Concurrent misses of one key share one load call: in this process they
+// wait for it; in other processes, for its fill (see Options.LeaseTTL). The
+// load runs on a context detached from the callers (so the first caller
+// leaving does not cancel it for the rest), bounded by Options.LoadTimeout;
+// each caller stops waiting when its own ctx ends. A loader error is
+// returned wrapped in a *LoadError and is neither cached nor retried. A
+// loader's ErrNotFound is cached for the negative TTL, and later reads
+// return ErrNotFound without calling load. When the store fails or the
+// breaker is open, GetOrSet still answers from load.
 //
 // The fill is fenced: before loading, the cache takes a lease on the key,
 // and it writes the loaded value only while the lease holds. An
 // invalidation (Delete, Invalidate, a pattern delete) voids the lease, so a
 // load that read the database before a write can never store its older
 // value after the write's invalidation.
+//
+// Options.RefreshAfter, EarlyRefresh, MaxStale and SoftTimeout add
+// stale-while-revalidate and fail-safe serving; see Options.
 //
 // The key is relative to Options.KeyPrefix. A panic in load is returned as
 // an error.
@@ -42,40 +39,43 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, ttl time.Duratio
 		var zero T
 		return zero, err
 	}
-	p := fillPolicy{ttl: ttl, negativeTTL: c.opts.NegativeTTL, jitter: c.opts.Jitter}
-	return getOrLoad(ctx, c, c.stats.lookup(key), key, p, load)
+	return getOrLoad(ctx, c, c.stats.lookup(key), key, c.policy(ttl), load)
 }
 
 // Get returns the value cached under key without loading anything. found is
-// false on a miss, when the store is unavailable (a read never fails for
-// that), and for a negative entry, for which err is ErrNotFound.
+// false on a miss, for an entry past its TTL, when the store is unavailable
+// (a read never fails for that), and for a negative entry, for which err is
+// ErrNotFound.
 func Get[T any](ctx context.Context, c *Cache, key string) (v T, found bool, err error) {
 	if err := checkCall(c, key, time.Second, true); err != nil {
 		return v, false, err
 	}
 	st := c.stats.lookup(key)
-	v, k, res := lookup[T](ctx, c, st, c.opts.KeyPrefix+key)
-	switch {
-	case res != lookupHit:
+	e, _, res := lookup[T](ctx, c, st, c.opts.KeyPrefix+key)
+	if res != lookupHit || e.state(c.nowMs(), 0) >= stateStale {
 		st.misses.Add(1)
 		return v, false, nil
-	case k == kindNotFound:
-		st.hits.Add(1)
-		return v, false, notFound(key)
 	}
 	st.hits.Add(1)
-	return v, true, nil
+	if e.kind == kindNotFound {
+		return v, false, notFound(key)
+	}
+	return e.value, true, nil
 }
 
-// Set caches v under key for exactly ttl (no jitter), replacing what was
-// there. It returns an error wrapping ErrUnavailable while the breaker is open.
+// Set caches v under key for exactly ttl (no jitter, no stale period),
+// replacing what was there. It returns an error wrapping ErrUnavailable
+// while the breaker is open.
 func Set[T any](ctx context.Context, c *Cache, key string, v T, ttl time.Duration) error {
 	if err := checkCall(c, key, ttl, true); err != nil {
 		return err
 	}
 	full := c.opts.KeyPrefix + key
 	c.flights.forget(full) // a load in flight read the database before this value
-	return writeEntry(ctx, c, c.stats.lookup(key), full, localEntry[T]{kind: kindValue, value: v}, ttl)
+	now := c.nowMs()
+	fresh := now + ttl.Milliseconds()
+	e := &entry[T]{kind: kindValue, value: v, meta: meta{freshUntil: fresh, staleUntil: fresh}}
+	return writeEntry(ctx, c, c.stats.lookup(key), full, e, ttl)
 }
 
 func checkCall(c *Cache, key string, ttl time.Duration, hasLoader bool) error {
@@ -94,6 +94,15 @@ func checkCall(c *Cache, key string, ttl time.Duration, hasLoader bool) error {
 	return nil
 }
 
+// answer is what a read returns for an entry.
+func answer[T any](key string, e *entry[T]) (T, error) {
+	if e.kind == kindNotFound {
+		var zero T
+		return zero, notFound(key)
+	}
+	return e.value, nil
+}
+
 // getOrLoad is the read path that GetOrSet and Namespace.Get share: key is
 // relative to the prefix, st the counters it counts in.
 func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p fillPolicy, load func(context.Context) (T, error)) (T, error) {
@@ -102,13 +111,22 @@ func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p
 		return zero, err // a caller already gone starts no load
 	}
 	full := c.opts.KeyPrefix + key
-	v, k, res := lookup[T](ctx, c, st, full)
+	e, _, res := lookup[T](ctx, c, st, full)
 	if res == lookupHit {
-		st.hits.Add(1)
-		if k == kindNotFound {
-			return v, notFound(key)
+		now := c.nowMs()
+		switch e.state(now, p.earlyBeta) {
+		case stateFresh:
+			st.hits.Add(1)
+			return answer(key, &e)
+		case stateRefresh:
+			st.hits.Add(1)
+			if !e.claimed(now) {
+				startRefresh(ctx, c, st, key, full, p, load, e.freshUntil)
+			}
+			return answer(key, &e)
 		}
-		return v, nil
+		// Stale or gone: a miss; the flight finds the stale entry again
+		// and keeps it for fail-safe.
 	}
 	st.misses.Add(1)
 
@@ -121,7 +139,7 @@ func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p
 		c.flights.land(full, f)
 	default:
 		fenced := res != lookupFailed // the store answered, so it can lease
-		go fly(context.WithoutCancel(ctx), c, st, key, full, p, load, f, fenced)
+		go fly(context.WithoutCancel(ctx), c, st, key, full, p, load, f, fenced, false, 0)
 	}
 
 	select {
@@ -138,53 +156,138 @@ func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p
 	return zero, nil // a nil interface value: the loader returned T's zero
 }
 
-// fly runs a flight on its own goroutine: it takes the key's lease (which
-// also finds a value a flight that landed between our miss and our join
-// stored), calls the loader, fills the key while the lease holds, and then
-// hands the result to the callers: a caller that reads the key after
-// GetOrSet returned finds what it returned.
+// startRefresh refreshes an entry in the background, at most once at a
+// time per key in this process (and, by its claim, across processes),
+// while the caller goes on with the value it has.
+func startRefresh[T any](ctx context.Context, c *Cache, st *counters, key, full string, p fillPolicy, load func(context.Context) (T, error), sawFresh int64) {
+	f, lead := c.flights.join(full, reflect.TypeFor[T]())
+	if !lead || !c.startLoad() {
+		if lead {
+			f.finish(nil, ErrClosed)
+			c.flights.land(full, f)
+		}
+		return
+	}
+	go fly(context.WithoutCancel(ctx), c, st, key, full, p, load, f, true, true, sawFresh)
+}
+
+// loaded is the outcome of one loader call.
+type loaded[T any] struct {
+	v    T
+	err  error
+	took time.Duration
+}
+
+// fly runs a flight on its own goroutine: it takes the key's lease (or
+// its claim, on an entry past its time), calls the loader, fills the key
+// while the lease holds, and then hands the result to the callers, so that
+// a caller that reads the key after GetOrSet returned finds what it
+// returned. With refresh, the flight refreshes an entry that callers are
+// being served meanwhile.
 //
 // A flight whose first read failed (the store is down, or the breaker
 // open) is not fenced: it takes no lease and fills nothing, so that a
 // store that does not answer costs one timeout, not three.
-func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p fillPolicy, load func(context.Context) (T, error), f *flight, fenced bool) {
+func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p fillPolicy, load func(context.Context) (T, error), f *flight, fenced, refresh bool, sawFresh int64) {
 	defer c.loads.Done()
-	defer c.flights.land(full, f)
+	// The flight lands before it answers: a caller that comes after the
+	// answer starts afresh rather than take an answer older than itself.
+	landed := false
+	finish := func(v any, err error) {
+		c.flights.land(full, f)
+		landed = true
+		f.finish(v, err)
+	}
+	defer func() {
+		if !landed {
+			c.flights.land(full, f)
+		}
+	}()
 
-	var lease any // what a fill must find in the key; nil: do not fill
+	var h hold[T]
 	if fenced {
-		v, k, l, found := lead[T](ctx, c, st, full)
+		e, held, found, stale := lead[T](ctx, c, st, full, p, refresh, sawFresh)
 		if found {
-			if k == kindNotFound {
-				f.finish(nil, notFound(key))
-			} else {
-				f.finish(v, nil)
+			if stale {
+				st.staleServed.Add(1)
+			}
+			v, err := answer(key, &e)
+			finish(v, err)
+			return
+		}
+		h = held
+	}
+	if refresh && h.lease == nil {
+		finish(nil, nil) // someone else refreshes it, or it changed: nothing to do
+		return
+	}
+
+	r, answered := callWithSoftTimeout(ctx, c, st, key, load, f, h, p, refresh)
+	st.loads.Add(1)
+	st.observeLoad(r.took)
+	now := c.now()
+	switch {
+	case r.err == nil:
+		fill(ctx, c, st, full, h.lease, &entry[T]{kind: kindValue, value: r.v, meta: p.meta(kindValue, now, r.took)})
+		if !answered {
+			finish(r.v, nil)
+		}
+	case errors.Is(r.err, ErrNotFound):
+		fill(ctx, c, st, full, h.lease, &entry[T]{kind: kindNotFound, meta: p.meta(kindNotFound, now, r.took)})
+		if !answered {
+			finish(nil, &LoadError{Key: key, Err: r.err})
+		}
+	default:
+		st.loadErrors.Add(1)
+		if stale := h.servable(unixMs(now)); stale != nil || refresh {
+			// Fail-safe: the stale value stands in, and the loader is not
+			// tried again for a throttle period.
+			throttle(ctx, c, st, full, h, unixMs(now), p.throttle, refresh)
+			if !answered && stale != nil {
+				st.staleServed.Add(1)
+				v, err := answer(key, stale)
+				finish(v, err)
 			}
 			return
 		}
-		lease = l
+		release(ctx, c, full, h)
+		if !answered {
+			finish(nil, &LoadError{Key: key, Err: r.err})
+		}
 	}
+}
 
+// callWithSoftTimeout calls the loader. When a stale value can stand in
+// and the policy has a soft timeout, the callers get the stale value once
+// the soft timeout passes; the loader goes on, and its value still fills
+// the key (answered then reports that the callers have their answer).
+func callWithSoftTimeout[T any](ctx context.Context, c *Cache, st *counters, key string, load func(context.Context) (T, error), f *flight, h hold[T], p fillPolicy, refresh bool) (r loaded[T], answered bool) {
 	loadCtx, cancel := context.WithTimeout(ctx, c.opts.LoadTimeout)
 	defer cancel()
 	stop := context.AfterFunc(c.closing, cancel)
 	defer stop()
 
-	st.loads.Add(1)
-	start := time.Now()
-	v, err := callLoader(loadCtx, load, c)
-	st.observeLoad(time.Since(start))
-	switch {
-	case err == nil:
-		fill(ctx, c, st, full, lease, localEntry[T]{kind: kindValue, value: v}, jittered(p.ttl, p.jitter))
-		f.finish(v, nil)
-	case errors.Is(err, ErrNotFound):
-		fill(ctx, c, st, full, lease, localEntry[T]{kind: kindNotFound}, jittered(p.negativeTTL, p.jitter))
-		f.finish(nil, &LoadError{Key: key, Err: err})
-	default:
-		st.loadErrors.Add(1)
-		release(ctx, c, full, lease)
-		f.finish(nil, &LoadError{Key: key, Err: err})
+	call := func() loaded[T] {
+		start := c.now()
+		v, err := callLoader(loadCtx, load, c)
+		return loaded[T]{v: v, err: err, took: c.now().Sub(start)}
+	}
+	stale := h.servable(c.nowMs())
+	if refresh || stale == nil || p.softTimeout <= 0 {
+		return call(), false
+	}
+	done := make(chan loaded[T], 1)
+	go func() { done <- call() }()
+	t := time.NewTimer(p.softTimeout)
+	defer t.Stop()
+	select {
+	case r = <-done:
+		return r, false
+	case <-t.C:
+		st.staleServed.Add(1)
+		v, err := answer(key, stale)
+		f.finish(v, err)
+		return <-done, true
 	}
 }
 
@@ -204,269 +307,15 @@ func callLoader[T any](ctx context.Context, load func(context.Context) (T, error
 	return load(ctx)
 }
 
-// lookupResult is what a read of the store found out.
-type lookupResult int
-
-const (
-	lookupMiss   lookupResult = iota // the store answered: nothing there
-	lookupLeased                     // a lease: a loader somewhere is filling the key
-	lookupHit                        // a value or a negative entry
-	lookupFailed                     // the store did not answer, or the breaker kept us away
-)
-
-// lookup reads full from the store. It counts store failures and corrupt
-// entries, not hits or misses: its callers decide what a lookup was.
-func lookup[T any](ctx context.Context, c *Cache, st *counters, full string) (v T, k kind, res lookupResult) {
-	if c.local != nil {
-		raw, ok := c.local.GetValue(full)
-		if !ok {
-			return v, 0, lookupMiss
-		}
-		if e, ok := raw.(localEntry[T]); ok { // the hit, before anything rarer
-			return e.value, e.kind, lookupHit
-		}
-		return fromLocal[T](ctx, c, st, full, raw)
+// jitterRatio is a random factor in [1-j, 1+j].
+func jitterRatio(j float64) float64 {
+	if j <= 0 {
+		return 1
 	}
-	data, ok, err := c.storeGet(ctx, full)
-	switch {
-	case err != nil:
-		c.count(ctx, st, err, "read", full)
-		return v, 0, lookupFailed
-	case !ok:
-		return v, 0, lookupMiss
-	}
-	return decodeOrDrop[T](ctx, c, st, full, data)
-}
-
-// fromLocal reads what a ValueStore holds: our entry, a lease (a miss),
-// bytes written through the byte API, or another type's entry, which is
-// read through the codec as it would be from Redis.
-func fromLocal[T any](ctx context.Context, c *Cache, st *counters, full string, raw any) (v T, k kind, res lookupResult) {
-	switch e := raw.(type) {
-	case localEntry[T]:
-		return e.value, e.kind, lookupHit
-	case *localLease:
-		return v, 0, lookupLeased
-	case []byte:
-		return decodeOrDrop[T](ctx, c, st, full, e)
-	case reencoder:
-		data, err := e.reencode(c.opts.Codec)
-		if err != nil {
-			data = nil // undecodable as anything: dropped below
-		}
-		return decodeOrDrop[T](ctx, c, st, full, data)
-	}
-	return decodeOrDrop[T](ctx, c, st, full, nil)
-}
-
-// decodeOrDrop decodes an entry, which may be a lease. An entry that does not
-// decode is counted as an error, deleted, and reported as a miss, so that
-// the loader answers.
-func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full string, data []byte) (v T, k kind, res lookupResult) {
-	v, k, err := decodeEntry[T](c.opts.Codec, data)
-	switch {
-	case err == nil && k == kindLease:
-		return v, 0, lookupLeased
-	case err == nil:
-		return v, k, lookupHit
-	}
-	st.errors.Add(1)
-	c.opts.Logger.Warn("aside: dropping an entry that does not decode", "key", full, "err", err)
-	_ = c.do(ctx, func(ctx context.Context) error {
-		_, err := c.store.Delete(ctx, full)
-		return err
-	})
-	return v, 0, lookupMiss
-}
-
-// lead takes the lease on full for this process's load, across processes:
-// one loader per key at a time. When another loader holds the lease, it
-// waits for that loader's fill and answers with it; when the lease is
-// released or expires meanwhile (its holder failed or died), it takes the
-// lease itself; when the wait outlasts a lease's life, or the store
-// fails, it gives up and loads without a lease (and fills nothing). found
-// is true when the key turned out to hold a value or a negative entry.
-func lead[T any](ctx context.Context, c *Cache, st *counters, full string) (v T, k kind, lease any, found bool) {
-	var w *leaseWait
-	for {
-		v, k, lease, res := acquire[T](ctx, c, st, full)
-		switch res {
-		case lookupHit:
-			return v, k, nil, true
-		case lookupMiss:
-			return v, 0, lease, false // ours
-		case lookupFailed:
-			return v, 0, nil, false
-		}
-		if w == nil {
-			st.leaseWaits.Add(1)
-			w = newLeaseWait(c.opts.LeaseTTL)
-		}
-		for {
-			if !w.sleep(c.closing) {
-				return v, 0, nil, false // waited a lease's life, or Close
-			}
-			v, k, res = lookup[T](ctx, c, st, full)
-			if res != lookupLeased {
-				break
-			}
-		}
-		switch res {
-		case lookupHit:
-			return v, k, nil, true
-		case lookupFailed:
-			return v, 0, nil, false
-		}
-		// The key is empty: the holder failed, or its lease expired. Take it.
-	}
-}
-
-// leaseWait paces the polls of a key whose lease another loader holds:
-// from 1 ms, doubling up to 50 ms, with jitter, never a hot loop, and for
-// no longer than a lease can live.
-type leaseWait struct {
-	deadline time.Time
-	next     time.Duration
-}
-
-func newLeaseWait(leaseTTL time.Duration) *leaseWait {
-	return &leaseWait{deadline: time.Now().Add(leaseTTL + leaseTTL/10), next: time.Millisecond}
-}
-
-// sleep waits for the next poll; it is false when the wait is over.
-func (w *leaseWait) sleep(closing context.Context) bool {
-	d := time.Until(w.deadline)
-	if d <= 0 {
-		return false
-	}
-	pause := min(time.Duration(float64(w.next)*(0.8+0.4*rand.Float64())), d)
-	w.next = min(2*w.next, 50*time.Millisecond)
-	t := time.NewTimer(pause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-closing.Done():
-		return false
-	}
-}
-
-// acquire tries once to take the lease on full. It reports lookupMiss with
-// the lease when it took it, lookupHit with the value when the key holds
-// one after all (a fill landed since our miss), lookupLeased when another
-// loader holds the lease, and lookupFailed when the store failed.
-func acquire[T any](ctx context.Context, c *Cache, st *counters, full string) (v T, k kind, lease any, res lookupResult) {
-	if c.local != nil {
-		mine := &localLease{}
-		cur, present := c.local.AddOrGetValue(full, mine, c.opts.LeaseTTL)
-		if !present {
-			return v, 0, mine, lookupMiss
-		}
-		v, k, res := fromLocal[T](ctx, c, st, full, cur)
-		if res == lookupMiss { // it held something undecodable, now dropped
-			res = lookupLeased
-		}
-		return v, k, nil, res
-	}
-	mine := newLease()
-	var cur []byte
-	var present bool
-	err := c.do(ctx, func(ctx context.Context) (err error) {
-		cur, present, err = c.store.AddOrGet(ctx, full, mine, c.opts.LeaseTTL)
-		return err
-	})
-	switch {
-	case err != nil:
-		c.count(ctx, st, err, "lease", full)
-		return v, 0, nil, lookupFailed
-	case !present:
-		return v, 0, mine, lookupMiss
-	}
-	v, k, res = decodeOrDrop[T](ctx, c, st, full, cur)
-	if res == lookupMiss { // it held something undecodable, now dropped
-		res = lookupLeased
-	}
-	return v, k, nil, res
-}
-
-// fill writes a loaded entry if the key still holds our lease, and counts
-// the outcome: a set, a fill rejected (an invalidation or a Set came first,
-// or the lease expired), or a write skipped (no lease, or the store failed).
-func fill[T any](ctx context.Context, c *Cache, st *counters, full string, lease any, e localEntry[T], ttl time.Duration) {
-	if lease == nil {
-		st.writesSkipped.Add(1)
-		return
-	}
-	var swapped bool
-	if c.local != nil {
-		swapped = c.local.CompareAndSetValue(full, lease, e, ttl)
-	} else {
-		data, err := e.reencode(c.opts.Codec)
-		if err != nil {
-			st.errors.Add(1)
-			st.writesSkipped.Add(1)
-			release(ctx, c, full, lease)
-			return
-		}
-		err = c.do(ctx, func(ctx context.Context) (err error) {
-			swapped, err = c.store.CompareAndSet(ctx, full, lease.([]byte), data, ttl)
-			return err
-		})
-		if err != nil {
-			c.count(ctx, st, err, "fill", full)
-			st.writesSkipped.Add(1)
-			return
-		}
-	}
-	if swapped {
-		st.sets.Add(1)
-	} else {
-		st.fillsRejected.Add(1)
-	}
-}
-
-// release gives up a lease after a failed load, if it still holds, so
-// that the next reader can take the key at once instead of when the lease
-// expires.
-func release(ctx context.Context, c *Cache, full string, lease any) {
-	switch l := lease.(type) {
-	case *localLease:
-		c.local.CompareAndDeleteValue(full, l)
-	case []byte:
-		_ = c.do(ctx, func(ctx context.Context) error {
-			_, err := c.store.CompareAndDelete(ctx, full, l)
-			return err
-		})
-	}
-}
-
-// writeEntry writes an entry unconditionally (Set) and counts the outcome.
-func writeEntry[T any](ctx context.Context, c *Cache, st *counters, full string, e localEntry[T], ttl time.Duration) error {
-	if c.local != nil {
-		c.local.SetValue(full, e, ttl)
-		st.sets.Add(1)
-		return nil
-	}
-	data, err := e.reencode(c.opts.Codec)
-	if err != nil {
-		st.errors.Add(1)
-		return err
-	}
-	err = c.do(ctx, func(ctx context.Context) error { return c.store.Set(ctx, full, data, ttl) })
-	if err != nil {
-		c.count(ctx, st, err, "write", full)
-		st.writesSkipped.Add(1)
-		return fmt.Errorf("aside: set %q: %w", full, err)
-	}
-	st.sets.Add(1)
-	return nil
+	return 1 + j*(2*rand.Float64()-1)
 }
 
 // jittered spreads ttl uniformly over ±j of it, never below a millisecond.
 func jittered(ttl time.Duration, j float64) time.Duration {
-	if j <= 0 {
-		return ttl
-	}
-	d := time.Duration(float64(ttl) * (1 + j*(2*rand.Float64()-1)))
-	return max(d, time.Millisecond)
+	return max(time.Duration(float64(ttl)*jitterRatio(j)), time.Millisecond)
 }

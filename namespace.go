@@ -25,6 +25,21 @@ type NamespaceConfig struct {
 	// Jitter spreads TTLs over ±Jitter of them. 0 means the cache's Jitter
 	// (±10% unless set); a negative value turns jitter off.
 	Jitter float64
+
+	// SoftTTL turns on stale-while-revalidate: a hit on a value older than
+	// SoftTTL (and younger than TTL) serves it and refreshes it once, in the
+	// background, under the key's claim. 0: off. It must be below TTL.
+	SoftTTL time.Duration
+	// EarlyRefresh is XFetch's β for this namespace (see Options).
+	// 0 means the cache's; negative turns it off.
+	EarlyRefresh float64
+	// MaxStale is how long a value may stand in for a failing or slow
+	// loader past its TTL (see Options). 0 means the cache's; negative off.
+	MaxStale time.Duration
+	// FailSafeThrottle: see Options. 0 means the cache's.
+	FailSafeThrottle time.Duration
+	// SoftTimeout: see Options. 0 means the cache's; negative off.
+	SoftTimeout time.Duration
 }
 
 // Namespace is a typed view of the cache for one kind of data, keyed by id.
@@ -56,6 +71,11 @@ func NewNamespace[T any](c *Cache, cfg NamespaceConfig) *Namespace[T] {
 		ttl:         cfg.TTL,
 		negativeTTL: orDefault(cfg.NegativeTTL, c.opts.NegativeTTL),
 		jitter:      jitterOrDefault(cfg.Jitter, c.opts.Jitter),
+		softTTL:     cfg.SoftTTL,
+		earlyBeta:   max(jitterOrDefault(cfg.EarlyRefresh, c.opts.EarlyRefresh), 0),
+		maxStale:    max(orDefault(cfg.MaxStale, c.opts.MaxStale), 0),
+		throttle:    orDefault(cfg.FailSafeThrottle, c.opts.FailSafeThrottle),
+		softTimeout: max(orDefault(cfg.SoftTimeout, c.opts.SoftTimeout), 0),
 	}
 	n.st = c.stats.register(n.name, n.prefix)
 	return n
@@ -73,6 +93,10 @@ func (cfg NamespaceConfig) validate(c *Cache) error {
 		return fmt.Errorf("aside: namespace %q: NegativeTTL %v is negative", cfg.Name, cfg.NegativeTTL)
 	case cfg.Jitter >= 1:
 		return fmt.Errorf("aside: namespace %q: Jitter %v must be below 1", cfg.Name, cfg.Jitter)
+	case cfg.SoftTTL < 0 || (cfg.SoftTTL > 0 && cfg.SoftTTL >= cfg.TTL):
+		return fmt.Errorf("aside: namespace %q: SoftTTL %v must be between 0 and TTL %v", cfg.Name, cfg.SoftTTL, cfg.TTL)
+	case cfg.FailSafeThrottle < 0:
+		return fmt.Errorf("aside: namespace %q: FailSafeThrottle %v is negative", cfg.Name, cfg.FailSafeThrottle)
 	}
 	return nil
 }

@@ -30,6 +30,30 @@ type Options struct {
 	// that entries written together do not expire together. Default 0.1
 	// (±10%); a negative value turns jitter off.
 	Jitter float64
+	// EarlyRefresh turns on probabilistic early refresh (XFetch, Vattani et
+	// al., VLDB 2015) with this β: a hit refreshes its entry in the
+	// background with a probability that rises as the entry's expiry nears,
+	// scaled by how long its load took, so a hot key is reloaded before it
+	// expires, by one caller, without a stampede. 1 is the paper's optimum;
+	// 0, the default, turns it off.
+	EarlyRefresh float64
+	// MaxStale turns on fail-safe: a value is kept this long past its TTL,
+	// and when its loader then fails (or passes SoftTimeout), it is served
+	// in the loader's stead, counted as stale. An invalidated entry is gone
+	// and never served. Default 0: off.
+	MaxStale time.Duration
+	// FailSafeThrottle is how long a value fail-safe served is then served
+	// as fresh before the loader is tried again. Default 5s.
+	FailSafeThrottle time.Duration
+	// SoftTimeout, with a stale value at hand (fail-safe), is how long a read
+	// waits for the loader before it is served the stale value; the load
+	// goes on and fills the key. Default 0: wait as long as the load takes
+	// (up to LoadTimeout, the hard timeout).
+	SoftTimeout time.Duration
+	// Now is the clock of entries' logical times (freshness, stale periods,
+	// refreshes), for tests that move time on. Physical expiry stays the
+	// store's. Default time.Now.
+	Now func() time.Time
 	// Codec encodes values for stores outside the process. Default JSON.
 	Codec Codec
 	// Logger receives breaker transitions and store errors that a read
@@ -57,6 +81,7 @@ const (
 	DefaultLoadTimeout = 30 * time.Second
 	DefaultNegativeTTL = 30 * time.Second
 	DefaultLeaseTTL    = 10 * time.Second
+	DefaultThrottle    = 5 * time.Second
 	DefaultJitter      = 0.1
 	defaultFailures    = 5
 	defaultCooldown    = 2 * time.Second
@@ -69,6 +94,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("aside: OpTimeout %v is negative", o.OpTimeout)
 	case o.LoadTimeout < 0:
 		return o, fmt.Errorf("aside: LoadTimeout %v is negative", o.LoadTimeout)
+	case o.EarlyRefresh < 0:
+		return o, fmt.Errorf("aside: EarlyRefresh %v is negative", o.EarlyRefresh)
+	case o.MaxStale < 0 || o.FailSafeThrottle < 0 || o.SoftTimeout < 0:
+		return o, fmt.Errorf("aside: MaxStale, FailSafeThrottle and SoftTimeout must not be negative")
 	case o.LeaseTTL < 0:
 		return o, fmt.Errorf("aside: LeaseTTL %v is negative", o.LeaseTTL)
 	case o.NegativeTTL < 0:
@@ -85,9 +114,13 @@ func (o Options) withDefaults() (Options, error) {
 	o.LoadTimeout = orDefault(o.LoadTimeout, DefaultLoadTimeout)
 	o.NegativeTTL = orDefault(o.NegativeTTL, DefaultNegativeTTL)
 	o.LeaseTTL = orDefault(o.LeaseTTL, DefaultLeaseTTL)
+	o.FailSafeThrottle = orDefault(o.FailSafeThrottle, DefaultThrottle)
 	o.Jitter = jitterOrDefault(o.Jitter, DefaultJitter)
 	if o.Codec == nil {
 		o.Codec = JSON{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

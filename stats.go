@@ -23,6 +23,7 @@ type Counters struct {
 	WritesSkipped uint64 `json:"writesSkipped"` // fills not written: no lease (another loader's, or the store failed)
 	FillsRejected uint64 `json:"fillsRejected"` // fills refused because an invalidation or a write voided their lease
 	LeaseWaits    uint64 `json:"leaseWaits"`    // loads that waited for another process's loader instead of loading
+	StaleServed   uint64 `json:"staleServed"`   // reads answered with a value past its TTL because the loader failed or was slow
 
 	// HitRate is Hits / (Hits + Misses) * 100, or 0 before any read.
 	HitRate float64 `json:"hitRate"`
@@ -68,8 +69,8 @@ type Stats struct {
 type counters struct {
 	hits, misses, sets, deletes, errors                   atomic.Uint64
 	loads, loadErrors, coalesced, bypassed, writesSkipped atomic.Uint64
-	fillsRejected, leaseWaits                             atomic.Uint64
-	_                                                     [32]byte
+	fillsRejected, leaseWaits, staleServed                atomic.Uint64
+	_                                                     [24]byte
 
 	// The load-time histogram: written once per load, off the hit path.
 	loadNanos   atomic.Uint64
@@ -90,7 +91,7 @@ func (c *counters) snapshot() Counters {
 		Loads: c.loads.Load(), LoadErrors: c.loadErrors.Load(),
 		Coalesced: c.coalesced.Load(), Bypassed: c.bypassed.Load(),
 		WritesSkipped: c.writesSkipped.Load(), FillsRejected: c.fillsRejected.Load(),
-		LeaseWaits: c.leaseWaits.Load(),
+		LeaseWaits: c.leaseWaits.Load(), StaleServed: c.staleServed.Load(),
 	}
 	s.HitRate = hitRate(s.Hits, s.Misses)
 	s.LoadTime.Sum = time.Duration(c.loadNanos.Load()).Seconds()
@@ -108,7 +109,7 @@ func (c *counters) snapshot() Counters {
 func (c *counters) reset() {
 	for _, a := range []*atomic.Uint64{&c.hits, &c.misses, &c.sets, &c.deletes, &c.errors,
 		&c.loads, &c.loadErrors, &c.coalesced, &c.bypassed, &c.writesSkipped,
-		&c.fillsRejected, &c.leaseWaits, &c.loadNanos} {
+		&c.fillsRejected, &c.leaseWaits, &c.staleServed, &c.loadNanos} {
 		a.Store(0)
 	}
 	for i := range c.loadBuckets {
@@ -136,6 +137,7 @@ func (s *Counters) add(o Counters) {
 	s.WritesSkipped += o.WritesSkipped
 	s.FillsRejected += o.FillsRejected
 	s.LeaseWaits += o.LeaseWaits
+	s.StaleServed += o.StaleServed
 	s.HitRate = hitRate(s.Hits, s.Misses)
 	s.LoadTime.Count += o.LoadTime.Count
 	s.LoadTime.Sum += o.LoadTime.Sum

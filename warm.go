@@ -51,15 +51,17 @@ type warmer[T any] struct {
 
 func (w *warmer[T]) add(ctx context.Context, id string, v T) error {
 	c, full := w.n.c, w.n.c.opts.KeyPrefix+w.n.Key(id)
-	ttl := jittered(w.n.policy.ttl, w.n.policy.jitter)
+	now := c.now()
+	e := &entry[T]{kind: kindValue, value: v, meta: w.n.policy.meta(kindValue, now, 0)}
+	ttl := untilMs(e.staleUntil, unixMs(now))
 	if c.local != nil {
-		if _, present := c.local.AddOrGetValue(full, localEntry[T]{kind: kindValue, value: v}, ttl); !present {
+		if _, present := c.local.AddOrGetValue(full, e, ttl); !present {
 			w.n.st.sets.Add(1)
 			w.written++
 		}
 		return nil
 	}
-	data, err := encodeValue(c.opts.Codec, v)
+	data, err := encodeEntry(c.opts.Codec, e)
 	if err != nil {
 		w.n.st.errors.Add(1)
 		w.skipped = append(w.skipped, fmt.Errorf("aside: warm %s %q: %w", w.n.name, id, err))

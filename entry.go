@@ -1,0 +1,207 @@
+package aside
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// An entry carries a logical expiry inside a longer physical one. Until
+// freshUntil it is fresh and served; past refreshAfter (or when XFetch
+// says so) a hit serves it and refreshes it once, in the background; past
+// freshUntil it is stale, served only when the loader fails or is slow
+// (fail-safe), and only until staleUntil, when the store drops it.
+type meta struct {
+	freshUntil   int64  // Unix ms: logical expiry
+	staleUntil   int64  // Unix ms: physical expiry (freshUntil when there is no fail-safe)
+	refreshAfter int64  // Unix ms: a hit past it refreshes in the background; 0 never
+	claimUntil   int64  // Unix ms: a refresh of this entry is under way until then
+	loadMicros   uint32 // how long the load that wrote it took: XFetch's Δ
+}
+
+// entry is a cached entry. A ValueStore keeps *entry values, whose pointer
+// identity is what a compare-and-set compares.
+type entry[T any] struct {
+	kind  kind
+	value T
+	meta
+}
+
+type kind byte
+
+const (
+	kindValue    kind = 1
+	kindNotFound kind = 2
+	// kindLease marks an empty key a loader is filling: its payload is the
+	// lease's token. A read sees a miss; only the lease's holder can
+	// replace it (CompareAndSet), and an invalidation deletes it.
+	kindLease kind = 3
+)
+
+// The envelope around every entry kept in bytes (little-endian):
+//
+//	 0  envelopeMagic
+//	 1  envelopeVersion
+//	 2  kind
+//	 3  0 (reserved)
+//	 4  freshUntil, int64 Unix ms
+//	12  staleUntil, int64 Unix ms
+//	20  refreshAfter, int64 Unix ms
+//	28  claimUntil, int64 Unix ms
+//	36  loadMicros, uint32
+//	40  the payload: the codec's bytes, nothing for a negative entry, or a
+//	    lease's 8-byte token
+//
+// Bytes of another version are a miss: they are dropped and refilled, so
+// a rolling upgrade never misreads an old entry.
+const (
+	envelopeMagic   = 0xA5
+	envelopeVersion = 2
+	headerLen       = 40
+	leaseTokenLen   = 8
+	claimOffset     = 28
+)
+
+var errCorrupt = errors.New("aside: corrupt entry")
+
+// encodeEntry writes e in an envelope.
+func encodeEntry[T any](codec Codec, e *entry[T]) ([]byte, error) {
+	b := appendHeader(make([]byte, 0, headerLen+64), e.kind, e.meta)
+	if e.kind != kindValue {
+		return b, nil
+	}
+	return encodeValue(codec, b, e.value)
+}
+
+func appendHeader(b []byte, k kind, m meta) []byte {
+	b = append(b, envelopeMagic, envelopeVersion, byte(k), 0)
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.freshUntil))
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.staleUntil))
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.refreshAfter))
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.claimUntil))
+	return binary.LittleEndian.AppendUint32(b, m.loadMicros)
+}
+
+// readHeader reads an envelope's header; it never panics on any input.
+func readHeader(data []byte) (k kind, m meta, payload []byte, err error) {
+	if len(data) < headerLen || data[0] != envelopeMagic {
+		return 0, m, nil, fmt.Errorf("%w: not an aside envelope", errCorrupt)
+	}
+	if data[1] != envelopeVersion {
+		return 0, m, nil, fmt.Errorf("%w: envelope version %d, want %d", errCorrupt, data[1], envelopeVersion)
+	}
+	m = meta{
+		freshUntil:   int64(binary.LittleEndian.Uint64(data[4:])),
+		staleUntil:   int64(binary.LittleEndian.Uint64(data[12:])),
+		refreshAfter: int64(binary.LittleEndian.Uint64(data[20:])),
+		claimUntil:   int64(binary.LittleEndian.Uint64(data[28:])),
+		loadMicros:   binary.LittleEndian.Uint32(data[36:]),
+	}
+	payload = data[headerLen:]
+	switch k = kind(data[2]); k {
+	case kindValue:
+	case kindNotFound:
+		if len(payload) != 0 {
+			return 0, m, nil, fmt.Errorf("%w: negative entry with a payload", errCorrupt)
+		}
+	case kindLease:
+		if len(payload) != leaseTokenLen {
+			return 0, m, nil, fmt.Errorf("%w: lease of %d bytes", errCorrupt, len(payload))
+		}
+	default:
+		return 0, m, nil, fmt.Errorf("%w: unknown kind %d", errCorrupt, k)
+	}
+	return k, m, payload, nil
+}
+
+// decodeEntry reads an envelope; a lease decodes to an entry of kindLease.
+// Bytes that are not an envelope of this version, or whose payload the
+// codec refuses, give an error wrapping errCorrupt.
+func decodeEntry[T any](codec Codec, data []byte) (e entry[T], err error) {
+	k, m, payload, err := readHeader(data)
+	if err != nil {
+		return e, err
+	}
+	e.kind, e.meta = k, m
+	if k != kindValue {
+		return e, nil
+	}
+	if e.value, err = decodeValue[T](codec, payload); err != nil {
+		return entry[T]{}, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	return e, nil
+}
+
+// newLease returns a lease envelope with a random token.
+func newLease() []byte {
+	b := appendHeader(make([]byte, 0, headerLen+leaseTokenLen), kindLease, meta{})
+	return binary.LittleEndian.AppendUint64(b, rand.Uint64())
+}
+
+// isLease reports whether data is a lease envelope.
+func isLease(data []byte) bool {
+	return len(data) == headerLen+leaseTokenLen && data[0] == envelopeMagic &&
+		data[1] == envelopeVersion && kind(data[2]) == kindLease
+}
+
+// withClaim returns a copy of an entry's envelope claimed until until.
+func withClaim(data []byte, until int64) []byte {
+	b := append([]byte(nil), data...)
+	binary.LittleEndian.PutUint64(b[claimOffset:], uint64(until))
+	return b
+}
+
+// localLease is a lease in a ValueStore: each is a distinct pointer, so
+// comparing two is comparing their identity.
+type localLease struct{ _ byte }
+
+// reencoder is an *entry seen without its type parameter: a reader of
+// another type decodes it through the codec, as it would from Redis.
+type reencoder interface {
+	reencode(codec Codec) ([]byte, error)
+}
+
+func (e *entry[T]) reencode(codec Codec) ([]byte, error) { return encodeEntry(codec, e) }
+
+// state is what an entry is good for at a moment.
+type state int
+
+const (
+	stateFresh   state = iota // serve it
+	stateRefresh              // serve it, and refresh it in the background
+	stateStale                // past its logical expiry: serve only if the loader fails
+	stateGone                 // past its physical expiry: nothing (clock skew with the store)
+)
+
+// state classifies m at now (Unix ms). beta > 0 turns on XFetch
+// (Vattani et al., VLDB 2015): an entry is refreshed early with a
+// probability that rises as its expiry nears, scaled by how long its load
+// took, which spreads the refreshes of a hot key without coordination.
+func (m meta) state(now int64, beta float64) state {
+	switch {
+	case now >= m.staleUntil && now >= m.freshUntil:
+		return stateGone
+	case now >= m.freshUntil:
+		return stateStale
+	case m.refreshAfter > 0 && now >= m.refreshAfter:
+		return stateRefresh
+	case beta > 0 && m.loadMicros > 0 && xfetch(now, m, beta):
+		return stateRefresh
+	}
+	return stateFresh
+}
+
+// xfetch is XFetch's test: now - Δ·β·ln(rand) >= expiry.
+func xfetch(now int64, m meta, beta float64) bool {
+	delta := float64(m.loadMicros) / 1000 // ms
+	return float64(now)-delta*beta*math.Log(rand.Float64()) >= float64(m.freshUntil)
+}
+
+// claimed reports whether a refresh holds the entry at now.
+func (m meta) claimed(now int64) bool { return m.claimUntil > now }
+
+// unixMs is t in Unix milliseconds.
+func unixMs(t time.Time) int64 { return t.UnixMilli() }
