@@ -115,13 +115,70 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) (removed int, err er
 		full[i] = c.opts.KeyPrefix + k
 	}
 	c.flights.forget(full...)
-	return c.deleteFull(ctx, full)
+	return c.invalidate(ctx, full)
 }
 
-// deleteFull removes full keys. It makes one store call per namespace, so
-// that each counts what it lost; the calls run together, and a Redis client
-// that pipelines (rueidis) sends them in one round trip.
+// invalidate replaces full keys with tombstones (see kindTombstone), and
+// reports how many held an entry. It makes one store call per namespace,
+// so that each counts what it lost; the calls run together, and a Redis
+// client that pipelines (rueidis) sends them in one round trip.
+func (c *Cache) invalidate(ctx context.Context, full []string) (removed int, err error) {
+	return c.perNamespace(full, func(st *counters, keys []string) (int, error) {
+		return c.invalidateIn(ctx, st, keys)
+	})
+}
+
+// invalidateIn replaces full keys of one namespace with tombstones in one
+// store call.
+func (c *Cache) invalidateIn(ctx context.Context, st *counters, full []string) (removed int, err error) {
+	if c.local != nil {
+		for _, k := range full {
+			if prior, ok := c.local.ReplaceValue(k, localTombstone, c.opts.LeaseTTL); ok && isLocalEntry(prior) {
+				removed++
+			}
+		}
+		st.deletes.Add(uint64(removed))
+		return removed, nil
+	}
+	items := make([]Item, len(full))
+	for i, k := range full {
+		items[i] = Item{Key: k, Value: tombstone, TTL: c.opts.LeaseTTL}
+	}
+	var prior [][]byte
+	err = c.do(ctx, func(ctx context.Context) (err error) {
+		prior, err = c.store.Replace(ctx, items)
+		return err
+	})
+	if err != nil {
+		c.count(ctx, st, err, "invalidate", full[0])
+		return 0, fmt.Errorf("aside: invalidate %d keys (%q, ...): %w", len(full), full[0], err)
+	}
+	for _, p := range prior {
+		if isEntry(p) {
+			removed++
+		}
+	}
+	st.deletes.Add(uint64(removed))
+	return removed, nil
+}
+
+// isLocalEntry reports whether a ValueStore's prior value was an entry,
+// not a lease or a tombstone.
+func isLocalEntry(v any) bool {
+	_, lease := v.(*localLease)
+	return !lease
+}
+
+// deleteFull removes full keys (UNLINK).
 func (c *Cache) deleteFull(ctx context.Context, full []string) (removed int, err error) {
+	return c.perNamespace(full, func(st *counters, keys []string) (int, error) {
+		return c.deleteIn(ctx, st, keys)
+	})
+}
+
+// perNamespace runs op once per namespace of the full keys, together, and
+// sums what they removed.
+func (c *Cache) perNamespace(full []string, op func(st *counters, keys []string) (int, error)) (removed int, err error) {
 	if len(full) == 0 {
 		return 0, nil
 	}
@@ -132,7 +189,7 @@ func (c *Cache) deleteFull(ctx context.Context, full []string) (removed int, err
 	}
 	if len(groups) == 1 {
 		for st, keys := range groups {
-			return c.deleteIn(ctx, st, keys)
+			return op(st, keys)
 		}
 	}
 	var (
@@ -142,7 +199,7 @@ func (c *Cache) deleteFull(ctx context.Context, full []string) (removed int, err
 	)
 	for st, keys := range groups {
 		wg.Go(func() {
-			n, err := c.deleteIn(ctx, st, keys)
+			n, err := op(st, keys)
 			mu.Lock()
 			defer mu.Unlock()
 			removed += n
@@ -227,7 +284,7 @@ func (c *Cache) deleteMatching(ctx context.Context, pattern string) (removed int
 }
 
 // Exists reports whether key holds an entry: a value or a negative entry,
-// not the lease of a load in progress.
+// not the lease of a load in progress or the tombstone of an invalidation.
 func (c *Cache) Exists(ctx context.Context, key string) (bool, error) {
 	_, found, err := c.inspect(ctx, key, false)
 	return found, err
@@ -255,14 +312,13 @@ func (c *Cache) inspect(ctx context.Context, key string, withTTL bool) (ttl time
 	err = c.do(ctx, func(ctx context.Context) error {
 		if c.local != nil {
 			v, ok := c.local.GetValue(full)
-			_, isLease := v.(*localLease)
-			found = ok && !isLease
+			found = ok && isLocalEntry(v)
 		} else {
 			data, ok, err := c.store.Get(ctx, full)
 			if err != nil {
 				return err
 			}
-			found = ok && !isLease(data)
+			found = ok && isEntry(data)
 		}
 		if !found || !withTTL {
 			return nil

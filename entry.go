@@ -39,6 +39,11 @@ const (
 	// lease's token. A read sees a miss; only the lease's holder can
 	// replace it (CompareAndSet), and an invalidation deletes it.
 	kindLease kind = 3
+	// kindTombstone marks a key just invalidated. A read sees a miss and a
+	// loader may lease it, but an add-if-absent (Warm) finds it present: a
+	// warm-up that read its rows before the invalidation cannot write them
+	// after it. It lives LeaseTTL.
+	kindTombstone kind = 4
 )
 
 // The envelope around every entry kept in bytes (little-endian):
@@ -103,9 +108,9 @@ func readHeader(data []byte) (k kind, m meta, payload []byte, err error) {
 	payload = data[headerLen:]
 	switch k = kind(data[2]); k {
 	case kindValue:
-	case kindNotFound:
+	case kindNotFound, kindTombstone:
 		if len(payload) != 0 {
-			return 0, m, nil, fmt.Errorf("%w: negative entry with a payload", errCorrupt)
+			return 0, m, nil, fmt.Errorf("%w: entry of kind %d with a payload", errCorrupt, k)
 		}
 	case kindLease:
 		if len(payload) != leaseTokenLen {
@@ -139,6 +144,24 @@ func decodeEntry[T any](codec Codec, data []byte) (e entry[T], err error) {
 func newLease() []byte {
 	b := appendHeader(make([]byte, 0, headerLen+leaseTokenLen), kindLease, meta{})
 	return binary.LittleEndian.AppendUint64(b, rand.Uint64())
+}
+
+// tombstone is the envelope of every tombstone: all are alike, so that a
+// loader can lease any of them by compare-and-set.
+var tombstone = appendHeader(nil, kindTombstone, meta{})
+
+// localTombstone is the tombstone in a ValueStore: one value, for the same
+// reason.
+var localTombstone = &localLease{}
+
+// isEntry reports whether data (a prior value of a key) was an entry: a
+// value or a negative entry, not a lease or a tombstone.
+func isEntry(data []byte) bool {
+	if len(data) < headerLen || data[0] != envelopeMagic {
+		return data != nil // something, if not ours
+	}
+	k := kind(data[2])
+	return k != kindLease && k != kindTombstone
 }
 
 // isLease reports whether data is a lease envelope.

@@ -10,10 +10,11 @@ import (
 type lookupResult int
 
 const (
-	lookupMiss   lookupResult = iota // the store answered: nothing there
-	lookupLeased                     // a lease: a loader somewhere is filling the empty key
-	lookupHit                        // an entry (fresh or not: its meta says)
-	lookupFailed                     // the store did not answer, or the breaker kept us away
+	lookupMiss      lookupResult = iota // the store answered: nothing there
+	lookupTombstone                     // a tombstone: nothing, but a lease must replace it
+	lookupLeased                        // a lease: a loader somewhere is filling the empty key
+	lookupHit                           // an entry (fresh or not: its meta says)
+	lookupFailed                        // the store did not answer, or the breaker kept us away
 )
 
 // lookup reads full from the store and returns the entry with ref, the
@@ -50,6 +51,9 @@ func fromLocal[T any](ctx context.Context, c *Cache, st *counters, full string, 
 	case *entry[T]:
 		return *x, x, lookupHit
 	case *localLease:
+		if x == localTombstone {
+			return e, x, lookupTombstone
+		}
 		return e, x, lookupLeased
 	case []byte:
 		e, _, res = decodeOrDrop[T](ctx, c, st, full, x)
@@ -73,6 +77,8 @@ func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full strin
 	switch {
 	case err == nil && e.kind == kindLease:
 		return e, data, lookupLeased
+	case err == nil && e.kind == kindTombstone:
+		return e, data, lookupTombstone
 	case err == nil:
 		return e, data, lookupHit
 	}
@@ -181,7 +187,13 @@ func acquire[T any](ctx context.Context, c *Cache, st *counters, full string) (e
 			return e, mine, lookupMiss
 		}
 		e, ref, res = fromLocal[T](ctx, c, st, full, cur)
-		if res == lookupMiss { // it held something undecodable, now dropped
+		switch res {
+		case lookupTombstone:
+			if c.local.CompareAndSetValue(full, ref, mine, c.opts.LeaseTTL) {
+				return e, mine, lookupMiss
+			}
+			res = lookupLeased // raced: look again after a pause
+		case lookupMiss: // it held something undecodable, now dropped
 			res = lookupLeased
 		}
 		return e, ref, res
@@ -201,7 +213,18 @@ func acquire[T any](ctx context.Context, c *Cache, st *counters, full string) (e
 		return e, mine, lookupMiss
 	}
 	e, ref, res = decodeOrDrop[T](ctx, c, st, full, cur)
-	if res == lookupMiss { // it held something undecodable, now dropped
+	switch res {
+	case lookupTombstone:
+		var swapped bool
+		err := c.do(ctx, func(ctx context.Context) (err error) {
+			swapped, err = c.store.CompareAndSet(ctx, full, cur, mine, c.opts.LeaseTTL)
+			return err
+		})
+		if err == nil && swapped {
+			return e, mine, lookupMiss
+		}
+		res = lookupLeased // raced, or failed: look again after a pause
+	case lookupMiss: // it held something undecodable, now dropped
 		res = lookupLeased
 	}
 	return e, ref, res

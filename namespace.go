@@ -150,7 +150,7 @@ func (n *Namespace[T]) Invalidate(ctx context.Context, ids ...string) error {
 		full[i] = n.c.opts.KeyPrefix + n.Key(id)
 	}
 	n.c.flights.forget(full...)
-	_, err := n.c.deleteIn(ctx, n.st, full)
+	_, err := n.c.invalidateIn(ctx, n.st, full)
 	return err
 }
 

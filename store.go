@@ -35,6 +35,11 @@ type Store interface {
 	// CompareAndDelete removes key if it holds exactly old, and reports
 	// whether it did: a failed load gives its lease up with it.
 	CompareAndDelete(ctx context.Context, key string, old []byte) (deleted bool, err error)
+	// Replace stores each item unconditionally and returns what each key
+	// held before (nil for nothing), in as few round trips as the store
+	// allows (one for Redis). The Cache invalidates with it: it replaces
+	// entries with short-lived tombstones.
+	Replace(ctx context.Context, items []Item) (prior [][]byte, err error)
 	// Delete removes keys and reports how many of them existed.
 	Delete(ctx context.Context, keys ...string) (removed int, err error)
 	// Scan returns a batch of keys that match the Redis glob pattern, from
@@ -79,4 +84,6 @@ type ValueStore interface {
 	CompareAndSetValue(key string, old, v any, ttl time.Duration) bool
 	// CompareAndDeleteValue is CompareAndDelete for values.
 	CompareAndDeleteValue(key string, old any) bool
+	// ReplaceValue is Replace for one value: it returns what key held.
+	ReplaceValue(key string, v any, ttl time.Duration) (prior any, found bool)
 }

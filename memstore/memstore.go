@@ -243,6 +243,38 @@ func (s *Store) CompareAndDeleteValue(key string, old any) (deleted bool) {
 	return deleted
 }
 
+// ReplaceValue stores v under key for ttl and returns what key held.
+func (s *Store) ReplaceValue(key string, v any, ttl time.Duration) (prior any, found bool) {
+	if ttl <= 0 || s.closed.Load() {
+		return nil, false
+	}
+	s.entries.Compute(key, func(old item, ok bool) (item, otter.ComputeOp) {
+		prior, found = old.v, ok
+		return item{v: v, ttl: ttl}, otter.WriteOp
+	})
+	return prior, found
+}
+
+// Replace stores a copy of each item and returns the bytes each key held.
+func (s *Store) Replace(_ context.Context, items []aside.Item) ([][]byte, error) {
+	prior := make([][]byte, len(items))
+	for i, it := range items {
+		if err := s.check(it.TTL); err != nil {
+			return prior, err
+		}
+		old, found := s.ReplaceValue(it.Key, append([]byte(nil), it.Value...), it.TTL)
+		if !found {
+			continue
+		}
+		b, ok := old.([]byte)
+		if !ok {
+			return prior, fmt.Errorf("%w: %q", errNotBytes, it.Key)
+		}
+		prior[i] = b
+	}
+	return prior, nil
+}
+
 // CompareAndDelete removes key if it holds exactly old.
 func (s *Store) CompareAndDelete(_ context.Context, key string, old []byte) (bool, error) {
 	if s.closed.Load() {

@@ -52,6 +52,18 @@ func New(c *aside.Cache, opts Options) http.Handler {
 	}}
 }
 
+// Disabled returns a /trpc/ handler for a server without a cache: every
+// procedure answers NOT_FOUND with message, in tRPC's error envelope, so a
+// tRPC client reports it as it reports any procedure error.
+func Disabled(message string) http.Handler {
+	fail := func(*http.Request, json.RawMessage) (any, *Error) { return nil, errorf(NotFound, "%s", message) }
+	return &router{procs: map[string]procedure{
+		"monitoring.cacheStats":        {call: fail},
+		"monitoring.cacheClear":        {mutation: true, call: fail},
+		"monitoring.cacheClearPattern": {mutation: true, call: fail},
+	}}
+}
+
 type monitor struct {
 	cache    *aside.Cache
 	opts     Options
@@ -144,8 +156,8 @@ func (m *monitor) authorize(r *http.Request) *Error {
 	if m.tokenSum == nil {
 		return errorf(Forbidden, "cache mutations are disabled: set ASIDE_ADMIN_TOKEN to enable them")
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" {
+	token, ok := BearerToken(r)
+	if !ok {
 		return errorf(Unauthorized, "missing admin token: send Authorization: Bearer <ASIDE_ADMIN_TOKEN>")
 	}
 	sum := sha256.Sum256([]byte(token))
@@ -153,4 +165,12 @@ func (m *monitor) authorize(r *http.Request) *Error {
 		return errorf(Unauthorized, "wrong admin token")
 	}
 	return nil
+}
+
+// BearerToken reads the token of an Authorization: Bearer header; the
+// scheme's name is case-insensitive (RFC 9110).
+func BearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
 }

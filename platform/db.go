@@ -46,6 +46,8 @@ type DB interface {
 
 	SessionByHash(ctx context.Context, hash string) (Session, error)
 	DeleteSession(ctx context.Context, hash string) (Session, error)
+	// PruneSessions deletes the sessions expired before now.
+	PruneSessions(ctx context.Context, now time.Time) (int, error)
 
 	// Seed fills an empty database with demo data and reports whether it did.
 	Seed(ctx context.Context, d Demo) (bool, error)

@@ -113,8 +113,8 @@ func (r *Repository) GetUser(ctx context.Context, userID int64) (User, error) {
 
 // GetUserByOpenID returns the user with the given open id.
 func (r *Repository) GetUserByOpenID(ctx context.Context, openID string) (User, error) {
-	if openID == "" {
-		return User{}, invalid("openId is required")
+	if err := checkText("openId", openID, maxOpenID, true); err != nil {
+		return User{}, err
 	}
 	return read(ctx, r, r.byOpenID, openID, fmt.Sprintf("user with open id %q", openID), func(ctx context.Context) (User, error) {
 		return r.db.UserByOpenID(ctx, openID)

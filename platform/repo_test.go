@@ -83,3 +83,50 @@ func TestUncachedRepository(t *testing.T) {
 		t.Errorf("Warm without a cache = %+v, %v; want nothing done", rep, err)
 	}
 }
+
+// hookDB runs hook after a read of recent users: another instance writes
+// between a warm-up's read and its write.
+type hookDB struct {
+	*sqldb.DB
+	hook func()
+}
+
+func (h hookDB) RecentUsers(ctx context.Context, n int) ([]platform.User, error) {
+	u, err := h.DB.RecentUsers(ctx, n)
+	h.hook()
+	return u, err
+}
+
+// A warm-up that read a user before another instance's update cannot
+// write the old row over the update's invalidation.
+func TestWarmRacingAnUpdate(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, _ := memstore.New(memstore.Options{}) // shared, as one Redis would be
+	shared, err := aside.New(store, aside.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Close()
+	serving, _ := platform.NewRepository(db, shared, nil)
+	u, err := serving.CreateUser(ctx, platform.NewUser{OpenID: "w", Name: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "v2"
+	starting, _ := platform.NewRepository(hookDB{db, func() {
+		if _, err := serving.UpdateUser(ctx, u.ID, platform.UserPatch{Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+	}}, shared, nil)
+	if _, err := starting.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := serving.GetUser(ctx, u.ID); got.Name != "v2" {
+		t.Errorf("after the update returned, GetUser = %q; want v2, not the warm-up's v1", got.Name)
+	}
+}

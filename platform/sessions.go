@@ -97,3 +97,9 @@ func (r *Repository) EndSession(ctx context.Context, token string) error {
 	r.invalidate(ctx, "sign out", keyOf(r.sessions, hash))
 	return nil
 }
+
+// PruneSessions deletes expired sessions from the database; their cached
+// entries are refused at expiry already, and age out.
+func (r *Repository) PruneSessions(ctx context.Context) (int, error) {
+	return r.db.PruneSessions(ctx, r.now())
+}

@@ -29,6 +29,8 @@ func checkText(field, v string, max int, required bool) error {
 		return invalid("%s is %d bytes, more than %d", field, len(v), max)
 	case !utf8.ValidString(v):
 		return invalid("%s is not valid UTF-8", field)
+	case strings.ContainsRune(v, 0):
+		return invalid("%s holds a NUL character", field)
 	}
 	return nil
 }
@@ -107,11 +109,25 @@ func (j *NewJob) Validate() error {
 	return checkJSON("input", j.Input)
 }
 
+// checkJSON accepts valid JSON whose strings hold no NUL character, which
+// PostgreSQL cannot store (SQLite can: the two must agree).
 func checkJSON(field string, v json.RawMessage) error {
 	if !json.Valid(v) {
 		return invalid("%s is not valid JSON", field)
 	}
-	return nil
+	if !bytes.Contains(v, []byte(`\u0000`)) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(v))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end: json.Valid vouched for the rest
+		}
+		if s, ok := tok.(string); ok && strings.ContainsRune(s, 0) {
+			return invalid("%s holds a NUL character (\\u0000)", field)
+		}
+	}
 }
 
 // Validate checks a job patch.

@@ -18,7 +18,9 @@ func (r *Repository) CreateUser(ctx context.Context, n NewUser) (User, error) {
 	if err != nil {
 		return u, err
 	}
-	r.invalidate(ctx, "create user", keyOf(r.users, id(u.ID)), keyOf(r.byOpenID, u.OpenID))
+	// Asked for before it existed, the user's id, open id and job list
+	// may all hold negative entries.
+	r.invalidate(ctx, "create user", keyOf(r.users, id(u.ID)), keyOf(r.byOpenID, u.OpenID), genKey(u.ID))
 	return u, nil
 }
 

@@ -193,6 +193,32 @@ func (s *Store) AddOrGet(ctx context.Context, key string, value []byte, ttl time
 	return cur, true, nil
 }
 
+// Replace stores each item (SET GET PX) and returns what each key held,
+// all in one pipeline.
+func (s *Store) Replace(ctx context.Context, items []aside.Item) ([][]byte, error) {
+	c, err := s.c()
+	if err != nil {
+		return nil, err
+	}
+	cmds := make(rueidis.Commands, len(items))
+	for i, it := range items {
+		cmds[i] = c.B().Set().Key(it.Key).Value(rueidis.BinaryString(it.Value)).Get().PxMilliseconds(millis(it.TTL)).Build()
+	}
+	prior := make([][]byte, len(items))
+	var firstErr error
+	for i, r := range c.DoMulti(ctx, cmds...) {
+		b, err := r.AsBytes()
+		switch {
+		case rueidis.IsRedisNil(err):
+		case err != nil && firstErr == nil:
+			firstErr = fmt.Errorf("redisstore: replace %q: %w", items[i].Key, err)
+		case err == nil:
+			prior[i] = b
+		}
+	}
+	return prior, firstErr
+}
+
 // compareAndSet replaces the value of KEYS[1] with ARGV[2] for ARGV[3]
 // milliseconds if it is ARGV[1]. Redis runs a script atomically.
 var compareAndSet = rueidis.NewLuaScript(`

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) aside.Store) {
 		{"AddMany", testAddMany},
 		{"AddOrGet", testAddOrGet},
 		{"CompareAndSet", testCompareAndSet},
+		{"Replace", testReplace},
 		{"Delete", testDelete},
 		{"ScanPattern", testScanPattern},
 		{"ScanGlobSyntax", testScanGlobSyntax},
@@ -202,6 +203,26 @@ func testCompareAndSet(t *testing.T, s aside.Store, p string) {
 	s.Delete(ctx, p+"r")
 	if ok, _ := s.CompareAndSet(ctx, p+"r", []byte("lease-3"), []byte("stale"), hour); ok {
 		t.Error("CompareAndSet after the key was deleted wrote the stale value")
+	}
+}
+
+func testReplace(t *testing.T, s aside.Store, p string) {
+	ctx := context.Background()
+	set(t, s, p+"a", "old-a", time.Hour)
+	prior, err := s.Replace(ctx, []aside.Item{
+		{Key: p + "a", Value: []byte("new-a"), TTL: 10 * time.Second},
+		{Key: p + "b", Value: []byte("new-b"), TTL: 10 * time.Second},
+	})
+	if err != nil || len(prior) != 2 || string(prior[0]) != "old-a" || prior[1] != nil {
+		t.Fatalf("Replace = %q, %v; want [old-a, nil]", prior, err)
+	}
+	for _, k := range []string{"a", "b"} {
+		if v, _ := get(t, s, p+k); v != "new-"+k {
+			t.Errorf("Get(%s) after Replace = %q", k, v)
+		}
+		if ttl, _, _ := s.TTL(ctx, p+k); ttl > 10*time.Second || ttl <= 9*time.Second {
+			t.Errorf("TTL(%s) after Replace = %v; want the item's 10s", k, ttl)
+		}
 	}
 }
 

@@ -13,11 +13,18 @@ import (
 // checks invalidation, not just misses.
 func TestWritesShowOnEveryEndpoint(t *testing.T) {
 	forEachConfig(t, func(t *testing.T, s *server) {
+		// Asked for before they exist, user 1 and its jobs are cached as missing.
+		s.expectError(404, "NOT_FOUND", "GET", "/api/users/1", nil)
+		s.expectError(404, "NOT_FOUND", "GET", "/api/users/1/jobs", nil)
+		s.expectError(404, "NOT_FOUND", "GET", "/api/users?openId=oid-a", nil)
 		var u user
 		s.must(201, "POST", "/api/users", map[string]any{"openId": "oid-a", "name": "Ada", "email": "ada@example.com"}, &u)
-		if u.ID <= 0 || u.Role != "user" || u.Name != "Ada" {
-			t.Fatalf("created user = %+v", u)
+		if u.ID != 1 || u.Role != "user" || u.Name != "Ada" {
+			t.Fatalf("created user = %+v; want user 1", u)
 		}
+		s.must(200, "GET", "/api/users/1", nil, nil)
+		s.must(200, "GET", "/api/users/1/jobs", nil, nil)
+		s.must(200, "GET", "/api/users?openId=oid-a", nil, nil)
 		userPath, byOpenID := fmt.Sprintf("/api/users/%d", u.ID), "/api/users?openId=oid-a"
 		readTwice := func(path string, out any) {
 			t.Helper()
@@ -245,5 +252,46 @@ func TestDemoDataOnFirstStart(t *testing.T) {
 	}
 	if _, err := http.Get(s.base + "/api/users/1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Input one database would take and the other refuse gets a 400 on both:
+// NUL characters (PostgreSQL cannot store them), and an open id longer
+// than any stored one (it would fill the cache with negative entries).
+func TestInputBothDatabasesRefuse(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, s *server) {
+		var u user
+		s.must(201, "POST", "/api/users", map[string]any{"openId": "nul"}, &u)
+		s.expectError(400, "BAD_REQUEST", "POST", "/api/users", map[string]any{"openId": "a\x00b"})
+		s.expectError(400, "BAD_REQUEST", "PATCH", fmt.Sprintf("/api/users/%d", u.ID), map[string]any{"name": "x\x00"})
+		s.expectError(400, "BAD_REQUEST", "POST", "/api/jobs", `{"userId": `+fmt.Sprint(u.ID)+`, "type": "x", "input": {"k": "\u0000"}}`)
+		var j job
+		s.must(201, "POST", "/api/jobs", `{"userId": `+fmt.Sprint(u.ID)+`, "type": "x", "input": {"k": "\\u0000 is text", "b": 1,  "a": 2}}`, &j)
+		// Compacted by the JSON encoder, but in the order sent: JSONB would
+		// have sorted the keys on PostgreSQL only.
+		if string(j.Input) != `{"k":"\\u0000 is text","b":1,"a":2}` {
+			t.Errorf("job input came back as %s; want the keys as sent, on both databases", j.Input)
+		}
+		s.expectError(400, "BAD_REQUEST", "PUT", fmt.Sprintf("/api/jobs/%d/result", j.ID), `{"result": ["\u0000"]}`)
+		s.expectError(400, "BAD_REQUEST", "GET", "/api/users?openId="+strings.Repeat("x", 300), nil)
+	})
+}
+
+// With the cache off, the API reads the database and /trpc/ answers in
+// tRPC's error envelope.
+func TestCacheOff(t *testing.T) {
+	s := start(t, env{"ASIDE_CACHE": "off"})
+	var u user
+	s.must(201, "POST", "/api/users", map[string]any{"openId": "off"}, &u)
+	s.must(200, "PATCH", fmt.Sprintf("/api/users/%d", u.ID), map[string]any{"name": "renamed"}, nil)
+	s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, &u)
+	if u.Name != "renamed" {
+		t.Errorf("uncached read = %+v", u)
+	}
+	s.trpcFails(404, -32004, "NOT_FOUND", "GET", "/trpc/monitoring.cacheStats", nil)
+	var ready struct{ Cache struct{ Store string } }
+	s.must(200, "GET", "/readyz", nil, &ready)
+	if ready.Cache.Store != "none" {
+		t.Errorf("/readyz cache store = %q; want none", ready.Cache.Store)
 	}
 }

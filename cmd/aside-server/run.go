@@ -77,6 +77,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	pruneCtx, stopPruning := context.WithCancel(ctx)
+	defer stopPruning()
+	go pruneSessions(pruneCtx, log, repo)
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -153,4 +156,22 @@ func warm(ctx context.Context, log *slog.Logger, repo *platform.Repository) {
 		return
 	}
 	log.Info("warm-up done", attrs...)
+}
+
+// pruneSessions deletes expired sessions at start and every 10 minutes.
+func pruneSessions(ctx context.Context, log *slog.Logger, repo *platform.Repository) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := repo.PruneSessions(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("pruning expired sessions failed", "err", err)
+		} else if n > 0 {
+			log.Info("pruned expired sessions", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -43,12 +43,12 @@ func TestMonitoringMutationsNeedTheAdminToken(t *testing.T) {
 	open.trpcFails(403, -32003, "FORBIDDEN", "POST", "/trpc/monitoring.cacheClear", nil)
 
 	s := start(t, env{"ASIDE_ADMIN_TOKEN": "s3cret-token"})
-	for _, h := range [][]string{nil, {"Authorization", "Bearer wrong"}, {"Authorization", "s3cret-token"}, {"Authorization", "Bearer "}} {
+	for _, h := range [][]string{nil, {"Authorization", "Bearer wrong"}, {"Authorization", "s3cret-token"}, {"Authorization", "Bearer "}, {"Authorization", "Basic s3cret-token"}} {
 		s.trpcFails(401, -32001, "UNAUTHORIZED", "POST", "/trpc/monitoring.cacheClear", nil, h...)
 		s.trpcFails(401, -32001, "UNAUTHORIZED", "POST", "/trpc/monitoring.cacheClearPattern", `{"pattern":"user:*"}`, h...)
 	}
 	var out struct{ Result struct{ Data clearResult } }
-	s.must(200, "POST", "/trpc/monitoring.cacheClear", nil, &out, "Authorization", "Bearer s3cret-token")
+	s.must(200, "POST", "/trpc/monitoring.cacheClear", nil, &out, "Authorization", "bearer s3cret-token") // the scheme is case-insensitive
 	if !out.Result.Data.Success || out.Result.Data.Message == "" {
 		t.Errorf("cacheClear with the token = %+v; want success", out.Result.Data)
 	}
@@ -77,6 +77,27 @@ func TestMonitoringProcedures(t *testing.T) {
 		t.Fatalf("batched cacheStats = %d %s", status, raw)
 	}
 
+	// Patterns that try to leave the prefix reach nothing outside it, and
+	// nothing of the cache's that they do not match.
+	cacheKeys := func() string {
+		v, _ := redistest.Do(srv.Addr, "EVAL", "return #redis.call('KEYS', ARGV[1])", "0", "aside:*")
+		return v
+	}
+	before := cacheKeys()
+	var out struct{ Result struct{ Data clearResult } }
+	for _, escape := range []string{"../*", "\\*", "queue:*", "*queue*", "ratelimit:*"} {
+		s.must(200, "POST", "/trpc/monitoring.cacheClearPattern", map[string]string{"pattern": escape}, &out, auth...)
+		if out.Result.Data.Deleted != 0 {
+			t.Errorf("pattern %q deleted %d keys; want none", escape, out.Result.Data.Deleted)
+		}
+	}
+	if after := cacheKeys(); after != before || before == "0" {
+		t.Errorf("the cache's keys went from %s to %s under patterns that match none of them", before, after)
+	}
+	if keys, _ := redistest.Do(srv.Addr, "DBSIZE"); keys == "3" {
+		t.Fatal("the cache holds no keys: the test proves nothing")
+	}
+
 	// A batch of both mutations over POST: clear users, then everything.
 	status, raw = s.call("POST", "/trpc/monitoring.cacheClearPattern,monitoring.cacheClear?batch=1",
 		`{"0":{"pattern":"user:*"}}`, auth...)
@@ -84,8 +105,13 @@ func TestMonitoringProcedures(t *testing.T) {
 	if err := json.Unmarshal(raw, &results); status != 200 || err != nil || len(results) != 2 {
 		t.Fatalf("batched mutations = %d %s", status, raw)
 	}
-	if r := results[0].Result.Data; !r.Success || r.Deleted != 3 {
-		t.Errorf("cacheClearPattern(user:*) = %+v; want 3 users deleted", r)
+	// The 3 users, and the tombstones their creation left on their open
+	// ids (negative entries cleared): keys removed, tombstones included.
+	if r := results[0].Result.Data; !r.Success || r.Deleted != 6 {
+		t.Errorf("cacheClearPattern(user:*) = %+v; want 6 keys deleted", r)
+	}
+	if n, _ := redistest.Do(srv.Addr, "EVAL", "return #redis.call('KEYS', ARGV[1])", "0", "aside:user:*"); n != "0" {
+		t.Errorf("%s user keys left after cacheClearPattern(user:*)", n)
 	}
 	if r := results[1].Result.Data; !r.Success || r.Deleted < 3 {
 		t.Errorf("cacheClear = %+v; want the job-list keys deleted", r)
@@ -98,13 +124,6 @@ func TestMonitoringProcedures(t *testing.T) {
 	for _, body := range []string{`{}`, `{"pattern":""}`, `{"pattern":"` + strings.Repeat("*", 300) + `"}`,
 		`{"pattern":"user:[a"}`, `{"pattern":"x\\"}`, `{"pattern":5}`, `{"pattern":"*","extra":1}`, `"user:*"`} {
 		s.trpcFails(400, -32600, "BAD_REQUEST", "POST", "/trpc/monitoring.cacheClearPattern", body, auth...)
-	}
-	var out struct{ Result struct{ Data clearResult } }
-	for _, escape := range []string{"../*", "*:*", "\\*", "queue:*", "*queue*"} {
-		s.must(200, "POST", "/trpc/monitoring.cacheClearPattern", map[string]string{"pattern": escape}, &out, auth...)
-	}
-	if keys, _ := redistest.Do(srv.Addr, "DBSIZE"); keys != "3" {
-		t.Errorf("keys left after patterns that try to leave the prefix = %s; want 3", keys)
 	}
 
 	// The wire format's own errors.

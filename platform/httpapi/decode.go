@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aside-cache/aside/monitor"
 	"github.com/aside-cache/aside/platform"
 )
 
@@ -77,10 +78,9 @@ func limit(r *http.Request) (int, error) {
 
 // bearer reads the token of Authorization: Bearer <token>.
 func bearer(r *http.Request) (string, error) {
-	h := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || strings.TrimSpace(token) == "" {
+	token, ok := monitor.BearerToken(r)
+	if !ok {
 		return "", fmt.Errorf("%w: send Authorization: Bearer <token> (POST /api/sessions gives one)", platform.ErrUnauthorized)
 	}
-	return strings.TrimSpace(token), nil
+	return token, nil
 }

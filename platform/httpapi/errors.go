@@ -41,6 +41,10 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", err.Error())
 	case errors.Is(err, platform.ErrConflict):
 		writeError(w, http.StatusConflict, "CONFLICT", err.Error())
+	case r.Context().Err() != nil:
+		// The client left: nobody reads the answer, and it is not our failure.
+		s.Logger.Debug("httpapi: client gone", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "CLIENT_GONE", "the request was cancelled")
 	default:
 		s.Logger.Error("httpapi: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "INTERNAL", "internal error")

@@ -30,8 +30,11 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	rep := readiness{Status: "ready", Database: "ok", Cache: cacheState{Store: s.StoreName}}
 	status := http.StatusOK
+	// Errors go to the log: their text (hosts, users, databases) is not
+	// for the public.
 	if err := s.DBPing(ctx); err != nil {
-		rep.Status, rep.Database, status = "unavailable", err.Error(), http.StatusServiceUnavailable
+		s.Logger.Warn("readyz: database does not answer", "err", err)
+		rep.Status, rep.Database, status = "unavailable", "unavailable", http.StatusServiceUnavailable
 	}
 	if c := s.Repo.Cache(); c != nil {
 		rep.Cache.Breaker = string(c.Stats().Breaker)
@@ -39,7 +42,8 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.StorePing != nil {
 		rep.Cache.Ping = "ok"
 		if err := s.StorePing(ctx); err != nil {
-			rep.Cache.Ping = err.Error()
+			s.Logger.Warn("readyz: cache store does not answer", "err", err)
+			rep.Cache.Ping = "unavailable"
 		}
 	}
 	writeJSON(w, status, rep)

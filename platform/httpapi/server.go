@@ -49,9 +49,7 @@ func New(cfg Config) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &server{Config: cfg, metrics: newHTTPMetrics(reg)}
-	var trpc http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusServiceUnavailable, "CACHE_DISABLED", "the cache is off (ASIDE_CACHE=off): nothing to monitor")
-	})
+	trpc := monitor.Disabled("the cache is off (ASIDE_CACHE=off): there is nothing to monitor")
 	if c := cfg.Repo.Cache(); c != nil {
 		reg.MustRegister(monitor.NewCollector(c))
 		trpc = monitor.New(c, monitor.Options{AdminToken: cfg.AdminToken, Logger: cfg.Logger})

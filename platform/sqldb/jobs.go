@@ -51,9 +51,9 @@ func (s *DB) JobByID(ctx context.Context, id int64) (platform.Job, error) {
 // completing sets progress to 100.
 func (s *DB) UpdateJob(ctx context.Context, id int64, p platform.JobPatch, now time.Time) (j platform.Job, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		cur, err := scanJob(tx.QueryRowContext(ctx, s.q("lockJob"), id))
+		cur, err := s.lockJobAndOwner(ctx, tx, id)
 		if err != nil {
-			return notFound(err, "job %d", id)
+			return err
 		}
 		if cur.Status.Final() {
 			return fmt.Errorf("job %d is %s and can change no more: %w", id, cur.Status, platform.ErrConflict)
@@ -63,9 +63,28 @@ func (s *DB) UpdateJob(ctx context.Context, id int64, p platform.JobPatch, now t
 		if err != nil {
 			return fmt.Errorf("sqldb: update job %d: %w", id, err)
 		}
-		return s.bumpJobsGen(ctx, tx, cur.UserID)
+		return nil
 	})
 	return j, err
+}
+
+// lockJobAndOwner changes the owner's jobs generation (which locks the
+// user's row) and then locks the job's row. Every transaction that takes
+// both takes the user first, as DeleteUser does before its cascade reaches
+// the jobs: in the other order, PostgreSQL would find deadlocks.
+func (s *DB) lockJobAndOwner(ctx context.Context, tx *sql.Tx, jobID int64) (platform.Job, error) {
+	var owner int64
+	if err := tx.QueryRowContext(ctx, s.q("jobOwner"), jobID).Scan(&owner); err != nil {
+		return platform.Job{}, notFound(err, "job %d", jobID)
+	}
+	if err := s.bumpJobsGen(ctx, tx, owner); err != nil {
+		return platform.Job{}, fmt.Errorf("job %d: %w", jobID, err) // the owner went meanwhile
+	}
+	cur, err := scanJob(tx.QueryRowContext(ctx, s.q("lockJob"), jobID))
+	if err != nil {
+		return cur, notFound(err, "job %d", jobID)
+	}
+	return cur, nil
 }
 
 func applyJobPatch(j platform.Job, p platform.JobPatch, now time.Time) platform.Job {
@@ -119,9 +138,9 @@ func (s *DB) RecentJobs(ctx context.Context, n int) ([]platform.Job, error) {
 // failed job.
 func (s *DB) PutResult(ctx context.Context, jobID int64, result json.RawMessage, now time.Time) (r platform.JobResult, j platform.Job, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		cur, err := scanJob(tx.QueryRowContext(ctx, s.q("lockJob"), jobID))
+		cur, err := s.lockJobAndOwner(ctx, tx, jobID)
 		if err != nil {
-			return notFound(err, "job %d", jobID)
+			return err
 		}
 		if cur.Status == platform.StatusFailed {
 			return fmt.Errorf("job %d failed and takes no result: %w", jobID, platform.ErrConflict)
@@ -140,7 +159,7 @@ func (s *DB) PutResult(ctx context.Context, jobID int64, result json.RawMessage,
 			return fmt.Errorf("sqldb: complete job %d: %w", jobID, err)
 		}
 		r = platform.JobResult{JobID: jobID, Result: result, CreatedAt: now}
-		return s.bumpJobsGen(ctx, tx, cur.UserID)
+		return nil
 	})
 	return r, j, err
 }

@@ -27,8 +27,9 @@ var queries = map[string]string{
 	"jobsGen":     `SELECT jobs_gen FROM users WHERE id = $1`,
 	"createJob": `INSERT INTO jobs (user_id, type, status, input, progress, created_at, updated_at)
 		VALUES ($1, $2, 'queued', $3, 0, $4, $4) RETURNING ` + jobCols,
-	"jobByID": `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`,
-	"lockJob": `SELECT ` + jobCols + ` FROM jobs WHERE id = $1%FOR_UPDATE%`,
+	"jobByID":  `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`,
+	"jobOwner": `SELECT user_id FROM jobs WHERE id = $1`,
+	"lockJob":  `SELECT ` + jobCols + ` FROM jobs WHERE id = $1%FOR_UPDATE%`,
 	"updateJob": `UPDATE jobs SET status = $2, progress = $3, error = $4, updated_at = $5, completed_at = $6
 		WHERE id = $1 RETURNING ` + jobCols,
 	"jobsByUser": `SELECT ` + jobCols + ` FROM jobs WHERE user_id = $1 ORDER BY id DESC LIMIT $2`,
@@ -41,5 +42,6 @@ var queries = map[string]string{
 
 	"createSession": `INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 	"sessionByHash": `SELECT token_hash, user_id, created_at, expires_at FROM sessions WHERE token_hash = $1`,
+	"pruneSessions": `DELETE FROM sessions WHERE expires_at <= $1`,
 	"deleteSession": `DELETE FROM sessions WHERE token_hash = $1 RETURNING token_hash, user_id, created_at, expires_at`,
 }

@@ -2,6 +2,8 @@ package sqldb
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/aside-cache/aside/platform"
 )
@@ -22,4 +24,14 @@ func (s *DB) DeleteSession(ctx context.Context, hash string) (platform.Session, 
 		return sess, notFound(err, "session")
 	}
 	return sess, nil
+}
+
+// PruneSessions deletes the sessions expired before now.
+func (s *DB) PruneSessions(ctx context.Context, now time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, s.q("pruneSessions"), now)
+	if err != nil {
+		return 0, fmt.Errorf("sqldb: prune sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }

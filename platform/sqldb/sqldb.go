@@ -122,9 +122,37 @@ func sqliteDSN(path string) string {
 		"&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
 }
 
-// migrate applies, in order, the migrations not yet recorded.
+// migrationLock is the PostgreSQL advisory lock that serialises the
+// migrations of processes starting together on one database.
+const migrationLock = 0x61736964 // "asid"
+
+// migrate applies, in order, the migrations not yet recorded. On
+// PostgreSQL it holds an advisory lock throughout, so that processes
+// starting together on an empty database migrate it once; SQLite's
+// immediate transactions serialise them by themselves.
 func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
+	if s.dialect.name == "postgres" {
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("sqldb: migrate: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+			return fmt.Errorf("sqldb: migration lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
+		return s.migrateOn(ctx, conn)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqldb: migrate: %w", err)
+	}
+	defer conn.Close()
+	return s.migrateOn(ctx, conn)
+}
+
+func (s *DB) migrateOn(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)`); err != nil {
 		return fmt.Errorf("sqldb: migrations table: %w", err)
 	}
 	dir := "migrations/" + s.dialect.name
@@ -138,7 +166,7 @@ func (s *DB) migrate(ctx context.Context) error {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		if err := s.apply(ctx, name, dir+"/"+name); err != nil {
+		if err := s.apply(ctx, conn, name, dir+"/"+name); err != nil {
 			return err
 		}
 	}
@@ -155,12 +183,12 @@ func ensureDir(path string) error {
 }
 
 // apply runs one migration in a transaction, unless it ran before.
-func (s *DB) apply(ctx context.Context, version, file string) error {
+func (s *DB) apply(ctx context.Context, conn *sql.Conn, version, file string) error {
 	body, err := migrations.ReadFile(file)
 	if err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqldb: migrate: %w", err)
 	}
@@ -190,8 +218,15 @@ func (s *DB) Close() error { return s.db.Close() }
 // Dialect names the database: "sqlite" or "postgres".
 func (s *DB) Dialect() string { return s.dialect.name }
 
-// q returns the named query, rewritten for the dialect.
-func (s *DB) q(name string) string { return s.queries[name] }
+// q returns the named query, rewritten for the dialect. An unknown name
+// gives a statement the database refuses with the name in its error: a
+// programming error every test catches, never a panic.
+func (s *DB) q(name string) string {
+	if q, ok := s.queries[name]; ok {
+		return q
+	}
+	return "unknown query " + name
+}
 
 // tx runs fn in a transaction and commits it if fn returns nil.
 func (s *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {

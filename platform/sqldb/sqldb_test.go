@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -288,4 +289,80 @@ func TestOpenRefusesBadURLs(t *testing.T) {
 	if got := sqldb.Describe("postgres://u:secret@h:5432/db"); got != "postgres h:5432/db" {
 		t.Errorf("Describe hides the password as %q", got)
 	}
+}
+
+// Writers of one user's jobs run beside the user's deletion without
+// deadlocks: every transaction locks the user before its jobs.
+func TestConcurrentWritesAndDelete(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		for round := range 10 {
+			u := mustUser(t, db, fmt.Sprint("owner-", round))
+			var jobs []platform.Job
+			for range 8 {
+				jobs = append(jobs, mustJob(t, db, u.ID))
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, 32)
+			for i, j := range jobs {
+				wg.Go(func() {
+					var err error
+					if i%2 == 0 {
+						_, _, err = db.PutResult(ctx, j.ID, json.RawMessage(`{}`), now())
+					} else {
+						running := platform.StatusRunning
+						_, err = db.UpdateJob(ctx, j.ID, platform.JobPatch{Status: &running}, now())
+					}
+					errs <- err
+				})
+			}
+			wg.Go(func() { _, err := db.DeleteUser(ctx, u.ID); errs <- err })
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil && !errors.Is(err, platform.ErrNotFound) {
+					t.Errorf("round %d: %v; want success, or not found once the user is gone", round, err)
+				}
+			}
+		}
+	})
+}
+
+// Processes starting together on an empty PostgreSQL database migrate it once.
+func TestConcurrentMigrations(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			db, err := sqldb.Open(context.Background(), url)
+			if err == nil {
+				db.Close()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Open of an empty database: %v", err)
+		}
+	}
+}
+
+func TestPruneSessions(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		mustUser(t, db, "p")
+		at := now()
+		db.SignIn(ctx, "p", platform.Session{TokenHash: "old", CreatedAt: at.Add(-2 * time.Hour), ExpiresAt: at.Add(-time.Hour)})
+		db.SignIn(ctx, "p", platform.Session{TokenHash: "new", CreatedAt: at, ExpiresAt: at.Add(time.Hour)})
+		if n, err := db.PruneSessions(ctx, at); err != nil || n != 1 {
+			t.Errorf("PruneSessions = %d, %v; want 1", n, err)
+		}
+		if _, err := db.SessionByHash(ctx, "new"); err != nil {
+			t.Errorf("the live session was pruned: %v", err)
+		}
+	})
 }

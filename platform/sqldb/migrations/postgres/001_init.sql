@@ -16,7 +16,7 @@ CREATE TABLE jobs (
     user_id      BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     type         TEXT NOT NULL,
     status       TEXT NOT NULL CHECK (status IN ('queued', 'running', 'completed', 'failed')),
-    input        JSONB NOT NULL,
+    input        JSON NOT NULL, -- JSON, not JSONB: returned as sent, as SQLite does
     progress     INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),
     error        TEXT,
     created_at   TIMESTAMPTZ NOT NULL,
@@ -27,7 +27,7 @@ CREATE INDEX jobs_by_user ON jobs (user_id, id DESC);
 
 CREATE TABLE job_results (
     job_id     BIGINT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
-    result     JSONB NOT NULL,
+    result     JSON NOT NULL,
     created_at TIMESTAMPTZ NOT NULL
 );
 
