@@ -24,6 +24,7 @@ type Cache struct {
 	timer   *opTimer // bounds each call to a remote store
 	flights flightGroup
 	stats   statsRegistry
+	pending pending // invalidations the store did not take, to replay
 
 	closed  atomic.Bool
 	closing context.Context // done once Close begins: stops loads in flight
@@ -31,6 +32,7 @@ type Cache struct {
 
 	mu    sync.RWMutex   // orders starting a load against Close
 	loads sync.WaitGroup // loads in flight; Close waits for them
+	loops sync.WaitGroup // the replay loop
 }
 
 // New returns a Cache over store. The Cache owns the store from then on:
@@ -44,12 +46,15 @@ func New(store Store, opts Options) (*Cache, error) {
 		return nil, err
 	}
 	c := &Cache{store: store, opts: opts}
+	c.pending.max = opts.MaxPendingInvalidations
 	c.closing, c.close = context.WithCancel(context.Background())
 	if vs, ok := store.(ValueStore); ok {
 		c.local = vs
 	} else {
 		c.breaker = newBreaker(opts.Breaker, opts.Logger)
 		c.timer = newOpTimer(opts.OpTimeout)
+		c.loops.Add(1)
+		go c.replayLoop()
 	}
 	return c, nil
 }
@@ -65,6 +70,10 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	c.close()
+	c.loops.Wait()
+	if n := c.pending.size.Load(); n > 0 {
+		c.opts.Logger.Warn("aside: closed with invalidations the store never took", "pending", n)
+	}
 	done := make(chan struct{})
 	go func() { c.loads.Wait(); close(done) }()
 	select {
@@ -123,14 +132,16 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) (removed int, err er
 // so that each counts what it lost; the calls run together, and a Redis
 // client that pipelines (rueidis) sends them in one round trip.
 func (c *Cache) invalidate(ctx context.Context, full []string) (removed int, err error) {
-	return c.perNamespace(full, func(st *counters, keys []string) (int, error) {
-		return c.invalidateIn(ctx, st, keys)
+	return c.perNamespace(full, func(sc scope, keys []string) (int, error) {
+		return c.invalidateIn(ctx, sc, keys)
 	})
 }
 
 // invalidateIn replaces full keys of one namespace with tombstones in one
-// store call.
-func (c *Cache) invalidateIn(ctx context.Context, st *counters, full []string) (removed int, err error) {
+// store call. When the store does not take them, they are kept for replay
+// and the error wraps ErrDeferred.
+func (c *Cache) invalidateIn(ctx context.Context, sc scope, full []string) (removed int, err error) {
+	st := sc.c
 	if c.local != nil {
 		for _, k := range full {
 			if prior, ok := c.local.ReplaceValue(k, localTombstone, c.opts.LeaseTTL); ok && isLocalEntry(prior) {
@@ -151,7 +162,8 @@ func (c *Cache) invalidateIn(ctx context.Context, st *counters, full []string) (
 	})
 	if err != nil {
 		c.count(ctx, st, err, "invalidate", full[0])
-		return 0, fmt.Errorf("aside: invalidate %d keys (%q, ...): %w", len(full), full[0], err)
+		c.pending.add(c, st, sc.prefix, full)
+		return 0, fmt.Errorf("%w: %d keys (%q, ...): %w", ErrDeferred, len(full), full[0], err)
 	}
 	for _, p := range prior {
 		if isEntry(p) {
@@ -171,25 +183,25 @@ func isLocalEntry(v any) bool {
 
 // deleteFull removes full keys (UNLINK).
 func (c *Cache) deleteFull(ctx context.Context, full []string) (removed int, err error) {
-	return c.perNamespace(full, func(st *counters, keys []string) (int, error) {
-		return c.deleteIn(ctx, st, keys)
+	return c.perNamespace(full, func(sc scope, keys []string) (int, error) {
+		return c.deleteIn(ctx, sc.c, keys)
 	})
 }
 
 // perNamespace runs op once per namespace of the full keys, together, and
 // sums what they removed.
-func (c *Cache) perNamespace(full []string, op func(st *counters, keys []string) (int, error)) (removed int, err error) {
+func (c *Cache) perNamespace(full []string, op func(sc scope, keys []string) (int, error)) (removed int, err error) {
 	if len(full) == 0 {
 		return 0, nil
 	}
-	groups := make(map[*counters][]string, 1)
+	groups := make(map[scope][]string, 1)
 	for _, k := range full {
-		st := c.stats.lookup(k[len(c.opts.KeyPrefix):])
-		groups[st] = append(groups[st], k)
+		sc := c.stats.lookupScope(k[len(c.opts.KeyPrefix):])
+		groups[sc] = append(groups[sc], k)
 	}
 	if len(groups) == 1 {
-		for st, keys := range groups {
-			return op(st, keys)
+		for sc, keys := range groups {
+			return op(sc, keys)
 		}
 	}
 	var (
@@ -197,9 +209,9 @@ func (c *Cache) perNamespace(full []string, op func(st *counters, keys []string)
 		mu   sync.Mutex // guards removed and errs
 		errs []error
 	)
-	for st, keys := range groups {
+	for sc, keys := range groups {
 		wg.Go(func() {
-			n, err := op(st, keys)
+			n, err := op(sc, keys)
 			mu.Lock()
 			defer mu.Unlock()
 			removed += n
@@ -361,7 +373,9 @@ func (c *Cache) do(ctx context.Context, op func(context.Context) error) error {
 	if err != nil {
 		return err
 	}
-	err = op(c.timer.bound(ctx))
+	if err = c.replayBeforeUse(ctx); err == nil {
+		err = op(c.timer.bound(ctx))
+	}
 	call.report(ctx, err)
 	return err
 }
@@ -372,6 +386,10 @@ func (c *Cache) do(ctx context.Context, op func(context.Context) error) error {
 func (c *Cache) storeGet(ctx context.Context, full string) ([]byte, bool, error) {
 	call, err := c.breaker.allow()
 	if err != nil {
+		return nil, false, err
+	}
+	if err := c.replayBeforeUse(ctx); err != nil {
+		call.report(ctx, err)
 		return nil, false, err
 	}
 	data, found, err := c.store.Get(c.timer.bound(ctx), full)

@@ -130,8 +130,9 @@ func (n *Namespace[T]) Get(ctx context.Context, id string, load func(context.Con
 
 // Invalidate removes the entries of ids, in one round trip. Call it after
 // every write of the rows behind them: loads in flight can no longer fill
-// these keys, and later reads load afresh. It returns an error wrapping
-// ErrUnavailable while the breaker is open.
+// these keys, and later reads load afresh. When the store cannot be
+// reached, it returns an error wrapping ErrDeferred: the invalidation is
+// kept and replayed before the store is used again.
 func (n *Namespace[T]) Invalidate(ctx context.Context, ids ...string) error {
 	if n.err != nil {
 		return n.err
@@ -150,7 +151,7 @@ func (n *Namespace[T]) Invalidate(ctx context.Context, ids ...string) error {
 		full[i] = n.c.opts.KeyPrefix + n.Key(id)
 	}
 	n.c.flights.forget(full...)
-	_, err := n.c.invalidateIn(ctx, n.st, full)
+	_, err := n.c.invalidateIn(ctx, scope{name: n.name, prefix: n.prefix, c: n.st}, full)
 	return err
 }
 

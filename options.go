@@ -50,6 +50,11 @@ type Options struct {
 	// goes on and fills the key. Default 0: wait as long as the load takes
 	// (up to LoadTimeout, the hard timeout).
 	SoftTimeout time.Duration
+	// MaxPendingInvalidations bounds the invalidations kept while the store
+	// cannot be reached (see ErrDeferred). Past it, a namespace's pending
+	// keys give way to clearing the whole namespace when the store answers.
+	// Default 10,000.
+	MaxPendingInvalidations int
 	// Now is the clock of entries' logical times (freshness, stale periods,
 	// refreshes), for tests that move time on. Physical expiry stays the
 	// store's. Default time.Now.
@@ -98,6 +103,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("aside: EarlyRefresh %v is negative", o.EarlyRefresh)
 	case o.MaxStale < 0 || o.FailSafeThrottle < 0 || o.SoftTimeout < 0:
 		return o, fmt.Errorf("aside: MaxStale, FailSafeThrottle and SoftTimeout must not be negative")
+	case o.MaxPendingInvalidations < 0:
+		return o, fmt.Errorf("aside: MaxPendingInvalidations %d is negative", o.MaxPendingInvalidations)
 	case o.LeaseTTL < 0:
 		return o, fmt.Errorf("aside: LeaseTTL %v is negative", o.LeaseTTL)
 	case o.NegativeTTL < 0:
@@ -115,6 +122,7 @@ func (o Options) withDefaults() (Options, error) {
 	o.NegativeTTL = orDefault(o.NegativeTTL, DefaultNegativeTTL)
 	o.LeaseTTL = orDefault(o.LeaseTTL, DefaultLeaseTTL)
 	o.FailSafeThrottle = orDefault(o.FailSafeThrottle, DefaultThrottle)
+	o.MaxPendingInvalidations = orDefault(o.MaxPendingInvalidations, 10_000)
 	o.Jitter = jitterOrDefault(o.Jitter, DefaultJitter)
 	if o.Codec == nil {
 		o.Codec = JSON{}

@@ -25,6 +25,8 @@ type Counters struct {
 	LeaseWaits    uint64 `json:"leaseWaits"`    // loads that waited for another process's loader instead of loading
 	StaleServed   uint64 `json:"staleServed"`   // reads answered with a value past its TTL because the loader failed or was slow
 
+	InvalidationsReplayed uint64 `json:"invalidationsReplayed"` // invalidations the store took late, after an outage
+
 	// HitRate is Hits / (Hits + Misses) * 100, or 0 before any read.
 	HitRate float64 `json:"hitRate"`
 
@@ -70,7 +72,8 @@ type counters struct {
 	hits, misses, sets, deletes, errors                   atomic.Uint64
 	loads, loadErrors, coalesced, bypassed, writesSkipped atomic.Uint64
 	fillsRejected, leaseWaits, staleServed                atomic.Uint64
-	_                                                     [24]byte
+	invalidationsReplayed                                 atomic.Uint64
+	_                                                     [16]byte
 
 	// The load-time histogram: written once per load, off the hit path.
 	loadNanos   atomic.Uint64
@@ -92,6 +95,7 @@ func (c *counters) snapshot() Counters {
 		Coalesced: c.coalesced.Load(), Bypassed: c.bypassed.Load(),
 		WritesSkipped: c.writesSkipped.Load(), FillsRejected: c.fillsRejected.Load(),
 		LeaseWaits: c.leaseWaits.Load(), StaleServed: c.staleServed.Load(),
+		InvalidationsReplayed: c.invalidationsReplayed.Load(),
 	}
 	s.HitRate = hitRate(s.Hits, s.Misses)
 	s.LoadTime.Sum = time.Duration(c.loadNanos.Load()).Seconds()
@@ -109,7 +113,7 @@ func (c *counters) snapshot() Counters {
 func (c *counters) reset() {
 	for _, a := range []*atomic.Uint64{&c.hits, &c.misses, &c.sets, &c.deletes, &c.errors,
 		&c.loads, &c.loadErrors, &c.coalesced, &c.bypassed, &c.writesSkipped,
-		&c.fillsRejected, &c.leaseWaits, &c.staleServed, &c.loadNanos} {
+		&c.fillsRejected, &c.leaseWaits, &c.staleServed, &c.invalidationsReplayed, &c.loadNanos} {
 		a.Store(0)
 	}
 	for i := range c.loadBuckets {
@@ -138,6 +142,7 @@ func (s *Counters) add(o Counters) {
 	s.FillsRejected += o.FillsRejected
 	s.LeaseWaits += o.LeaseWaits
 	s.StaleServed += o.StaleServed
+	s.InvalidationsReplayed += o.InvalidationsReplayed
 	s.HitRate = hitRate(s.Hits, s.Misses)
 	s.LoadTime.Count += o.LoadTime.Count
 	s.LoadTime.Sum += o.LoadTime.Sum
@@ -189,15 +194,20 @@ func (r *statsRegistry) register(name, prefix string) *counters {
 }
 
 // lookup returns the counters for a key relative to the cache's prefix.
-func (r *statsRegistry) lookup(key string) *counters {
+func (r *statsRegistry) lookup(key string) *counters { return r.lookupScope(key).c }
+
+// lookupScope returns the namespace scope of a key relative to the cache's
+// prefix: the one with the longest prefix that begins it, or the scope of
+// keys under no namespace (prefix "").
+func (r *statsRegistry) lookupScope(key string) scope {
 	if p := r.scopes.Load(); p != nil {
 		for i := range *p {
 			if strings.HasPrefix(key, (*p)[i].prefix) {
-				return (*p)[i].c
+				return (*p)[i]
 			}
 		}
 	}
-	return &r.unscoped
+	return scope{c: &r.unscoped}
 }
 
 func (r *statsRegistry) snapshot() (total Counters, byName map[string]Counters) {

@@ -176,7 +176,11 @@ func (r *Repository) invalidate(ctx context.Context, what string, keys ...string
 	if r.cache == nil {
 		return
 	}
-	if _, err := r.cache.Delete(context.WithoutCancel(ctx), keys...); err != nil {
+	_, err := r.cache.Delete(context.WithoutCancel(ctx), keys...)
+	switch {
+	case errors.Is(err, aside.ErrDeferred):
+		r.log.Info("platform: invalidation deferred until the cache answers", "write", what, "keys", keys)
+	case err != nil:
 		r.log.Warn("platform: invalidation failed; entries may be stale until their TTL",
 			"write", what, "keys", keys, "err", err)
 	}

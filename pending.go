@@ -1,0 +1,189 @@
+package aside
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aside-cache/aside/internal/glob"
+)
+
+// ErrDeferred is returned by Delete and Invalidate when the store could not
+// be reached: the invalidation is kept and replayed before this Cache uses
+// the store again (and by a background retry every replayInterval), so
+// that recovery never serves the entries it was meant to remove.
+var ErrDeferred = errors.New("aside: invalidation deferred until the store answers")
+
+// replayInterval is how often pending invalidations are retried while the
+// store is away: sooner than a breaker's cooldown, so that other processes
+// do not read the entries before they are gone.
+const replayInterval = 50 * time.Millisecond
+
+// pending holds the invalidations that could not reach the store,
+// deduplicated by key and bounded: past its bound, a namespace's pending
+// keys give way to one pattern delete of the whole namespace (and keys
+// under no namespace, to a Clear), which removes every entry they could
+// have named.
+type pending struct {
+	max int
+
+	mu       sync.Mutex           // guards keys and patterns
+	keys     map[string]*counters // full key → the namespace that counts it
+	patterns map[string]*counters // full glob pattern → the namespace it clears
+	size     atomic.Int64         // len(keys) + len(patterns): read on every store call
+
+	replaying sync.Mutex // one replay at a time; others wait for it
+}
+
+// add keeps full keys of the namespace whose key prefix (relative) is
+// nsPrefix ("" for keys under no namespace), counted in st.
+func (p *pending) add(c *Cache, st *counters, nsPrefix string, full []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.keys == nil {
+		p.keys, p.patterns = make(map[string]*counters), make(map[string]*counters)
+	}
+	for _, k := range full {
+		p.keys[k] = st
+	}
+	if len(p.keys) > p.max {
+		pattern := glob.Quote(c.opts.KeyPrefix+nsPrefix) + "*"
+		for k, s := range p.keys {
+			if s == st || nsPrefix == "" {
+				delete(p.keys, k)
+			}
+		}
+		p.patterns[pattern] = st
+		c.opts.Logger.Warn("aside: too many invalidations pending; the namespace will be cleared when the store answers",
+			"pattern", pattern, "bound", p.max)
+	}
+	p.size.Store(int64(len(p.keys) + len(p.patterns)))
+}
+
+// replay sends the pending invalidations to the store, bypassing the
+// breaker (a replay is itself a probe). It returns nil when none remain.
+func (c *Cache) replay(ctx context.Context) error {
+	p := &c.pending
+	p.replaying.Lock()
+	defer p.replaying.Unlock()
+	if p.size.Load() == 0 {
+		return nil
+	}
+	p.mu.Lock()
+	keys := make(map[string]*counters, len(p.keys))
+	for k, st := range p.keys {
+		keys[k] = st
+	}
+	patterns := make(map[string]*counters, len(p.patterns))
+	for pat, st := range p.patterns {
+		patterns[pat] = st
+	}
+	p.mu.Unlock()
+
+	for pat, st := range patterns {
+		n, err := c.deleteMatchingDirect(ctx, pat)
+		if err != nil {
+			return fmt.Errorf("aside: replay %q: %w", pat, err)
+		}
+		st.deletes.Add(uint64(n))
+		st.invalidationsReplayed.Add(1)
+		p.done(nil, pat)
+	}
+	batch := make([]Item, 0, warmBatch)
+	sts := make([]*counters, 0, warmBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		prior, err := c.store.Replace(c.timer.bound(ctx), batch)
+		if err != nil {
+			return fmt.Errorf("aside: replay invalidations: %w", err)
+		}
+		for i, it := range batch {
+			if isEntry(prior[i]) {
+				sts[i].deletes.Add(1)
+			}
+			sts[i].invalidationsReplayed.Add(1)
+			p.done([]string{it.Key}, "")
+		}
+		batch, sts = batch[:0], sts[:0]
+		return nil
+	}
+	for k, st := range keys {
+		batch, sts = append(batch, Item{Key: k, Value: tombstone, TTL: c.opts.LeaseTTL}), append(sts, st)
+		if len(batch) == warmBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// done forgets replayed keys and a replayed pattern.
+func (p *pending) done(keys []string, pattern string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range keys {
+		delete(p.keys, k)
+	}
+	if pattern != "" {
+		delete(p.patterns, pattern)
+	}
+	p.size.Store(int64(len(p.keys) + len(p.patterns)))
+}
+
+// replayBeforeUse replays pending invalidations before a store call: a
+// read must never find an entry an invalidation was meant to remove.
+func (c *Cache) replayBeforeUse(ctx context.Context) error {
+	if c.pending.size.Load() == 0 {
+		return nil
+	}
+	return c.replay(ctx)
+}
+
+// replayLoop retries pending invalidations in the background until Close,
+// so that they reach the store soon after it answers again, whether or not
+// this process reads.
+func (c *Cache) replayLoop() {
+	defer c.loops.Done()
+	t := time.NewTicker(replayInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.closing.Done():
+			return
+		case <-t.C:
+			if c.pending.size.Load() > 0 {
+				if err := c.replay(c.closing); err == nil {
+					c.opts.Logger.Info("aside: pending invalidations replayed")
+				}
+			}
+		}
+	}
+}
+
+// deleteMatchingDirect is deleteMatching without the breaker, for replay.
+func (c *Cache) deleteMatchingDirect(ctx context.Context, pattern string) (removed int, err error) {
+	cursor := ""
+	for {
+		var keys []string
+		keys, cursor, err = c.store.Scan(c.timer.bound(ctx), cursor, pattern, scanCount)
+		if err != nil {
+			return removed, err
+		}
+		if len(keys) > 0 {
+			n, err := c.store.Delete(c.timer.bound(ctx), keys...)
+			removed += n
+			if err != nil {
+				return removed, err
+			}
+		}
+		if cursor == "" {
+			return removed, nil
+		}
+	}
+}
