@@ -3,6 +3,7 @@ package aside
 import (
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/aside-cache/aside/internal/glob"
 )
@@ -28,6 +29,16 @@ type flight struct {
 	done  chan struct{}
 	value any // a T on success
 	err   error
+
+	// What the answer can be trusted for. It comes from a read (of the
+	// store, or of the database by the loader) that began at basis; a
+	// caller that began before basis may take it. A caller that began
+	// after may take it only if certain: the load filled under its lease,
+	// which proves no invalidation of the key came between the lease and
+	// the fill. Otherwise another process's invalidation may have returned
+	// between basis and that caller's start, and the caller reads again.
+	basis   time.Time
+	certain bool
 }
 
 // join returns the flight loading key as typ, starting one if there is
@@ -53,6 +64,12 @@ func (g *flightGroup) join(key string, typ reflect.Type) (f *flight, lead bool) 
 func (f *flight) finish(value any, err error) {
 	f.value, f.err = value, err
 	close(f.done)
+}
+
+// trusted reports whether a caller that began at start may take the
+// flight's answer (see basis).
+func (f *flight) trusted(start time.Time) bool {
+	return f.err != nil || f.certain || start.Before(f.basis)
 }
 
 // land ends the flight for key: later misses start a new one.

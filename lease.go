@@ -293,11 +293,12 @@ func (w *leaseWait) sleep(closing context.Context) bool {
 // fill writes a loaded entry if the key still holds our lease or claim,
 // and counts the outcome: a set, a fill rejected (an invalidation or a Set
 // came first, or the lease expired), or a write skipped (no lease, or the
-// store failed).
-func fill[T any](ctx context.Context, c *Cache, st *counters, full string, lease any, e *entry[T]) {
+// store failed). filled reports the set: proof that no invalidation of the
+// key came between the lease and the fill.
+func fill[T any](ctx context.Context, c *Cache, st *counters, full string, lease any, e *entry[T]) (filled bool) {
 	if lease == nil {
 		st.writesSkipped.Add(1)
-		return
+		return false
 	}
 	physical := untilMs(max(e.staleUntil, e.freshUntil), c.nowMs())
 	swapped, err := compareAndSet(ctx, c, full, lease, e, physical)
@@ -310,6 +311,7 @@ func fill[T any](ctx context.Context, c *Cache, st *counters, full string, lease
 	default:
 		st.fillsRejected.Add(1)
 	}
+	return err == nil && swapped
 }
 
 // compareAndSet replaces lease with e in the store, for ttl.

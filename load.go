@@ -111,24 +111,50 @@ func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p
 		return zero, err // a caller already gone starts no load
 	}
 	full := c.opts.KeyPrefix + key
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		v, err, trusted := readOnce(ctx, c, st, key, full, p, load, start, attempt == 0)
+		if trusted || attempt == maxRereads {
+			return v, err
+		}
+		if err := ctx.Err(); err != nil {
+			return zero, err
+		}
+	}
+}
+
+// maxRereads bounds the reads again of a caller whose flight's answer it
+// could not trust: each starts after the caller, so one is nearly always
+// enough.
+const maxRereads = 3
+
+// readOnce is one attempt of the read path. trusted is false when the
+// caller joined a flight whose answer predates it and may predate an
+// invalidation it must see (see flight.basis): it must read again.
+func readOnce[T any](ctx context.Context, c *Cache, st *counters, key, full string, p fillPolicy, load func(context.Context) (T, error), start time.Time, first bool) (v T, err error, trusted bool) {
+	var zero T
 	e, _, res := lookup[T](ctx, c, st, full)
 	if res == lookupHit {
 		now := c.nowMs()
 		switch e.state(now, p.earlyBeta) {
 		case stateFresh:
 			st.hits.Add(1)
-			return answer(key, &e)
+			v, err := answer(key, &e)
+			return v, err, true
 		case stateRefresh:
 			st.hits.Add(1)
 			if !e.claimed(now) {
 				startRefresh(ctx, c, st, key, full, p, load, e.freshUntil)
 			}
-			return answer(key, &e)
+			v, err := answer(key, &e)
+			return v, err, true
 		}
 		// Stale or gone: a miss; the flight finds the stale entry again
 		// and keeps it for fail-safe.
 	}
-	st.misses.Add(1)
+	if first {
+		st.misses.Add(1)
+	}
 
 	f, lead := c.flights.join(full, reflect.TypeFor[T]())
 	switch {
@@ -145,15 +171,18 @@ func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		return zero, fmt.Errorf("aside: waiting for %q: %w", key, ctx.Err())
+		return zero, fmt.Errorf("aside: waiting for %q: %w", key, ctx.Err()), true
+	}
+	if !f.trusted(start) {
+		return zero, nil, false
 	}
 	if f.err != nil {
-		return zero, f.err
+		return zero, f.err, true
 	}
 	if v, ok := f.value.(T); ok {
-		return v, nil
+		return v, nil, true
 	}
-	return zero, nil // a nil interface value: the loader returned T's zero
+	return zero, nil, true // a nil interface value: the loader returned T's zero
 }
 
 // startRefresh refreshes an entry in the background, at most once at a
@@ -206,10 +235,12 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 
 	var h hold[T]
 	if fenced {
+		f.basis = time.Now() // the store read lead makes begins now
 		e, held, found, stale := lead[T](ctx, c, st, full, p, refresh, sawFresh)
 		if found {
 			if stale {
 				st.staleServed.Add(1)
+				f.certain = true // fail-safe's answer: stale by contract
 			}
 			v, err := answer(key, &e)
 			finish(v, err)
@@ -217,6 +248,7 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 		}
 		h = held
 	}
+	f.basis = time.Now() // the loader's read of the database begins after this
 	if refresh && h.lease == nil {
 		finish(nil, nil) // someone else refreshes it, or it changed: nothing to do
 		return
@@ -228,13 +260,15 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 	now := c.now()
 	switch {
 	case r.err == nil:
-		fill(ctx, c, st, full, h.lease, &entry[T]{kind: kindValue, value: r.v, meta: p.meta(kindValue, now, r.took)})
-		if !answered {
+		filled := fill(ctx, c, st, full, h.lease, &entry[T]{kind: kindValue, value: r.v, meta: p.meta(kindValue, now, r.took)})
+		if !answered { // once answered, the flight's fields are its callers'
+			f.certain = filled
 			finish(r.v, nil)
 		}
 	case errors.Is(r.err, ErrNotFound):
-		fill(ctx, c, st, full, h.lease, &entry[T]{kind: kindNotFound, meta: p.meta(kindNotFound, now, r.took)})
+		filled := fill(ctx, c, st, full, h.lease, &entry[T]{kind: kindNotFound, meta: p.meta(kindNotFound, now, r.took)})
 		if !answered {
+			f.certain = filled
 			finish(nil, &LoadError{Key: key, Err: r.err})
 		}
 	default:
@@ -245,6 +279,7 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 			throttle(ctx, c, st, full, h, unixMs(now), p.throttle, refresh)
 			if !answered && stale != nil {
 				st.staleServed.Add(1)
+				f.certain = true // stale by contract
 				v, err := answer(key, stale)
 				finish(v, err)
 			}
@@ -286,6 +321,7 @@ func callWithSoftTimeout[T any](ctx context.Context, c *Cache, st *counters, key
 	case <-t.C:
 		st.staleServed.Add(1)
 		v, err := answer(key, stale)
+		f.certain = true // stale by contract
 		f.finish(v, err)
 		return <-done, true
 	}

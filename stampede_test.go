@@ -38,6 +38,9 @@ type childReport struct {
 // then read one cold key from many goroutines, each loader call counted in
 // Redis. "hang": take the key's lease and never return from the loader.
 func stampedeChild() int {
+	if os.Getenv(childEnv) == "history" {
+		return historyChild()
+	}
 	addr, prefix := os.Getenv(childRedis), os.Getenv(childPrefix)
 	n, _ := strconv.Atoi(os.Getenv(childGoroutines))
 	leaseTTL, _ := time.ParseDuration(os.Getenv(childLeaseTTL))
