@@ -45,6 +45,9 @@ func NewCollector(c *aside.Cache) *Collector {
 			counter("bypassed", "Store calls skipped while the breaker was open.", func(s aside.Counters) uint64 { return s.Bypassed }),
 			counter("writes_skipped", "Fills not written (no lease).", func(s aside.Counters) uint64 { return s.WritesSkipped }),
 			counter("fills_rejected", "Fills refused because an invalidation voided their lease.", func(s aside.Counters) uint64 { return s.FillsRejected }),
+			counter("lease_waits", "Loads that waited for another process's loader.", func(s aside.Counters) uint64 { return s.LeaseWaits }),
+			counter("stale_served", "Reads answered with a value past its TTL (fail-safe).", func(s aside.Counters) uint64 { return s.StaleServed }),
+			counter("invalidations_replayed", "Invalidations the store took late, after an outage.", func(s aside.Counters) uint64 { return s.InvalidationsReplayed }),
 		},
 		hitRatio: prometheus.NewDesc("aside_cache_hit_ratio", "Hits / (hits + misses), 0 to 1.", ns, nil),
 		loadTime: prometheus.NewDesc("aside_cache_load_duration_seconds", "Loader call durations.", ns, nil),
@@ -110,6 +113,9 @@ func subtract(total *aside.Counters, ns aside.Counters) {
 	total.Bypassed -= ns.Bypassed
 	total.WritesSkipped -= ns.WritesSkipped
 	total.FillsRejected -= ns.FillsRejected
+	total.LeaseWaits -= ns.LeaseWaits
+	total.StaleServed -= ns.StaleServed
+	total.InvalidationsReplayed -= ns.InvalidationsReplayed
 	total.LoadTime.Count -= ns.LoadTime.Count
 	total.LoadTime.Sum -= ns.LoadTime.Sum
 	for i := range total.LoadTime.Buckets {

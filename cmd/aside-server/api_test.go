@@ -225,6 +225,10 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 		`aside_cache_hit_ratio{namespace="users"} 0.5`,
 		`aside_cache_load_duration_seconds_count{namespace="users"} 1`,
 		`aside_cache_breaker_state{state="none"} 1`,
+		`aside_cache_stale_served_total{namespace="users"} 0`,
+		`aside_cache_lease_waits_total{namespace="users"} 0`,
+		`aside_cache_fills_rejected_total{namespace="users"} 0`,
+		`aside_cache_invalidations_replayed_total{namespace="users"} 0`,
 		`aside_http_requests_total{code="200",route="GET /api/users/{id}"} 2`,
 		`aside_http_request_duration_seconds_bucket{route="GET /api/users/{id}"`,
 	} {
