@@ -223,6 +223,12 @@ func xfetch(now int64, m meta, beta float64) bool {
 	return float64(now)-delta*beta*math.Log(rand.Float64()) >= float64(m.freshUntil)
 }
 
+// plain reports whether m has no logical time apart from its physical
+// expiry: no soft TTL, no stale period, no claim.
+func (m meta) plain() bool {
+	return m.refreshAfter == 0 && m.staleUntil == m.freshUntil && m.claimUntil == 0
+}
+
 // claimed reports whether a refresh holds the entry at now.
 func (m meta) claimed(now int64) bool { return m.claimUntil > now }
 

@@ -106,19 +106,67 @@ func answer[T any](key string, e *entry[T]) (T, error) {
 // getOrLoad is the read path that GetOrSet and Namespace.Get share: key is
 // relative to the prefix, st the counters it counts in.
 func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p fillPolicy, load func(context.Context) (T, error)) (T, error) {
-	var zero T
 	if err := ctx.Err(); err != nil {
+		var zero T
 		return zero, err // a caller already gone starts no load
 	}
 	full := c.opts.KeyPrefix + key
+	e, _, res := lookup[T](ctx, c, st, full)
+	if v, err, ok := fromHit(ctx, c, st, key, full, p, load, &e, res); ok {
+		st.hits.Add(1)
+		return v, err
+	}
+	return getOrLoadSlow(ctx, c, st, key, full, p, load, res)
+}
+
+// fromHit answers a lookup that found a fresh entry (ok), and starts the
+// background refresh of one due for it. The caller counts the hit.
+func fromHit[T any](ctx context.Context, c *Cache, st *counters, key, full string, p fillPolicy, load func(context.Context) (T, error), e *entry[T], res lookupResult) (v T, err error, ok bool) {
+	if res != lookupHit {
+		return v, nil, false
+	}
+	if e.plain() && p.earlyBeta == 0 {
+		// No soft TTL, no stale period: the store's physical expiry is the
+		// entry's logical one, so an entry it returns is fresh, and the
+		// hit needs no clock.
+		v, err = answer(key, e)
+		return v, err, true
+	}
+	now := c.nowMs()
+	switch e.state(now, p.earlyBeta) {
+	case stateFresh:
+	case stateRefresh:
+		if !e.claimed(now) {
+			startRefresh(ctx, c, st, key, full, p, load, e.freshUntil)
+		}
+	default:
+		return v, nil, false // stale or gone: the flight finds it again, for fail-safe
+	}
+	v, err = answer(key, e)
+	return v, err, true
+}
+
+// getOrLoadSlow is the read path past a miss: it joins or starts the
+// key's flight, and reads again when it cannot trust the flight's answer.
+// Its start is taken here, after the caller began: a later start only
+// trusts less.
+func getOrLoadSlow[T any](ctx context.Context, c *Cache, st *counters, key, full string, p fillPolicy, load func(context.Context) (T, error), res lookupResult) (T, error) {
+	st.misses.Add(1)
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
-		v, err, trusted := readOnce(ctx, c, st, key, full, p, load, start, attempt == 0)
+		if attempt > 0 {
+			var e entry[T]
+			e, _, res = lookup[T](ctx, c, st, full)
+			if v, err, ok := fromHit(ctx, c, st, key, full, p, load, &e, res); ok {
+				return v, err // counted as the miss it began as
+			}
+		}
+		v, err, trusted := await(ctx, c, st, key, full, p, load, res, start, attempt == 0)
 		if trusted || attempt == maxRereads {
 			return v, err
 		}
 		if err := ctx.Err(); err != nil {
-			return zero, err
+			return v, err
 		}
 	}
 }
@@ -128,38 +176,18 @@ func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p
 // enough.
 const maxRereads = 3
 
-// readOnce is one attempt of the read path. trusted is false when the
-// caller joined a flight whose answer predates it and may predate an
-// invalidation it must see (see flight.basis): it must read again.
-func readOnce[T any](ctx context.Context, c *Cache, st *counters, key, full string, p fillPolicy, load func(context.Context) (T, error), start time.Time, first bool) (v T, err error, trusted bool) {
+// await joins or starts the key's flight and waits for its answer.
+// trusted is false when the caller joined a flight whose answer predates
+// it and may predate an invalidation it must see (see flight.basis): it
+// must read again.
+func await[T any](ctx context.Context, c *Cache, st *counters, key, full string, p fillPolicy, load func(context.Context) (T, error), res lookupResult, start time.Time, first bool) (v T, err error, trusted bool) {
 	var zero T
-	e, _, res := lookup[T](ctx, c, st, full)
-	if res == lookupHit {
-		now := c.nowMs()
-		switch e.state(now, p.earlyBeta) {
-		case stateFresh:
-			st.hits.Add(1)
-			v, err := answer(key, &e)
-			return v, err, true
-		case stateRefresh:
-			st.hits.Add(1)
-			if !e.claimed(now) {
-				startRefresh(ctx, c, st, key, full, p, load, e.freshUntil)
-			}
-			v, err := answer(key, &e)
-			return v, err, true
-		}
-		// Stale or gone: a miss; the flight finds the stale entry again
-		// and keeps it for fail-safe.
-	}
-	if first {
-		st.misses.Add(1)
-	}
-
 	f, lead := c.flights.join(full, reflect.TypeFor[T]())
 	switch {
 	case !lead:
-		st.coalesced.Add(1)
+		if first {
+			st.coalesced.Add(1)
+		}
 	case !c.startLoad():
 		f.finish(nil, ErrClosed)
 		c.flights.land(full, f)

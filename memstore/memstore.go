@@ -64,25 +64,16 @@ func New(opts Options) (*Store, error) {
 		opts.MaxEntries = DefaultMaxEntries
 	}
 	entries, err := otter.New(&otter.Options[string, item]{
-		MaximumSize:      opts.MaxEntries,
-		ExpiryCalculator: expiry{},
+		MaximumSize: opts.MaxEntries,
+		// Each entry lives the TTL it was written with; a read changes
+		// nothing, and otter then does no work for expiry on a read.
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, item]) time.Duration { return e.Value.ttl }),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("memstore: %w", err)
 	}
 	return &Store{entries: entries}, nil
 }
-
-// expiry gives each entry the TTL it was written with.
-type expiry struct{}
-
-func (expiry) ExpireAfterCreate(e otter.Entry[string, item]) time.Duration { return e.Value.ttl }
-
-func (expiry) ExpireAfterUpdate(e otter.Entry[string, item], _ item) time.Duration {
-	return e.Value.ttl
-}
-
-func (expiry) ExpireAfterRead(e otter.Entry[string, item]) time.Duration { return e.ExpiresAfter() }
 
 // errNotBytes is returned by Get for an entry that SetValue wrote.
 var errNotBytes = errors.New("memstore: entry holds a decoded value, not bytes")
