@@ -32,6 +32,21 @@
 // They also detach the loads in flight for their keys, so a caller that
 // arrives after an invalidation loads afresh instead of joining them.
 //
+// Across processes, the lease also makes one loader per key: a miss that
+// finds another process's lease waits for its fill. An invalidation leaves
+// a short-lived tombstone rather than nothing, so that a warm-up that read
+// its rows before the invalidation cannot write them after it. The exact
+// guarantees, and what they assume, are in docs/CONSISTENCY.md.
+//
+// # Serving past the TTL
+//
+// Entries carry a logical expiry inside a longer physical one. With a soft
+// TTL (or XFetch's early refresh) a hit serves the value and refreshes it
+// once, in the background, under a claim on the entry. With MaxStale
+// (fail-safe), a value past its TTL stands in when the loader fails or
+// passes the soft timeout, and the loader is tried again only after a
+// throttle period. An invalidated entry is never served stale.
+//
 // A loader error is returned (wrapped in *LoadError), never cached and
 // never retried behind the caller's back. A loader that returns
 // ErrNotFound has that answer cached as a negative entry for the negative
@@ -47,9 +62,10 @@
 // answer from the loader, writes are skipped and counted; after a cooldown
 // (2 s) one probe is let through, and the breaker closes when it succeeds.
 // Entries that do not decode are counted as errors, deleted, and answered
-// by the loader. Calls that cannot do without the store (Delete, Set,
-// Exists, TTL, Warm, pattern deletes) return an error wrapping
-// ErrUnavailable while the breaker is open.
+// by the loader. Calls that cannot do without the store (Set, Exists,
+// TTL, Warm, pattern deletes) return an error wrapping ErrUnavailable
+// while the breaker is open. An invalidation that cannot reach the store
+// is kept and replayed before the store is used again (ErrDeferred).
 //
 // # Keys
 //
