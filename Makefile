@@ -6,7 +6,7 @@ GO ?= go
 # `make test` installs what they need, so a skip would only hide a fault.
 export CI ?= 1
 
-.PHONY: test vet services bench fuzz
+.PHONY: test vet services bench scenarios fuzz
 
 test: services vet
 	$(GO) test -race -count=1 -timeout 9m ./...
@@ -22,6 +22,11 @@ services:
 COUNT ?= 10
 bench: services
 	COUNT=$(COUNT) ./scripts/bench.sh
+
+# The HTTP, stampede, pattern-delete and warm-up scenarios of docs/PERFORMANCE.md,
+# then the report and docs/latency.png (about 8 minutes).
+scenarios: services
+	./scripts/scenarios.sh all
 
 # A short run of every fuzz target (FUZZTIME each).
 FUZZTIME ?= 20s

@@ -1,6 +1,7 @@
 package aside
 
 import (
+	"errors"
 	"reflect"
 	"sync"
 	"time"
@@ -32,13 +33,14 @@ type flight struct {
 
 	// What the answer can be trusted for. It comes from a read (of the
 	// store, or of the database by the loader) that began at basis; a
-	// caller that began before basis may take it. A caller that began
-	// after may take it only if certain: the load filled under its lease,
-	// which proves no invalidation of the key came between the lease and
-	// the fill. Otherwise another process's invalidation may have returned
-	// between basis and that caller's start, and the caller reads again.
+	// caller that began before basis may take it; a caller that began
+	// after reads again, for another process's invalidation may have
+	// returned between basis and its start (one in this process detaches
+	// the flight). A not-found answer is a value too. certain marks the
+	// answers good for every caller: fail-safe's stale ones, by contract.
 	basis   time.Time
 	certain bool
+	stale   bool // fail-safe's answer: each caller it serves counts as stale served
 }
 
 // join returns the flight loading key as typ, starting one if there is
@@ -69,7 +71,10 @@ func (f *flight) finish(value any, err error) {
 // trusted reports whether a caller that began at start may take the
 // flight's answer (see basis).
 func (f *flight) trusted(start time.Time) bool {
-	return f.err != nil || f.certain || start.Before(f.basis)
+	if f.err != nil && !errors.Is(f.err, ErrNotFound) {
+		return true // a failure, not a value: it cannot be stale
+	}
+	return f.certain || start.Before(f.basis)
 }
 
 // land ends the flight for key: later misses start a new one.

@@ -2,6 +2,7 @@ package aside
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -126,15 +127,18 @@ func (h hold[T]) servable(now int64) *entry[T] {
 // holds it or it changed.
 func lead[T any](ctx context.Context, c *Cache, st *counters, full string, p fillPolicy, refresh bool, sawFresh int64) (e entry[T], h hold[T], found, stale bool) {
 	var w *leaseWait
-	var seen *entry[T] // the last entry past its time: fail-safe's, if it comes to that
+	// seen is the entry past its time that another loader has claimed, as
+	// the last look found it: fail-safe's, if the wait ends without a fill.
+	// Anything else found since (a lease, a tombstone, nothing) voids it.
+	var seen *entry[T]
 	for {
 		e, ref, res := acquire[T](ctx, c, st, full)
 		now := c.nowMs()
 		switch res {
 		case lookupMiss:
-			return e, hold[T]{lease: ref, prior: seen}, false, false // ours
+			return e, hold[T]{lease: ref}, false, false // ours
 		case lookupFailed:
-			return e, hold[T]{prior: seen}, false, false
+			return e, hold[T]{}, false, false
 		case lookupHit:
 			s := e.state(now, 0)
 			switch {
@@ -147,12 +151,16 @@ func lead[T any](ctx context.Context, c *Cache, st *counters, full string, p fil
 					prior := e
 					return e, hold[T]{lease: claimRef, claim: true, prior: &prior}, false, false
 				}
+				seen = nil
 				continue // the entry changed under us: look again
 			}
+			seen = nil
 			if s == stateStale && e.kind == kindValue {
 				prior := e
 				seen = &prior
 			}
+		default:
+			seen = nil
 		}
 		if refresh {
 			return e, h, true, false // a refresh never waits
@@ -170,7 +178,7 @@ func lead[T any](ctx context.Context, c *Cache, st *counters, full string, p fil
 			if seen != nil && seen.state(c.nowMs(), 0) == stateStale {
 				return *seen, h, true, true // fail-safe: serve it, let the holder load
 			}
-			return e, hold[T]{prior: seen}, false, false // waited a lease's life, or Close
+			return e, hold[T]{}, false, false // waited a lease's life, or Close
 		}
 	}
 }
@@ -236,7 +244,10 @@ func acquire[T any](ctx context.Context, c *Cache, st *counters, full string) (e
 // voids it. It returns the claimed entry's ref.
 func claimEntry[T any](ctx context.Context, c *Cache, st *counters, full string, e *entry[T], ref any, now int64) (any, bool) {
 	until := now + c.opts.LeaseTTL.Milliseconds()
-	physical := untilMs(max(e.staleUntil, e.freshUntil), now)
+	// The claim lives as long as the entry would, and at least a lease's
+	// life: an entry the clock puts past its physical expiry still takes
+	// a claim a fill can find.
+	physical := max(untilMs(max(e.staleUntil, e.freshUntil), now), c.opts.LeaseTTL)
 	if c.local != nil {
 		claimed := *e
 		claimed.claimUntil = until
@@ -410,5 +421,9 @@ func writeEntry[T any](ctx context.Context, c *Cache, st *counters, full string,
 // untilMs is the duration from now to ms (Unix ms), at least a millisecond:
 // the physical TTL a rewrite of an entry keeps.
 func untilMs(ms, now int64) time.Duration {
-	return max(time.Duration(ms-now)*time.Millisecond, time.Millisecond)
+	d := ms - now
+	if d >= math.MaxInt64/int64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return max(time.Duration(d)*time.Millisecond, time.Millisecond)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"runtime/debug"
@@ -162,18 +163,31 @@ func getOrLoadSlow[T any](ctx context.Context, c *Cache, st *counters, key, full
 			}
 		}
 		v, err, trusted := await(ctx, c, st, key, full, p, load, res, start, attempt == 0)
-		if trusted || attempt == maxRereads {
+		if trusted {
 			return v, err
 		}
 		if err := ctx.Err(); err != nil {
 			return v, err
+		}
+		if attempt == maxRereads {
+			// Still nothing to trust: a load of its own, begun after the
+			// caller, is. It fills nothing (it holds no lease).
+			st.loads.Add(1)
+			v, err := callLoader(ctx, load, c)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				st.loadErrors.Add(1)
+			}
+			if err != nil {
+				return v, &LoadError{Key: key, Err: err}
+			}
+			return v, nil
 		}
 	}
 }
 
 // maxRereads bounds the reads again of a caller whose flight's answer it
 // could not trust: each starts after the caller, so one is nearly always
-// enough.
+// enough; past it the caller loads for itself.
 const maxRereads = 3
 
 // await joins or starts the key's flight and waits for its answer.
@@ -203,6 +217,9 @@ func await[T any](ctx context.Context, c *Cache, st *counters, key, full string,
 	}
 	if !f.trusted(start) {
 		return zero, nil, false
+	}
+	if f.stale {
+		st.staleServed.Add(1)
 	}
 	if f.err != nil {
 		return zero, f.err, true
@@ -261,62 +278,79 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 		}
 	}()
 
+	// An answer that a refresh cannot give (nothing to refresh, or
+	// another refresh under way) sends its joiners back to read again.
+	reread := func() {
+		f.basis, f.certain = time.Time{}, false
+		finish(nil, nil)
+	}
 	var h hold[T]
 	if fenced {
-		f.basis = time.Now() // the store read lead makes begins now
+		readAt := time.Now() // the store read lead makes begins now
 		e, held, found, stale := lead[T](ctx, c, st, full, p, refresh, sawFresh)
-		if found {
-			if stale {
-				st.staleServed.Add(1)
-				f.certain = true // fail-safe's answer: stale by contract
-			}
+		switch {
+		case refresh && (found || held.lease == nil):
+			reread()
+			return
+		case found && stale:
+			f.certain, f.stale = true, true // fail-safe's answer: stale by contract
+			v, err := answer(key, &e)
+			finish(v, err)
+			return
+		case found:
+			f.basis = readAt
 			v, err := answer(key, &e)
 			finish(v, err)
 			return
 		}
 		h = held
 	}
-	f.basis = time.Now() // the loader's read of the database begins after this
-	if refresh && h.lease == nil {
-		finish(nil, nil) // someone else refreshes it, or it changed: nothing to do
-		return
-	}
+	loadAt := time.Now() // the loader's read of the database begins after this
 
-	r, answered := callWithSoftTimeout(ctx, c, st, key, load, f, h, p, refresh)
+	r, answered := callWithSoftTimeout(ctx, c, st, key, load, f, h, p, refresh, finish)
 	st.loads.Add(1)
 	st.observeLoad(r.took)
 	now := c.now()
-	switch {
-	case r.err == nil:
-		filled := fill(ctx, c, st, full, h.lease, &entry[T]{kind: kindValue, value: r.v, meta: p.meta(kindValue, now, r.took)})
-		if !answered { // once answered, the flight's fields are its callers'
-			f.certain = filled
-			finish(r.v, nil)
+	if r.err == nil || errors.Is(r.err, ErrNotFound) {
+		e := &entry[T]{kind: kindValue, value: r.v, meta: p.meta(kindValue, now, r.took)}
+		var err error
+		if r.err != nil {
+			e = &entry[T]{kind: kindNotFound, meta: p.meta(kindNotFound, now, r.took)}
+			err = &LoadError{Key: key, Err: r.err}
 		}
-	case errors.Is(r.err, ErrNotFound):
-		filled := fill(ctx, c, st, full, h.lease, &entry[T]{kind: kindNotFound, meta: p.meta(kindNotFound, now, r.took)})
-		if !answered {
-			f.certain = filled
-			finish(nil, &LoadError{Key: key, Err: r.err})
-		}
-	default:
-		st.loadErrors.Add(1)
-		if stale := h.servable(unixMs(now)); stale != nil || refresh {
-			// Fail-safe: the stale value stands in, and the loader is not
-			// tried again for a throttle period.
-			throttle(ctx, c, st, full, h, unixMs(now), p.throttle, refresh)
-			if !answered && stale != nil {
-				st.staleServed.Add(1)
-				f.certain = true // stale by contract
-				v, err := answer(key, stale)
-				finish(v, err)
-			}
+		sent := time.Now()
+		filled := fill(ctx, c, st, full, h.lease, e)
+		if answered { // once answered, the flight's fields are its callers'
 			return
 		}
-		release(ctx, c, full, h)
-		if !answered {
-			finish(nil, &LoadError{Key: key, Err: r.err})
+		// A fill that landed proves no invalidation came between the lease
+		// and the fill: the answer is good for callers begun before the
+		// fill was sent. Otherwise, only for those begun before the load.
+		f.basis = loadAt
+		if filled {
+			f.basis = sent
 		}
+		finish(r.v, err)
+		return
+	}
+
+	st.loadErrors.Add(1)
+	stale := h.servable(unixMs(now))
+	if stale != nil || refresh {
+		// Fail-safe: the stale value stands in, and the loader is not tried
+		// again for a throttle period.
+		throttle(ctx, c, st, full, h, unixMs(now), p.throttle, refresh)
+	} else {
+		release(ctx, c, full, h)
+	}
+	switch {
+	case answered:
+	case stale != nil:
+		f.certain, f.stale = true, true // stale by contract
+		v, err := answer(key, stale)
+		finish(v, err)
+	default:
+		finish(nil, &LoadError{Key: key, Err: r.err})
 	}
 }
 
@@ -324,7 +358,7 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 // and the policy has a soft timeout, the callers get the stale value once
 // the soft timeout passes; the loader goes on, and its value still fills
 // the key (answered then reports that the callers have their answer).
-func callWithSoftTimeout[T any](ctx context.Context, c *Cache, st *counters, key string, load func(context.Context) (T, error), f *flight, h hold[T], p fillPolicy, refresh bool) (r loaded[T], answered bool) {
+func callWithSoftTimeout[T any](ctx context.Context, c *Cache, st *counters, key string, load func(context.Context) (T, error), f *flight, h hold[T], p fillPolicy, refresh bool, finish func(any, error)) (r loaded[T], answered bool) {
 	loadCtx, cancel := context.WithTimeout(ctx, c.opts.LoadTimeout)
 	defer cancel()
 	stop := context.AfterFunc(c.closing, cancel)
@@ -347,10 +381,11 @@ func callWithSoftTimeout[T any](ctx context.Context, c *Cache, st *counters, key
 	case r = <-done:
 		return r, false
 	case <-t.C:
-		st.staleServed.Add(1)
+		// The flight lands as it answers: callers that come later start
+		// afresh (and find the key claimed, so they wait or serve stale).
+		f.certain, f.stale = true, true // stale by contract
 		v, err := answer(key, stale)
-		f.certain = true // stale by contract
-		f.finish(v, err)
+		finish(v, err)
 		return <-done, true
 	}
 }
@@ -379,7 +414,12 @@ func jitterRatio(j float64) float64 {
 	return 1 + j*(2*rand.Float64()-1)
 }
 
-// jittered spreads ttl uniformly over ±j of it, never below a millisecond.
+// jittered spreads ttl uniformly over ±j of it, between a millisecond and
+// the longest duration there is.
 func jittered(ttl time.Duration, j float64) time.Duration {
-	return max(time.Duration(float64(ttl)*jitterRatio(j)), time.Millisecond)
+	d := float64(ttl) * jitterRatio(j)
+	if d >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return max(time.Duration(d), time.Millisecond)
 }

@@ -30,12 +30,22 @@ const replayInterval = 50 * time.Millisecond
 type pending struct {
 	max int
 
-	mu       sync.Mutex           // guards keys and patterns
-	keys     map[string]*counters // full key → the namespace that counts it
-	patterns map[string]*counters // full glob pattern → the namespace it clears
-	size     atomic.Int64         // len(keys) + len(patterns): read on every store call
+	mu       sync.Mutex          // guards keys, patterns and seq
+	keys     map[string]deferral // full key → its deferral
+	patterns map[string]deferral // full glob pattern → its deferral
+	seq      uint64              // numbers deferrals, so a replay forgets only what it sent
+	size     atomic.Int64        // len(keys) + len(patterns): read on every store call
 
 	replaying sync.Mutex // one replay at a time; others wait for it
+}
+
+// deferral is one pending invalidation: the namespace that counts it, and
+// its number. An invalidation deferred again while a replay of the same
+// key is in flight gets a new number, so that the replay's completion does
+// not forget it.
+type deferral struct {
+	st  *counters
+	seq uint64
 }
 
 // add keeps full keys of the namespace whose key prefix (relative) is
@@ -44,19 +54,21 @@ func (p *pending) add(c *Cache, st *counters, nsPrefix string, full []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.keys == nil {
-		p.keys, p.patterns = make(map[string]*counters), make(map[string]*counters)
+		p.keys, p.patterns = make(map[string]deferral), make(map[string]deferral)
 	}
 	for _, k := range full {
-		p.keys[k] = st
+		p.seq++
+		p.keys[k] = deferral{st: st, seq: p.seq}
 	}
 	if len(p.keys) > p.max {
 		pattern := glob.Quote(c.opts.KeyPrefix+nsPrefix) + "*"
-		for k, s := range p.keys {
-			if s == st || nsPrefix == "" {
+		for k, d := range p.keys {
+			if d.st == st || nsPrefix == "" {
 				delete(p.keys, k)
 			}
 		}
-		p.patterns[pattern] = st
+		p.seq++
+		p.patterns[pattern] = deferral{st: st, seq: p.seq}
 		c.opts.Logger.Warn("aside: too many invalidations pending; the namespace will be cleared when the store answers",
 			"pattern", pattern, "bound", p.max)
 	}
@@ -73,27 +85,27 @@ func (c *Cache) replay(ctx context.Context) error {
 		return nil
 	}
 	p.mu.Lock()
-	keys := make(map[string]*counters, len(p.keys))
-	for k, st := range p.keys {
-		keys[k] = st
+	keys := make(map[string]deferral, len(p.keys))
+	for k, d := range p.keys {
+		keys[k] = d
 	}
-	patterns := make(map[string]*counters, len(p.patterns))
-	for pat, st := range p.patterns {
-		patterns[pat] = st
+	patterns := make(map[string]deferral, len(p.patterns))
+	for pat, d := range p.patterns {
+		patterns[pat] = d
 	}
 	p.mu.Unlock()
 
-	for pat, st := range patterns {
+	for pat, d := range patterns {
 		n, err := c.deleteMatchingDirect(ctx, pat)
 		if err != nil {
 			return fmt.Errorf("aside: replay %q: %w", pat, err)
 		}
-		st.deletes.Add(uint64(n))
-		st.invalidationsReplayed.Add(1)
-		p.done(nil, pat)
+		d.st.deletes.Add(uint64(n))
+		d.st.invalidationsReplayed.Add(1)
+		p.done(p.patterns, pat, d.seq)
 	}
 	batch := make([]Item, 0, warmBatch)
-	sts := make([]*counters, 0, warmBatch)
+	ds := make([]deferral, 0, warmBatch)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -104,16 +116,16 @@ func (c *Cache) replay(ctx context.Context) error {
 		}
 		for i, it := range batch {
 			if isEntry(prior[i]) {
-				sts[i].deletes.Add(1)
+				ds[i].st.deletes.Add(1)
 			}
-			sts[i].invalidationsReplayed.Add(1)
-			p.done([]string{it.Key}, "")
+			ds[i].st.invalidationsReplayed.Add(1)
+			p.done(p.keys, it.Key, ds[i].seq)
 		}
-		batch, sts = batch[:0], sts[:0]
+		batch, ds = batch[:0], ds[:0]
 		return nil
 	}
-	for k, st := range keys {
-		batch, sts = append(batch, Item{Key: k, Value: tombstone, TTL: c.opts.LeaseTTL}), append(sts, st)
+	for k, d := range keys {
+		batch, ds = append(batch, Item{Key: k, Value: tombstone, TTL: c.opts.LeaseTTL}), append(ds, d)
 		if len(batch) == warmBatch {
 			if err := flush(); err != nil {
 				return err
@@ -123,15 +135,13 @@ func (c *Cache) replay(ctx context.Context) error {
 	return flush()
 }
 
-// done forgets replayed keys and a replayed pattern.
-func (p *pending) done(keys []string, pattern string) {
+// done forgets a replayed key or pattern of set, unless it was deferred
+// again since the replay read it (a newer number).
+func (p *pending) done(set map[string]deferral, name string, seq uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, k := range keys {
-		delete(p.keys, k)
-	}
-	if pattern != "" {
-		delete(p.patterns, pattern)
+	if d, ok := set[name]; ok && d.seq == seq {
+		delete(set, name)
 	}
 	p.size.Store(int64(len(p.keys) + len(p.patterns)))
 }

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The measurement scenarios of docs/PERFORMANCE.md, each one command:
+#
+#   scripts/scenarios.sh table      the guide's table: GET user, job, jobs list; uncached, memstore,
+#                                   Redis; PostgreSQL on loopback and behind a 5 ms delay; baselines
+#   scripts/scenarios.sh zipf       hit rate and database queries per 1,000 requests, Zipf keys, 5% writes
+#   scripts/scenarios.sh stampede   1,000 concurrent cold reads of one key over 4 servers sharing Redis
+#   scripts/scenarios.sh delete     pattern delete of 100,000 of 1,000,000 keys, probed, beside KEYS + DEL
+#   scripts/scenarios.sh warm       warm-up of 100 users + 200 jobs, and of 100,000 entries
+#   scripts/scenarios.sh all        all of them, then the report and the chart
+#
+# Knobs (environment): DURATION (10s), WARMUP (2s), CONCURRENCY (64), DELAY (5ms, the simulated
+# network delay of the remote-like database), OUT (bench/results).
+# It starts its own redis-server and servers on free ports, and creates (and drops) its own
+# PostgreSQL database on ASIDE_TEST_POSTGRES_URL's server; the load generator, the servers, Redis
+# and PostgreSQL share the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-2s}"
+CONCURRENCY="${CONCURRENCY:-64}"
+DELAY="${DELAY:-5ms}"
+OUT="${OUT:-bench/results}"
+PG_ADMIN="${ASIDE_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable}"
+TOKEN="bench-token"
+
+mkdir -p "$OUT" bin
+go build -o bin/aside ./cmd/aside
+go build -o bin/aside-server ./cmd/aside-server
+
+pids=()
+cleanup() {
+	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ -n "${PGDB:-}" ]; then psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true; fi
+	[ -n "${RDIR:-}" ] && rm -rf "$RDIR"
+}
+trap cleanup EXIT
+
+free_port() {
+	local p
+	for _ in $(seq 1 100); do
+		p=$((20000 + RANDOM % 20000))
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
+	done
+	return 1
+}
+
+wait_http() { # url
+	for _ in $(seq 1 300); do
+		curl -sf "$1" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "scenarios: $1 never answered" >&2
+	return 1
+}
+
+start_redis() {
+	RPORT=$(free_port)
+	RDIR=$(mktemp -d)
+	redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$RDIR" --logfile "$RDIR/redis.log" &
+	pids+=($!)
+	for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+	REDIS_URL="redis://127.0.0.1:$RPORT/0"
+}
+
+start_pg() {
+	PGDB="aside_bench_$$"
+	psql -q "$PG_ADMIN" -c "CREATE DATABASE $PGDB" >/dev/null
+	PG_URL=$(echo "$PG_ADMIN" | sed -E "s#/[^/?]+(\?|$)#/$PGDB\1#")
+}
+
+start_proxy() { # delay
+	PROXY_PORT=$(free_port)
+	local target
+	target=$(echo "$PG_ADMIN" | sed -E 's#^[a-z]+://([^@]*@)?([^/?]+).*#\2#')
+	bin/aside proxy -listen "127.0.0.1:$PROXY_PORT" -target "$target" -delay "$1" 2>/dev/null &
+	pids+=($!)
+	sleep 0.2
+	PG_DELAYED_URL=$(echo "$PG_URL" | sed -E "s#@[^/]+/#@127.0.0.1:$PROXY_PORT/#")
+}
+
+# start_server NAME PORT VAR=VALUE...: an aside-server with that environment.
+start_server() {
+	local name=$1 port=$2
+	shift 2
+	env ADDR="127.0.0.1:$port" ASIDE_ADMIN_TOKEN="$TOKEN" ASIDE_LOG_LEVEL=warn "$@" bin/aside-server 2>"$OUT/$name.log" &
+	SERVER_PID=$!
+	pids+=("$SERVER_PID")
+	wait_http "http://127.0.0.1:$port/healthz"
+}
+
+stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+
+bench() { # group label url path keys [more aside bench flags]
+	local group=$1 label=$2 url=$3 path=$4 keys=$5
+	shift 5
+	local file
+	file="$OUT/$(echo "$group-$label" | tr -c 'a-zA-Z0-9\n' '-' | tr -s '-').json"
+	bin/aside bench -quiet -url "$url" -path "$path" -keys "$keys" -duration "$DURATION" -warmup "$WARMUP" \
+		-concurrency "$CONCURRENCY" -group "$group" -label "$label" -json "$file" "$@"
+}
+
+scenario_table() {
+	start_redis
+	start_pg
+	start_proxy "$DELAY"
+	local port
+	port=$(free_port)
+	# Fill the database once with the demo data (1,000 users, 10,000 jobs).
+	start_server seed "$port" DATABASE_URL="$PG_URL" ASIDE_CACHE=off
+	stop_server
+	for db in loopback delayed; do
+		local url="$PG_URL" group="PostgreSQL on loopback"
+		if [ "$db" = delayed ]; then url="$PG_DELAYED_URL"; group="PostgreSQL behind a $DELAY delay"; fi
+		for cache in uncached memstore redis; do
+			local env=(DATABASE_URL="$url" ASIDE_SEED=off)
+			case $cache in
+			uncached) env+=(ASIDE_CACHE=off) ;;
+			redis) env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="bench-$db:") ;;
+			esac
+			start_server "table-$db-$cache" "$port" "${env[@]}"
+			local base="http://127.0.0.1:$port"
+			bench "$group" "GET user, $cache" "$base" "/api/users/{id}" 1000
+			bench "$group" "GET job, $cache" "$base" "/api/jobs/{id}" 10000
+			bench "$group" "GET jobs list (50), $cache" "$base" "/api/users/{id}/jobs?limit=50" 1000
+			if [ "$db" = loopback ] && [ "$cache" != uncached ]; then
+				bench "p99 at 1,000 req/s" "GET user, $cache" "$base" "/api/users/{id}" 1000 -rate 1000
+			fi
+			stop_server
+		done
+	done
+	local bport
+	bport=$(free_port)
+	bin/aside baseline -addr "127.0.0.1:$bport" -redis "$REDIS_URL" -keys 1000 2>/dev/null &
+	pids+=($!)
+	wait_http "http://127.0.0.1:$bport/static"
+	bench "Baselines" "net/http, static JSON" "http://127.0.0.1:$bport" "/static" 1
+	bench "Baselines" "net/http, one rueidis GET" "http://127.0.0.1:$bport" "/redis/{id}" 1000
+}
+
+scenario_zipf() {
+	[ -n "${REDIS_URL:-}" ] || start_redis
+	[ -n "${PGDB:-}" ] || start_pg
+	local port
+	port=$(free_port)
+	for cache in memstore redis; do
+		local env=(DATABASE_URL="$PG_URL")
+		[ "$cache" = redis ] && env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="zipf:")
+		start_server "zipf-$cache" "$port" "${env[@]}"
+		bench "Zipf keys, 5% writes" "GET/PATCH user, $cache" "http://127.0.0.1:$port" "/api/users/{id}" 1000 -zipf -writes 0.05
+		stop_server
+	done
+}
+
+scenario_stampede() {
+	[ -n "${REDIS_URL:-}" ] || start_redis
+	[ -n "${PGDB:-}" ] || start_pg
+	local urls="" port
+	for i in 1 2 3 4; do
+		port=$(free_port)
+		start_server "stampede-$i" "$port" DATABASE_URL="$PG_URL" REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="stampede:"
+		urls="$urls,http://127.0.0.1:$port"
+	done
+	bin/aside stampede -urls "${urls#,}" -path /api/users/7 -pattern "user:7" -requests 1000 -token "$TOKEN" -json "$OUT/x-stampede.json"
+}
+
+scenario_delete() { bin/aside delete -keys 1000000 -delete 100000 -json "$OUT/x-delete.json"; }
+
+scenario_warm() { bin/aside warm -entries 100000 -json "$OUT/x-warm.json"; }
+
+case "${1:-}" in
+table) scenario_table ;;
+zipf) scenario_zipf ;;
+stampede) scenario_stampede ;;
+delete) scenario_delete ;;
+warm) scenario_warm ;;
+all)
+	rm -f "$OUT"/*.json
+	scenario_table
+	scenario_zipf
+	scenario_stampede
+	scenario_delete
+	scenario_warm
+	bin/aside report -in "$OUT" -png docs/latency.png
+	;;
+*)
+	sed -n '2,18p' "$0" >&2
+	exit 2
+	;;
+esac
