@@ -5,7 +5,10 @@
 //
 // At a fixed rate, latency is measured from when each request was due, not
 // from when it was sent: a server that stalls is charged for the requests
-// it held up (no coordinated omission).
+// it held up (no coordinated omission). The generator's own lateness (its
+// timer waking after the due time: half a millisecond, typically, on a
+// small VM) is not charged: a request's clock starts when the scheduler
+// woke to send it.
 package loadgen
 
 import (
@@ -128,7 +131,7 @@ func run(ctx context.Context, client *http.Client, cfg Config, measure bool) (*R
 		wg                 sync.WaitGroup
 		start              = time.Now()
 		deadline           = start.Add(cfg.Duration)
-		slots              chan time.Time // open loop: when each request is due
+		slots              chan time.Time // open loop: when each request's clock starts
 		runCtx, cancelRuns = context.WithDeadline(ctx, deadline)
 	)
 	defer cancelRuns()
@@ -194,23 +197,28 @@ func run(ctx context.Context, client *http.Client, cfg Config, measure bool) (*R
 	return r, nil
 }
 
-// schedule sends the due time of each request, rate a second, from start.
+// schedule sends a request's start time, rate a second, from start: the
+// due time, or when the timer woke if it woke late. A send that waits for
+// a free worker (the server is slow) keeps its start time, so the wait is
+// charged.
 func schedule(ctx context.Context, slots chan<- time.Time, start time.Time, rate int) {
 	defer close(slots)
 	interval := time.Second / time.Duration(rate)
 	for i := int64(0); ; i++ {
 		due := start.Add(time.Duration(i) * interval)
+		clock := due
 		if d := time.Until(due); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:
+				clock = time.Now() // the timer's lateness is not the server's
 			case <-ctx.Done():
 				t.Stop()
 				return
 			}
 		}
 		select {
-		case slots <- due:
+		case slots <- clock:
 		case <-ctx.Done():
 			return
 		}
