@@ -149,7 +149,7 @@ scenario_zipf() {
 		local env=(DATABASE_URL="$PG_URL")
 		[ "$cache" = redis ] && env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="zipf:")
 		start_server "zipf-$cache" "$port" "${env[@]}"
-		bench "Zipf keys, 5% writes" "GET/PATCH user, $cache" "http://127.0.0.1:$port" "/api/users/{id}" 1000 -zipf -writes 0.05
+		bench "Zipf keys, 5% writes" "GET+PATCH user, $cache" "http://127.0.0.1:$port" "/api/users/{id}" 1000 -zipf -writes 0.05
 		stop_server
 	done
 }

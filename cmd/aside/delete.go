@@ -54,6 +54,9 @@ func runDelete(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *deleted <= 0 || *deleted > *total {
+		return fmt.Errorf("-delete %d of -keys %d: want 1 to -keys", *deleted, *total)
+	}
 	dir, err := os.MkdirTemp("", "aside-delete-")
 	if err != nil {
 		return err

@@ -13,6 +13,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // runReport reads the records `aside bench -json` wrote in a directory,
@@ -85,44 +87,105 @@ func orUnnamed(g string) string {
 	return g
 }
 
-// chart draws p50, p90 and p99 of every record as grouped bars, in
-// milliseconds.
+// chart draws p50, p90 and p99 of every record as horizontal bars, in
+// milliseconds: one panel per group, each on its own scale, so that the
+// sub-millisecond runs are not flattened by the uncached ones.
 func chart(recs []benchRecord, title, file string) error {
+	var groups [][]benchRecord
+	for _, r := range recs {
+		if n := len(groups); n == 0 || groups[n-1][0].Group != r.Group {
+			groups = append(groups, nil)
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], r)
+	}
+	const (
+		perRecord = 0.5 * vg.Inch // three bars and a gap
+		perPanel  = 1.1 * vg.Inch // title, axis and padding
+		width     = 10 * vg.Inch
+	)
+	height := perPanel / 2 // the chart's title
+	for _, g := range groups {
+		height += perPanel + vg.Length(len(g))*perRecord
+	}
+	img := vgimg.New(width, height)
+	dc := draw.New(img)
+	top := height
+	for i, g := range groups {
+		p, err := panel(g)
+		if err != nil {
+			return err
+		}
+		p.Title.Text = orUnnamed(g[0].Group)
+		if i == 0 {
+			p.Title.Text = title + "\n\n" + p.Title.Text
+		}
+		h := perPanel + vg.Length(len(g))*perRecord
+		if i == 0 {
+			h += perPanel / 2 // the first panel's tile holds the chart's title too
+		}
+		const pad = 8 * vg.Millimeter / 2
+		p.Draw(draw.Crop(dc, pad, -pad, top-h+pad, top-height-pad))
+		top -= h
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// panel draws one group's records, the first at the top.
+func panel(recs []benchRecord) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = title
-	p.Y.Label.Text = "latency, ms"
-	names := make([]string, len(recs))
+	p.X.Label.Text = "latency, ms"
+	p.X.Min = 0
 	series := []struct {
 		name  string
 		value func(r benchRecord) float64
 		color color.RGBA
 	}{
-		{"p50", func(r benchRecord) float64 { return r.Result.P50 / 1000 }, color.RGBA{66, 133, 244, 255}},
-		{"p90", func(r benchRecord) float64 { return r.Result.P90 / 1000 }, color.RGBA{251, 188, 5, 255}},
 		{"p99", func(r benchRecord) float64 { return r.Result.P99 / 1000 }, color.RGBA{234, 67, 53, 255}},
+		{"p90", func(r benchRecord) float64 { return r.Result.P90 / 1000 }, color.RGBA{251, 188, 5, 255}},
+		{"p50", func(r benchRecord) float64 { return r.Result.P50 / 1000 }, color.RGBA{66, 133, 244, 255}},
 	}
-	width := vg.Points(7)
+	n := len(recs)
+	names := make([]string, n)
+	for j, r := range recs {
+		names[n-1-j] = label(&r)
+	}
+	p.Add(plotter.NewGrid())
+	thickness := vg.Points(9)
+	legend := make([]plot.Thumbnailer, len(series))
 	for i, s := range series {
-		vals := make(plotter.Values, len(recs))
+		vals := make(plotter.Values, n)
 		for j, r := range recs {
-			vals[j] = s.value(r)
-			names[j] = label(&r)
+			vals[n-1-j] = s.value(r)
 		}
-		bars, err := plotter.NewBarChart(vals, width)
+		bars, err := plotter.NewBarChart(vals, thickness)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		bars.Horizontal = true
 		bars.Color = s.color
 		bars.LineStyle.Width = 0
-		bars.Offset = vg.Length(i-1) * width
+		bars.Offset = vg.Length(i-1) * thickness
 		p.Add(bars)
-		p.Legend.Add(s.name, bars)
+		legend[len(series)-1-i] = bars
 	}
+	for i, b := range legend { // top to bottom, as the bars are drawn
+		p.Legend.Add(series[len(series)-1-i].name, b)
+	}
+	var widest float64
+	for _, r := range recs {
+		widest = max(widest, r.Result.P99/1000)
+	}
+	p.X.Max = widest * 1.2 // room for the legend
 	p.Legend.Top = true
-	p.NominalX(names...)
-	p.X.Tick.Label.Rotation = 0.8
-	p.X.Tick.Label.XAlign = -1
-	p.X.Tick.Label.YAlign = -0.5
-	p.X.Tick.Label.Font.Size = vg.Points(8)
-	return p.Save(vg.Length(max(8, len(recs)))*vg.Inch*0.9, 6*vg.Inch, file)
+	p.NominalY(names...)
+	p.Y.Tick.Label.Font.Size = vg.Points(10)
+	return p, nil
 }

@@ -34,9 +34,18 @@ func runStampede(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	servers := strings.Split(*urls, ",")
-	var cleared struct{ Success bool }
+	if *requests <= 0 {
+		return fmt.Errorf("-requests %d: want at least 1", *requests)
+	}
+	var cleared struct {
+		Success bool
+		Message string
+	}
 	if err := trpc(ctx, servers[0], "monitoring.cacheClearPattern", map[string]string{"pattern": *pattern}, *token, &cleared); err != nil {
 		return fmt.Errorf("clear %s: %w", *pattern, err)
+	}
+	if !cleared.Success { // the key may still be cached: the reads would not be cold
+		return fmt.Errorf("clear %s: %s", *pattern, cleared.Message)
 	}
 	loads := func() (uint64, error) {
 		var sum uint64

@@ -51,6 +51,9 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *entries <= 0 {
+		return fmt.Errorf("-entries %d: want at least 1", *entries)
+	}
 	dir, err := os.MkdirTemp("", "aside-warm-")
 	if err != nil {
 		return err
