@@ -7,9 +7,11 @@
 #   scripts/scenarios.sh stampede   1,000 concurrent cold reads of one key over 4 servers sharing Redis
 #   scripts/scenarios.sh delete     pattern delete of 100,000 of 1,000,000 keys, probed, beside KEYS + DEL
 #   scripts/scenarios.sh warm       warm-up of 100 users + 200 jobs, and of 100,000 entries
+#   scripts/scenarios.sh wrk        the cached GET user and the baselines once more, driven by wrk
+#                                   (a C load generator, lighter than the Go one): a cross-check
 #   scripts/scenarios.sh all        all of them, then the report and the chart
 #
-# Knobs (environment): DURATION (10s), WARMUP (2s), CONCURRENCY (64), DELAY (5ms, the simulated
+# Knobs (environment): DURATION (10s), WARMUP (2s), CONCURRENCY (64), ROUNDS (3, of wrk), DELAY (5ms, the simulated
 # network delay of the remote-like database), OUT (bench/results).
 # It starts its own redis-server and servers on free ports, and creates (and drops) its own
 # PostgreSQL database on ASIDE_TEST_POSTGRES_URL's server; the load generator, the servers, Redis
@@ -168,6 +170,62 @@ scenario_stampede() {
 
 scenario_delete() { bin/aside delete -keys 1000000 -delete 100000 -json "$OUT/x-delete.json"; }
 
+# scenario_wrk drives the cached GET user (memstore and Redis, PostgreSQL on
+# loopback) and the two baselines with wrk, in alternating rounds so that
+# drift of the machine hits them all alike, and prints the median of the
+# rounds and the ratios of the targets.
+scenario_wrk() {
+	if ! command -v wrk >/dev/null; then
+		[ "$(id -u)" = 0 ] || { echo "scenarios: wrk is missing: apt-get install wrk" >&2; return 1; }
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+	fi
+	start_redis
+	start_pg
+	local bport mport rport
+	bport=$(free_port)
+	bin/aside baseline -addr "127.0.0.1:$bport" -redis "$REDIS_URL" -keys 1000 2>/dev/null &
+	pids+=($!)
+	wait_http "http://127.0.0.1:$bport/static"
+	mport=$(free_port)
+	start_server wrk-memstore "$mport" DATABASE_URL="$PG_URL"
+	rport=$(free_port)
+	start_server wrk-redis "$rport" DATABASE_URL="$PG_URL" ASIDE_SEED=off REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="wrk:"
+	local lua="$RDIR/ids.lua"
+	cat >"$lua" <<'LUA'
+local path = os.getenv("WRK_PATH")
+request = function() return wrk.format("GET", (path:gsub("{id}", tostring(math.random(1, 1000))))) end
+LUA
+	local names=("net/http, static JSON" "net/http, one rueidis GET" "GET user, memstore" "GET user, redis")
+	local urls=("http://127.0.0.1:$bport" "http://127.0.0.1:$bport" "http://127.0.0.1:$mport" "http://127.0.0.1:$rport")
+	local paths=("/static" "/redis/{id}" "/api/users/{id}" "/api/users/{id}")
+	local rounds=${ROUNDS:-3} results="$RDIR/wrk.tsv"
+	: >"$results"
+	for i in 0 1 2 3; do WRK_PATH="${paths[$i]}" wrk -t1 -c"$CONCURRENCY" -d"$WARMUP" -s "$lua" "${urls[$i]}" >/dev/null; done
+	for r in $(seq 1 "$rounds"); do
+		for i in 0 1 2 3; do
+			local rps
+			rps=$(WRK_PATH="${paths[$i]}" wrk -t1 -c"$CONCURRENCY" -d"$DURATION" -s "$lua" "${urls[$i]}" | awk '/Requests\/sec/ {print $2}')
+			printf '%s\t%s\n' "$i" "$rps" >>"$results"
+			echo "round $r: ${names[$i]}: $rps req/s" >&2
+		done
+	done
+	local med=()
+	for i in 0 1 2 3; do
+		med[$i]=$(awk -F'\t' -v i="$i" '$1 == i {print $2}' "$results" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
+	done
+	echo
+	echo "wrk -t1 -c$CONCURRENCY, $DURATION a run, median of $rounds rounds"
+	echo
+	echo "| run | req/s |"
+	echo "|---|---|"
+	for i in 0 1 2 3; do printf '| %s | %.0f |\n' "${names[$i]}" "${med[$i]}"; done
+	echo
+	awk -v s="${med[0]}" -v g="${med[1]}" -v m="${med[2]}" -v r="${med[3]}" 'BEGIN {
+		printf "GET user on memstore / static JSON:  %.2fx (target 0.7x)\n", m / s
+		printf "GET user on Redis / one rueidis GET: %.2fx (target 0.8x)\n", r / g
+	}'
+}
+
 scenario_warm() { bin/aside warm -entries 100000 -json "$OUT/x-warm.json"; }
 
 case "${1:-}" in
@@ -176,6 +234,7 @@ zipf) scenario_zipf ;;
 stampede) scenario_stampede ;;
 delete) scenario_delete ;;
 warm) scenario_warm ;;
+wrk) scenario_wrk ;;
 all)
 	rm -f "$OUT"/*.json
 	scenario_table
