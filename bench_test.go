@@ -84,6 +84,13 @@ func BenchmarkHit(b *testing.B) {
 			return err
 		})
 	})
+	b.Run("aside-redis-encoded", func(b *testing.B) {
+		c := newCache(b, newRedisStore(b, addr), aside.Options{})
+		runHit(b, func(ctx context.Context) error {
+			_, err := aside.GetOrSetEncoded(ctx, c, "user:1", time.Hour, load)
+			return err
+		})
+	})
 	b.Run("aside-redis-string", func(b *testing.B) {
 		c := newCache(b, newRedisStore(b, addr), aside.Options{})
 		raw, _ := json.Marshal(user)

@@ -108,6 +108,9 @@ func (c *Cache) nowMs() int64   { return c.opts.Now().UnixMilli() }
 // KeyPrefix returns the prefix in front of every key of the cache.
 func (c *Cache) KeyPrefix() string { return c.opts.KeyPrefix }
 
+// Codec returns the codec that encodes the cache's values.
+func (c *Cache) Codec() Codec { return c.opts.Codec }
+
 // Delete removes keys and reports how many existed, in one round trip to
 // a pipelining store even when the keys span namespaces. Loads of these
 // keys in flight can no longer fill them, and later reads load afresh. It

@@ -43,6 +43,21 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, ttl time.Duratio
 	return getOrLoad(ctx, c, c.stats.lookup(key), key, c.policy(ttl), load)
 }
 
+// GetOrSetEncoded is GetOrSet answering with the value encoded by the
+// cache's Codec (for a string or []byte value: its bytes) instead of the
+// value: what a handler writes out when the cached encoding is its
+// response, such as a JSON API over the JSON Codec. A fresh hit from Redis
+// answers with the stored bytes as they came, skipping the decode of the
+// value and its encoding again; every other read, and every read of the
+// in-process store, encodes the value GetOrSet would return. Loads, fills,
+// leases, stale serving and errors are GetOrSet's.
+func GetOrSetEncoded[T any](ctx context.Context, c *Cache, key string, ttl time.Duration, load func(context.Context) (T, error)) ([]byte, error) {
+	if err := checkCall(c, key, ttl, load != nil); err != nil {
+		return nil, err
+	}
+	return getOrLoadEncoded(ctx, c, c.stats.lookup(key), key, c.policy(ttl), load)
+}
+
 // Get returns the value cached under key without loading anything. found is
 // false on a miss, for an entry past its TTL, when the store is unavailable
 // (a read never fails for that), and for a negative entry, for which err is
@@ -113,11 +128,66 @@ func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p
 	}
 	full := c.opts.KeyPrefix + key
 	e, _, res := lookup[T](ctx, c, st, full)
+	return getOrLoadFrom(ctx, c, st, key, full, p, load, e, res)
+}
+
+// getOrLoadFrom goes on from a lookup's result.
+func getOrLoadFrom[T any](ctx context.Context, c *Cache, st *counters, key, full string, p fillPolicy, load func(context.Context) (T, error), e entry[T], res lookupResult) (T, error) {
 	if v, err, ok := fromHit(ctx, c, st, key, full, p, load, &e, res); ok {
 		st.hits.Add(1)
 		return v, err
 	}
 	return getOrLoadSlow(ctx, c, st, key, full, p, load, res)
+}
+
+// getOrLoadEncoded is getOrLoad answering with the value's encoding. From a
+// remote store, a fresh hit answers with the stored payload as it came,
+// never decoded; everything else (a miss, a lease, an entry due for a
+// refresh or past its time, a local store) takes the typed path and
+// encodes its answer.
+func getOrLoadEncoded[T any](ctx context.Context, c *Cache, st *counters, key string, p fillPolicy, load func(context.Context) (T, error)) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	full := c.opts.KeyPrefix + key
+	var e entry[T]
+	var res lookupResult
+	if c.local != nil {
+		e, _, res = lookup[T](ctx, c, st, full)
+	} else {
+		data, ok, err := c.storeGet(ctx, full)
+		switch {
+		case err != nil:
+			c.count(ctx, st, err, "read", full)
+			res = lookupFailed
+		case !ok:
+			res = lookupMiss
+		default:
+			if payload, ok := freshPayload(data, c, p); ok {
+				st.hits.Add(1)
+				return payload, nil
+			}
+			e, _, res = decodeOrDrop[T](ctx, c, st, full, data)
+		}
+	}
+	v, err := getOrLoadFrom(ctx, c, st, key, full, p, load, e, res)
+	if err != nil {
+		return nil, err
+	}
+	return encodeValue(c.opts.Codec, nil, v)
+}
+
+// freshPayload returns the payload of an envelope that holds a value
+// fromHit would serve as it is: fresh, with no refresh due.
+func freshPayload(data []byte, c *Cache, p fillPolicy) ([]byte, bool) {
+	k, m, payload, err := readHeader(data)
+	if err != nil || k != kindValue {
+		return nil, false
+	}
+	if m.plain() && p.earlyBeta == 0 {
+		return payload, true // as in fromHit: the store's expiry is the entry's
+	}
+	return payload, m.state(c.nowMs(), p.earlyBeta) == stateFresh
 }
 
 // fromHit answers a lookup that found a fresh entry (ok), and starts the

@@ -128,6 +128,18 @@ func (n *Namespace[T]) Get(ctx context.Context, id string, load func(context.Con
 	return getOrLoad(ctx, n.c, n.st, n.Key(id), n.policy, load)
 }
 
+// GetEncoded is Get answering with the value's encoding by the cache's
+// Codec, as GetOrSetEncoded does.
+func (n *Namespace[T]) GetEncoded(ctx context.Context, id string, load func(context.Context) (T, error)) ([]byte, error) {
+	if err := n.check(id); err != nil {
+		return nil, err
+	}
+	if load == nil {
+		return nil, fmt.Errorf("aside: nil loader for %s %q", n.name, id)
+	}
+	return getOrLoadEncoded(ctx, n.c, n.st, n.Key(id), n.policy, load)
+}
+
 // Invalidate removes the entries of ids, in one round trip. Call it after
 // every write of the rows behind them: loads in flight can no longer fill
 // these keys, and later reads load afresh. When the store cannot be

@@ -42,6 +42,10 @@ type Repository struct {
 	results  *aside.Namespace[JobResult]
 	sessions *aside.Namespace[Session]
 	lists    *aside.Namespace[[]Job] // registered for its stats; keys built by listKey
+
+	// passThrough: the cache encodes values as the API does (aside.JSON),
+	// so that the JSON reads can answer with cached bytes as they are.
+	passThrough bool
 }
 
 // NewRepository returns the data access over db, caching in c (nil: none).
@@ -59,6 +63,7 @@ func NewRepository(db DB, c *aside.Cache, log *slog.Logger) (*Repository, error)
 	r.results = aside.NewNamespace[JobResult](c, ResultsNS)
 	r.sessions = aside.NewNamespace[Session](c, SessionsNS)
 	r.lists = aside.NewNamespace[[]Job](c, JobListsNS)
+	_, r.passThrough = c.Codec().(aside.JSON)
 	for _, err := range []error{r.users.Err(), r.byOpenID.Err(), r.jobs.Err(), r.results.Err(), r.sessions.Err(), r.lists.Err()} {
 		if err != nil {
 			return nil, err
@@ -150,15 +155,28 @@ func (r *Repository) ListJobsByUser(ctx context.Context, userID int64, limit int
 		}
 		return r.db.JobsByUser(ctx, userID, limit)
 	}
+	key, err := r.currentListKey(ctx, userID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return aside.GetOrSet(ctx, r.cache, key, JobListsNS.TTL, r.jobsByUser(userID, limit))
+}
+
+// currentListKey returns the key of the user's list under the current
+// jobs generation (read through the cache: an unknown user is
+// ErrNotFound).
+func (r *Repository) currentListKey(ctx context.Context, userID int64, limit int) (string, error) {
 	gen, err := aside.GetOrSet(ctx, r.cache, genKey(userID), JobListsNS.TTL, cacheable(func(ctx context.Context) (int64, error) {
 		return r.db.JobsGeneration(ctx, userID)
 	}))
 	if err != nil {
-		return nil, uncache(err, "user "+id(userID))
+		return "", uncache(err, "user "+id(userID))
 	}
-	return aside.GetOrSet(ctx, r.cache, listKey(userID, gen, limit), JobListsNS.TTL, func(ctx context.Context) ([]Job, error) {
-		return r.db.JobsByUser(ctx, userID, limit)
-	})
+	return listKey(userID, gen, limit), nil
+}
+
+func (r *Repository) jobsByUser(userID int64, limit int) func(context.Context) ([]Job, error) {
+	return func(ctx context.Context) ([]Job, error) { return r.db.JobsByUser(ctx, userID, limit) }
 }
 
 // genKey and listKey are the keys of a user's job lists; the pattern

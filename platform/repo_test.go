@@ -15,15 +15,25 @@ import (
 
 func newRepo(t *testing.T, cached bool) (*platform.Repository, *sqldb.DB) {
 	t.Helper()
+	if !cached {
+		return newRepoOn(t, nil, aside.Options{})
+	}
+	s, _ := memstore.New(memstore.Options{})
+	return newRepoOn(t, s, aside.Options{})
+}
+
+// newRepoOn returns a repository over a fresh SQLite database, caching in
+// a Cache over store (nil: no cache).
+func newRepoOn(t *testing.T, store aside.Store, opts aside.Options) (*platform.Repository, *sqldb.DB) {
+	t.Helper()
 	db, err := sqldb.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	var c *aside.Cache
-	if cached {
-		s, _ := memstore.New(memstore.Options{})
-		if c, err = aside.New(s, aside.Options{}); err != nil {
+	if store != nil {
+		if c, err = aside.New(store, opts); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })

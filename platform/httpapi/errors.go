@@ -70,7 +70,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"INTERNAL","message":"encode response"}}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	write(w, status, b)
 }
+
+// writeEncoded answers 200 with JSON already encoded (by the repository's
+// JSON reads).
+func writeEncoded(w http.ResponseWriter, b []byte) { write(w, http.StatusOK, b) }
+
+func write(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write(newline)
+}
+
+var (
+	contentTypeJSON = []string{"application/json"} // shared, never modified: no allocation per response
+	newline         = []byte{'\n'}
+)

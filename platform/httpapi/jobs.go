@@ -27,12 +27,12 @@ func (s *server) getJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	j, err := s.Repo.GetJob(r.Context(), id)
+	b, err := s.Repo.GetJobJSON(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, j)
+	writeEncoded(w, b)
 }
 
 func (s *server) updateJob(w http.ResponseWriter, r *http.Request) {
@@ -83,10 +83,10 @@ func (s *server) getResult(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.Repo.GetJobResult(r.Context(), id)
+	b, err := s.Repo.GetJobResultJSON(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeEncoded(w, b)
 }

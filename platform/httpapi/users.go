@@ -26,12 +26,12 @@ func (s *server) getUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	u, err := s.Repo.GetUser(r.Context(), id)
+	b, err := s.Repo.GetUserJSON(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, u)
+	writeEncoded(w, b)
 }
 
 // userByOpenID answers GET /api/users?openId=...: the user with that open id.
@@ -41,12 +41,12 @@ func (s *server) userByOpenID(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, invalid("openId is required: GET /api/users?openId=..."))
 		return
 	}
-	u, err := s.Repo.GetUserByOpenID(r.Context(), q.Get("openId"))
+	b, err := s.Repo.GetUserByOpenIDJSON(r.Context(), q.Get("openId"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, u)
+	writeEncoded(w, b)
 }
 
 func (s *server) updateUser(w http.ResponseWriter, r *http.Request) {
@@ -92,13 +92,10 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	jobs, err := s.Repo.ListJobsByUser(r.Context(), id, n)
+	b, err := s.Repo.ListJobsByUserJSON(r.Context(), id, n)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if jobs == nil {
-		jobs = []platform.Job{}
-	}
-	writeJSON(w, http.StatusOK, jobs)
+	writeEncoded(w, b)
 }
