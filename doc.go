@@ -38,6 +38,11 @@
 // its rows before the invalidation cannot write them after it. The exact
 // guarantees, and what they assume, are in docs/CONSISTENCY.md.
 //
+// A handler that sends the value in the codec's encoding (JSON over HTTP
+// with the default codec) can read it with GetOrSetEncoded or
+// Namespace.GetEncoded: a fresh hit from Redis then answers with the cached
+// bytes as they came, skipping a decode and an encode of the same JSON.
+//
 // # Serving past the TTL
 //
 // Entries carry a logical expiry inside a longer physical one. With a soft

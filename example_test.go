@@ -33,6 +33,27 @@ func ExampleGetOrSet() {
 	// hits 2, misses 1, hit rate 66.67%
 }
 
+func ExampleNamespace_GetEncoded() {
+	store, _ := memstore.New(memstore.Options{})
+	c, _ := aside.New(store, aside.Options{}) // the JSON codec
+	defer c.Close()
+	ctx := context.Background()
+
+	type User struct {
+		ID   int    `json:"id"`
+		Name string `json:"name"`
+	}
+	users := aside.NewNamespace[User](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	load := func(context.Context) (User, error) { return User{1, "Ada"}, nil }
+	for range 2 {
+		body, err := users.GetEncoded(ctx, "1", load) // what an HTTP handler writes out
+		fmt.Println(string(body), err)
+	}
+	// Output:
+	// {"id":1,"name":"Ada"} <nil>
+	// {"id":1,"name":"Ada"} <nil>
+}
+
 func ExampleNamespace() {
 	store, _ := memstore.New(memstore.Options{})
 	c, _ := aside.New(store, aside.Options{})
