@@ -65,6 +65,13 @@ func BenchmarkHit(b *testing.B) {
 			return err
 		})
 	})
+	b.Run("aside-memstore-encoded", func(b *testing.B) {
+		c := newCache(b, newMemstore(b), aside.Options{})
+		runHit(b, func(ctx context.Context) error {
+			_, err := aside.GetOrSetEncoded(ctx, c, "user:1", time.Hour, load)
+			return err
+		})
+	})
 	b.Run("raw-otter", func(b *testing.B) {
 		o := otter.Must(&otter.Options[string, User]{MaximumSize: 10_000})
 		o.Set("aside:user:1", user)

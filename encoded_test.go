@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,5 +168,54 @@ func TestGetEncodedDropsCorruptBytes(t *testing.T) {
 	}
 	if st := c.Stats(); st.Errors != 1 || loader.calls.Load() != 1 {
 		t.Errorf("errors %d, loads %d; want 1 and 1", st.Errors, loader.calls.Load())
+	}
+}
+
+// countingMarshal is the JSON codec, counting its encodes.
+type countingMarshal struct {
+	aside.JSON
+	encodes atomic.Int64
+}
+
+func (c *countingMarshal) Marshal(v any) ([]byte, error) {
+	c.encodes.Add(1)
+	return c.JSON.Marshal(v)
+}
+
+// The in-process store keeps values decoded; GetEncoded encodes an entry
+// once and serves the same bytes after, and a new entry (after an
+// invalidation, a Set) gets its own. (A miss encodes the loaded value for
+// its own answer too.)
+func TestGetEncodedOnMemstoreEncodesAnEntryOnce(t *testing.T) {
+	codec := &countingMarshal{}
+	c := newCache(t, newMemstore(t), aside.Options{Codec: codec})
+	ctx := context.Background()
+	ns := aside.NewNamespace[profile](c, aside.NamespaceConfig{Name: "p", Prefix: "p:", TTL: time.Hour})
+	loader := &counter[profile]{value: profile{ID: 1, Name: "Ada"}}
+	for range 10 {
+		if got, err := ns.GetEncoded(ctx, "1", loader.load); err != nil || !strings.Contains(string(got), "Ada") {
+			t.Fatalf("GetEncoded = %s, %v; want Ada", got, err)
+		}
+	}
+	if n := codec.encodes.Load(); n != 2 {
+		t.Errorf("%d encodes for 10 reads of one entry; want 2 (the miss's answer, the entry's)", n)
+	}
+	loader.value.Name = "Grace"
+	if err := ns.Invalidate(ctx, "1"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if got, err := ns.GetEncoded(ctx, "1", loader.load); err != nil || !strings.Contains(string(got), "Grace") {
+			t.Errorf("GetEncoded after Invalidate = %s, %v; want Grace", got, err)
+		}
+	}
+	if err := aside.Set(ctx, c, ns.Key("1"), profile{ID: 1, Name: "Lin"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ns.GetEncoded(ctx, "1", loader.load); err != nil || !strings.Contains(string(got), "Lin") {
+		t.Errorf("GetEncoded after Set = %s, %v; want Lin", got, err)
+	}
+	if n := codec.encodes.Load(); n != 5 {
+		t.Errorf("%d encodes; want 5 (two misses' answers, three entries)", n)
 	}
 }

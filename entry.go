@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,38 @@ type entry[T any] struct {
 	kind  kind
 	value T
 	meta
+
+	// enc keeps the value's encoding once GetEncoded has made it, for an
+	// entry of an in-process store, which keeps entries decoded; nil for
+	// other entries. The entry is immutable, so the encoding stays true.
+	enc *atomic.Pointer[[]byte]
+}
+
+// newValueEntry returns an entry of v for c's store.
+func newValueEntry[T any](c *Cache, v T, m meta) *entry[T] {
+	e := &entry[T]{kind: kindValue, value: v, meta: m}
+	if c.local != nil {
+		e.enc = new(atomic.Pointer[[]byte])
+	}
+	return e
+}
+
+// encoded returns the value's encoding, made once for an entry that keeps
+// it. The bytes are shared by every caller that gets them this way.
+func (e *entry[T]) encoded(codec Codec) ([]byte, error) {
+	if e.enc == nil {
+		return encodeValue(codec, nil, e.value)
+	}
+	if b := e.enc.Load(); b != nil {
+		return *b, nil
+	}
+	b, err := encodeValue(codec, nil, e.value)
+	if err != nil {
+		return nil, err
+	}
+	b = b[:len(b):len(b)] // a caller's append copies rather than writing into the shared bytes
+	e.enc.Store(&b)       // a racing caller may store its own equal bytes: harmless
+	return b, nil
 }
 
 type kind byte

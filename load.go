@@ -48,9 +48,11 @@ func GetOrSet[T any](ctx context.Context, c *Cache, key string, ttl time.Duratio
 // value: what a handler writes out when the cached encoding is its
 // response, such as a JSON API over the JSON Codec. A fresh hit from Redis
 // answers with the stored bytes as they came, skipping the decode of the
-// value and its encoding again; every other read, and every read of the
-// in-process store, encodes the value GetOrSet would return. Loads, fills,
-// leases, stale serving and errors are GetOrSet's.
+// value and its encoding again. The in-process store keeps values decoded:
+// a fresh hit there is encoded once per entry, and later hits share those
+// bytes, so do not modify them. Every other read encodes the value GetOrSet
+// would return. Loads, fills, leases, stale serving and errors are
+// GetOrSet's.
 func GetOrSetEncoded[T any](ctx context.Context, c *Cache, key string, ttl time.Duration, load func(context.Context) (T, error)) ([]byte, error) {
 	if err := checkCall(c, key, ttl, load != nil); err != nil {
 		return nil, err
@@ -90,7 +92,7 @@ func Set[T any](ctx context.Context, c *Cache, key string, v T, ttl time.Duratio
 	c.flights.forget(full) // a load in flight read the database before this value
 	now := c.nowMs()
 	fresh := now + ttl.Milliseconds()
-	e := &entry[T]{kind: kindValue, value: v, meta: meta{freshUntil: fresh, staleUntil: fresh}}
+	e := newValueEntry(c, v, meta{freshUntil: fresh, staleUntil: fresh})
 	return writeEntry(ctx, c, c.stats.lookup(key), full, e, ttl)
 }
 
@@ -153,7 +155,12 @@ func getOrLoadEncoded[T any](ctx context.Context, c *Cache, st *counters, key st
 	var e entry[T]
 	var res lookupResult
 	if c.local != nil {
-		e, _, res = lookup[T](ctx, c, st, full)
+		var ref any
+		e, ref, res = lookup[T](ctx, c, st, full)
+		if kept, ok := ref.(*entry[T]); ok && res == lookupHit && e.kind == kindValue && servedAsIs(e.meta, c, p) {
+			st.hits.Add(1)
+			return kept.encoded(c.opts.Codec)
+		}
 	} else {
 		data, ok, err := c.storeGet(ctx, full)
 		switch {
@@ -178,16 +185,22 @@ func getOrLoadEncoded[T any](ctx context.Context, c *Cache, st *counters, key st
 }
 
 // freshPayload returns the payload of an envelope that holds a value
-// fromHit would serve as it is: fresh, with no refresh due.
+// fromHit would serve as it is.
 func freshPayload(data []byte, c *Cache, p fillPolicy) ([]byte, bool) {
 	k, m, payload, err := readHeader(data)
 	if err != nil || k != kindValue {
 		return nil, false
 	}
+	return payload, servedAsIs(m, c, p)
+}
+
+// servedAsIs reports whether fromHit would serve an entry with m as it
+// is: fresh, with no refresh due.
+func servedAsIs(m meta, c *Cache, p fillPolicy) bool {
 	if m.plain() && p.earlyBeta == 0 {
-		return payload, true // as in fromHit: the store's expiry is the entry's
+		return true // as in fromHit: the store's expiry is the entry's
 	}
-	return payload, m.state(c.nowMs(), p.earlyBeta) == stateFresh
+	return m.state(c.nowMs(), p.earlyBeta) == stateFresh
 }
 
 // fromHit answers a lookup that found a fresh entry (ok), and starts the
@@ -382,7 +395,7 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 	st.observeLoad(r.took)
 	now := c.now()
 	if r.err == nil || errors.Is(r.err, ErrNotFound) {
-		e := &entry[T]{kind: kindValue, value: r.v, meta: p.meta(kindValue, now, r.took)}
+		e := newValueEntry(c, r.v, p.meta(kindValue, now, r.took))
 		var err error
 		if r.err != nil {
 			e = &entry[T]{kind: kindNotFound, meta: p.meta(kindNotFound, now, r.took)}

@@ -32,6 +32,7 @@ const (
 type childReport struct {
 	OK, Failed int
 	Err        string
+	Stats      aside.Stats // the process's figures, to tell why a test failed
 }
 
 // stampedeChild is the other process. "read": wait for the start signal,
@@ -94,6 +95,7 @@ func stampedeChild() int {
 		})
 	}
 	wg.Wait()
+	r.Stats = c.Stats()
 	return report(r)
 }
 
@@ -129,15 +131,18 @@ func TestStampedeAcrossProcesses(t *testing.T) {
 		return v == strconv.Itoa(processes)
 	})
 	redistest.Do(srv.Addr, "SET", prefix+"start", "1")
+	var figures []string
 	for range processes {
 		res := <-results
 		var r childReport
 		if res.err != nil || json.Unmarshal(res.out, &r) != nil || r.OK != goroutines || r.Failed != 0 {
 			t.Errorf("a process reported %s (%v); want %d reads of the value", res.out, res.err, goroutines)
 		}
+		figures = append(figures, fmt.Sprintf("loads %d, lease waits %d, errors %d, bypassed %d, breaker %s",
+			r.Stats.Loads, r.Stats.LeaseWaits, r.Stats.Errors, r.Stats.Bypassed, r.Stats.Breaker))
 	}
 	if loads, _ := redistest.Do(srv.Addr, "GET", prefix+"loads"); loads != "1" {
-		t.Errorf("loader calls across %d processes x %d goroutines = %s; want 1", processes, goroutines, loads)
+		t.Errorf("loader calls across %d processes x %d goroutines = %s; want 1; the processes: %q", processes, goroutines, loads, figures)
 	}
 }
 

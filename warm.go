@@ -52,7 +52,7 @@ type warmer[T any] struct {
 func (w *warmer[T]) add(ctx context.Context, id string, v T) error {
 	c, full := w.n.c, w.n.c.opts.KeyPrefix+w.n.Key(id)
 	now := c.now()
-	e := &entry[T]{kind: kindValue, value: v, meta: w.n.policy.meta(kindValue, now, 0)}
+	e := newValueEntry(c, v, w.n.policy.meta(kindValue, now, 0))
 	ttl := untilMs(e.staleUntil, unixMs(now))
 	if c.local != nil {
 		if _, present := c.local.AddOrGetValue(full, e, ttl); !present {
