@@ -53,7 +53,11 @@ func stampedeChild() int {
 	if err != nil {
 		return report(childReport{Err: err.Error()})
 	}
-	c, err := aside.New(store, aside.Options{KeyPrefix: prefix, LeaseTTL: leaseTTL})
+	// A store call that times out is a failure, and a read that cannot
+	// reach the store loads without a lease (availability first). The
+	// test is of the leases, not of timeouts: on a loaded CI machine 100
+	// ms is not enough for 1,000 goroutines' first calls.
+	c, err := aside.New(store, aside.Options{KeyPrefix: prefix, LeaseTTL: leaseTTL, OpTimeout: 5 * time.Second})
 	if err != nil {
 		return report(childReport{Err: err.Error()})
 	}
@@ -167,7 +171,9 @@ func TestStampedeHolderKilled(t *testing.T) {
 	holder.Wait()
 	killed := time.Now()
 
-	c := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix, LeaseTTL: leaseTTL})
+	// A generous OpTimeout, as in the children: a timed-out lease read
+	// would load without waiting, and this test is of the wait.
+	c := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix, LeaseTTL: leaseTTL, OpTimeout: 5 * time.Second})
 	loader := &counter[string]{value: "loaded again"}
 	got, err := aside.GetOrSet(context.Background(), c, "cold", time.Hour, loader.load)
 	took := time.Since(killed)
