@@ -47,6 +47,7 @@ func New(store Store, opts Options) (*Cache, error) {
 	}
 	c := &Cache{store: store, opts: opts}
 	c.pending.max = opts.MaxPendingInvalidations
+	c.pending.replaying = make(chan struct{}, 1)
 	c.closing, c.close = context.WithCancel(context.Background())
 	if vs, ok := store.(ValueStore); ok {
 		c.local = vs
@@ -253,7 +254,9 @@ const scanCount = 1000
 // each batch with UNLINK, on every master of a cluster, so Redis is never
 // blocked as KEYS or one giant DEL would block it; keys outside the prefix
 // are never reached. Each round trip is bounded by OpTimeout; ctx bounds the
-// whole. On an error, removed counts what was removed before it.
+// whole. On an error, removed counts what was removed before it, and the
+// error wraps ErrDeferred: the whole pattern delete is kept and run again
+// before this Cache uses the store again, as a failed Delete is.
 func (c *Cache) DeletePattern(ctx context.Context, pattern string) (removed int, err error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
@@ -274,8 +277,23 @@ func (c *Cache) Clear(ctx context.Context) (removed int, err error) {
 	return c.deleteMatching(ctx, glob.Quote(c.opts.KeyPrefix)+"*")
 }
 
+// deleteMatching removes the keys matching a full pattern. A walk the
+// store breaks off is kept, as an invalidation is, and run again whole
+// before the store is used again: the error wraps ErrDeferred.
 func (c *Cache) deleteMatching(ctx context.Context, pattern string) (removed int, err error) {
 	c.flights.forgetMatching(pattern)
+	if c.local != nil {
+		return c.deleteMatchingWalk(ctx, pattern)
+	}
+	removed, err = c.deleteMatchingWalk(ctx, pattern)
+	if err != nil {
+		c.pending.addPattern(&c.stats.unscoped, pattern)
+		return removed, fmt.Errorf("%w: %w", ErrDeferred, err)
+	}
+	return removed, nil
+}
+
+func (c *Cache) deleteMatchingWalk(ctx context.Context, pattern string) (removed int, err error) {
 	cursor := ""
 	for {
 		var keys []string

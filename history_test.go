@@ -32,8 +32,8 @@ import (
 // get / load / set path, must find a violation: it can fail.
 
 const (
-	historyKeys     = 4
-	historyDuration = 3 * time.Second
+	historyKeys     = 32
+	historyDuration = 4 * time.Second
 	historyEnvDB    = "ASIDE_HISTORY_DB"
 	historyEnvRun   = "ASIDE_HISTORY_RUN"
 )
@@ -117,11 +117,14 @@ func loader(db *sql.DB, key int) func(context.Context) (int64, error) {
 	}
 }
 
-// historyNamespace reads rows; its TTLs are short so that entries expire,
-// refresh and refill many times during a run.
+// historyNamespace reads rows. Its soft TTL is short, so that entries
+// refresh in the background many times during a run; its TTL outlives the
+// run, so that entries cached before Redis froze are still there when it
+// answers again, and only the replay of the invalidations it missed keeps
+// them from being read.
 func historyNamespace(c *aside.Cache) *aside.Namespace[int64] {
 	return aside.NewNamespace[int64](c, aside.NamespaceConfig{
-		Name: "rows", Prefix: "row:", TTL: 400 * time.Millisecond, SoftTTL: 200 * time.Millisecond,
+		Name: "rows", Prefix: "row:", TTL: 2 * historyDuration, SoftTTL: 200 * time.Millisecond,
 	})
 }
 
@@ -221,7 +224,7 @@ func write(db *sql.DB, writers int, until time.Time, h *history, invalidate func
 
 func TestHistoryHasNoStaleReads(t *testing.T) {
 	if testing.Short() {
-		t.Skip("a 3 s randomized run")
+		t.Skip("a 4 s randomized run")
 	}
 	srv := redistest.Start(t)
 	db, path := setUpHistory(t)
@@ -264,8 +267,10 @@ func TestHistoryHasNoStaleReads(t *testing.T) {
 		write(db, 2, until, h, func(key int) error { return ns.Invalidate(context.Background(), fmt.Sprint(key)) })
 	})
 	var paused, resumed int64
-	wg.Go(func() { // Redis freezes once, mid-run
-		time.Sleep(historyDuration * 2 / 5)
+	// Redis freezes once, early enough that both processes' breakers,
+	// open by then, close (after their 2 s cooldown) before the run ends.
+	wg.Go(func() {
+		time.Sleep(historyDuration / 5)
 		paused = time.Now().UnixNano()
 		srv.Pause()
 		time.Sleep(400 * time.Millisecond)
@@ -302,6 +307,10 @@ func TestHistoryHasNoStaleReads(t *testing.T) {
 		reads, childReads, writes, deferred, failed, c.Stats().Counters)
 	if reads < 1000 || childReads < 100 || writes < 100 || deferred == 0 {
 		t.Errorf("the run was too small to prove anything: %d reads (%d in the second process), %d writes, %d deferred", reads, childReads, writes, deferred)
+	}
+	if st := c.Stats(); st.BreakerTrips == 0 || st.Breaker != aside.BreakerClosed || st.InvalidationsReplayed == 0 {
+		t.Errorf("breaker %s after %d trips, %d invalidations replayed; want the pause to open it, the run to outlast its recovery, and replays",
+			st.Breaker, st.BreakerTrips, st.InvalidationsReplayed)
 	}
 	if failed > 0 {
 		t.Errorf("%d reads failed; the cache must answer every read while the database does", failed)

@@ -86,7 +86,8 @@ func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full strin
 	st.errors.Add(1)
 	c.opts.Logger.Warn("aside: dropping an entry that does not decode", "key", full, "err", err)
 	_ = c.do(ctx, func(ctx context.Context) error {
-		_, err := c.store.Delete(ctx, full)
+		// Only these bytes: a tombstone or lease written since stays.
+		_, err := c.store.CompareAndDelete(ctx, full, data)
 		return err
 	})
 	return entry[T]{}, nil, lookupMiss

@@ -11,8 +11,9 @@ import (
 	"github.com/aside-cache/aside/internal/glob"
 )
 
-// ErrDeferred is returned by Delete and Invalidate when the store could not
-// be reached: the invalidation is kept and replayed before this Cache uses
+// ErrDeferred is returned by Invalidate, Delete, DeletePattern and Clear
+// when the store could not be reached or failed part way: the
+// invalidation is kept and replayed before this Cache uses
 // the store again (and by a background retry every replayInterval), so
 // that recovery never serves the entries it was meant to remove.
 var ErrDeferred = errors.New("aside: invalidation deferred until the store answers")
@@ -36,8 +37,15 @@ type pending struct {
 	seq      uint64              // numbers deferrals, so a replay forgets only what it sent
 	size     atomic.Int64        // len(keys) + len(patterns): read on every store call
 
-	replaying sync.Mutex // one replay at a time; others wait for it
+	// replaying holds a token while a replay runs: one at a time. A store
+	// call that finds one running waits for it no longer than its own
+	// OpTimeout, so a slow store never queues callers behind each other.
+	replaying chan struct{}
 }
+
+// errReplayPending is a store call's failure when the replay it must wait
+// for did not end within the call's OpTimeout.
+var errReplayPending = errors.New("aside: pending invalidations are still being replayed")
 
 // deferral is one pending invalidation: the namespace that counts it, and
 // its number. An invalidation deferred again while a replay of the same
@@ -75,14 +83,32 @@ func (p *pending) add(c *Cache, st *counters, nsPrefix string, full []string) {
 	p.size.Store(int64(len(p.keys) + len(p.patterns)))
 }
 
+// addPattern keeps a pattern delete (full glob pattern) that did not
+// complete, counted in st.
+func (p *pending) addPattern(st *counters, pattern string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.keys == nil {
+		p.keys, p.patterns = make(map[string]deferral), make(map[string]deferral)
+	}
+	p.seq++
+	p.patterns[pattern] = deferral{st: st, seq: p.seq}
+	p.size.Store(int64(len(p.keys) + len(p.patterns)))
+}
+
 // replay sends the pending invalidations to the store, bypassing the
 // breaker (a replay is itself a probe). It returns nil when none remain.
-func (c *Cache) replay(ctx context.Context) error {
+// It waits for a replay already running until wait is done.
+func (c *Cache) replay(ctx, wait context.Context) error {
 	p := &c.pending
-	p.replaying.Lock()
-	defer p.replaying.Unlock()
+	select {
+	case p.replaying <- struct{}{}:
+	case <-wait.Done():
+		return errReplayPending
+	}
+	defer func() { <-p.replaying }()
 	if p.size.Load() == 0 {
-		return nil
+		return nil // the replay waited for sent everything
 	}
 	p.mu.Lock()
 	keys := make(map[string]deferral, len(p.keys))
@@ -152,7 +178,7 @@ func (c *Cache) replayBeforeUse(ctx context.Context) error {
 	if c.pending.size.Load() == 0 {
 		return nil
 	}
-	return c.replay(ctx)
+	return c.replay(ctx, c.timer.bound(ctx))
 }
 
 // replayLoop retries pending invalidations in the background until Close,
@@ -168,7 +194,7 @@ func (c *Cache) replayLoop() {
 			return
 		case <-t.C:
 			if c.pending.size.Load() > 0 {
-				if err := c.replay(c.closing); err == nil {
+				if err := c.replay(c.closing, c.closing); err == nil {
 					c.opts.Logger.Info("aside: pending invalidations replayed")
 				}
 			}

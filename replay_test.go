@@ -105,3 +105,78 @@ func TestPendingOverflowClearsTheNamespace(t *testing.T) {
 		t.Errorf("job 1 = %q; want its entry kept: the overflow was the users namespace's", v)
 	}
 }
+
+// A pattern delete (and so Clear) that Redis does not take is kept whole
+// and run again before the store is used again: no entry it was meant to
+// remove is served after Redis comes back.
+func TestDeferredPatternDeleteIsReplayed(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	c := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix})
+	ctx := context.Background()
+	db := newRow("v1")
+	for i := range 5 {
+		aside.GetOrSet(ctx, c, fmt.Sprint("user:", i), time.Hour, readRow(db))
+	}
+	aside.GetOrSet(ctx, c, "job:1", time.Hour, readRow(newRow("job")))
+	srv.Pause()
+	db.set("v2")
+	if _, err := c.DeletePattern(ctx, "user:*"); !errors.Is(err, aside.ErrDeferred) {
+		t.Fatalf("DeletePattern with Redis frozen = %v; want ErrDeferred", err)
+	}
+	srv.Resume()
+	waitFor(t, "the replay", func() bool { return c.Stats().InvalidationsReplayed == 1 })
+	if n, _ := redistest.Do(srv.Addr, "EXISTS", prefix+"user:0", prefix+"user:4"); n != "0" {
+		t.Errorf("%s of the pattern's keys still in Redis after the replay; want 0", n)
+	}
+	if n, _ := redistest.Do(srv.Addr, "EXISTS", prefix+"job:1"); n != "1" {
+		t.Error("job:1, outside the pattern, was removed by its replay")
+	}
+	waitFor(t, "the breaker to close", func() bool {
+		aside.Get[string](ctx, c, "probe")
+		return c.Stats().Breaker == aside.BreakerClosed
+	})
+	for i := range 5 {
+		if v, err := aside.GetOrSet(ctx, c, fmt.Sprint("user:", i), time.Hour, readRow(db)); err != nil || v != "v2" {
+			t.Errorf("user:%d after the replay = %q, %v; want v2", i, v, err)
+		}
+	}
+}
+
+// Store calls that find a replay running wait for it no longer than their
+// own OpTimeout: a frozen Redis never queues readers behind one another.
+func TestReadsWaitForAReplayNoLongerThanOpTimeout(t *testing.T) {
+	srv := redistest.Start(t)
+	const opTimeout = 100 * time.Millisecond
+	// A breaker that never opens, so every read meets the replay.
+	c := newCache(t, newRedisStore(t, srv.Addr), aside.Options{OpTimeout: opTimeout,
+		Breaker: aside.BreakerOptions{ConsecutiveFailures: 1 << 30}})
+	ctx := context.Background()
+	srv.Pause()
+	defer srv.Resume()
+	if _, err := c.Delete(ctx, "k"); !errors.Is(err, aside.ErrDeferred) {
+		t.Fatalf("Delete with Redis frozen = %v; want ErrDeferred", err)
+	}
+	const readers = 20
+	took := make(chan time.Duration, readers)
+	for range readers {
+		go func() {
+			start := time.Now()
+			v, err := aside.GetOrSet(ctx, c, "other", time.Hour, func(context.Context) (string, error) { return "db", nil })
+			if err != nil || v != "db" {
+				t.Errorf("read with Redis frozen = %q, %v; want the loader's value", v, err)
+			}
+			took <- time.Since(start)
+		}()
+	}
+	var slowest time.Duration
+	for range readers {
+		slowest = max(slowest, <-took)
+	}
+	// Each read makes a few store calls (the read, a lease, a fill), each
+	// waiting at most opTimeout for the replay or for Redis. Queued behind
+	// one another, 20 readers would take over 20 x opTimeout.
+	if limit := readers / 2 * opTimeout; slowest > limit {
+		t.Errorf("slowest of %d reads behind a stuck replay took %v; want under %v", readers, slowest, limit)
+	}
+}
