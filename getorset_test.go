@@ -228,6 +228,29 @@ func TestLoadTimeoutStopsAHungLoader(t *testing.T) {
 	})
 }
 
+// A namespace's LoadTimeout bounds its loads, whatever the cache's; a
+// negative one is a configuration error.
+func TestNamespaceLoadTimeout(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c := newCache(t, s, aside.Options{}) // the cache's: 30 s
+		ns := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "slow", TTL: time.Hour, LoadTimeout: 20 * time.Millisecond})
+		var deadline time.Duration
+		_, err := ns.Get(context.Background(), "1", func(ctx context.Context) (int, error) {
+			d, _ := ctx.Deadline()
+			deadline = time.Until(d)
+			<-ctx.Done()
+			return 0, ctx.Err()
+		})
+		if !errors.Is(err, context.DeadlineExceeded) || deadline > 20*time.Millisecond {
+			t.Errorf("Get with a hung loader = %v, the loader's deadline %v away; want DeadlineExceeded within 20ms", err, deadline)
+		}
+		bad := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "bad", TTL: time.Hour, LoadTimeout: -1})
+		if _, err := bad.Get(context.Background(), "1", (&counter[int]{}).load); err == nil || !strings.Contains(err.Error(), "LoadTimeout") {
+			t.Errorf("a namespace with a negative LoadTimeout = %v; want an error naming LoadTimeout", err)
+		}
+	})
+}
+
 func TestJitterSpreadsTTLs(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		c, ctx := newCache(t, s, aside.Options{}), context.Background()

@@ -442,7 +442,7 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 // the soft timeout passes; the loader goes on, and its value still fills
 // the key (answered then reports that the callers have their answer).
 func callWithSoftTimeout[T any](ctx context.Context, c *Cache, st *counters, key string, load func(context.Context) (T, error), f *flight, h hold[T], p fillPolicy, refresh bool, finish func(any, error)) (r loaded[T], answered bool) {
-	loadCtx, cancel := context.WithTimeout(ctx, c.opts.LoadTimeout)
+	loadCtx, cancel := context.WithTimeout(ctx, p.loadTimeout)
 	defer cancel()
 	stop := context.AfterFunc(c.closing, cancel)
 	defer stop()

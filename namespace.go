@@ -40,6 +40,9 @@ type NamespaceConfig struct {
 	FailSafeThrottle time.Duration
 	// SoftTimeout: see Options. 0 means the cache's; negative off.
 	SoftTimeout time.Duration
+	// LoadTimeout is the hard bound of this namespace's loader calls (see
+	// Options). 0 means the cache's (30 s unless set).
+	LoadTimeout time.Duration
 }
 
 // Namespace is a typed view of the cache for one kind of data, keyed by id.
@@ -76,6 +79,7 @@ func NewNamespace[T any](c *Cache, cfg NamespaceConfig) *Namespace[T] {
 		maxStale:    max(orDefault(cfg.MaxStale, c.opts.MaxStale), 0),
 		throttle:    orDefault(cfg.FailSafeThrottle, c.opts.FailSafeThrottle),
 		softTimeout: max(orDefault(cfg.SoftTimeout, c.opts.SoftTimeout), 0),
+		loadTimeout: orDefault(cfg.LoadTimeout, c.opts.LoadTimeout),
 	}
 	n.st = c.stats.register(n.name, n.prefix)
 	return n
@@ -97,6 +101,8 @@ func (cfg NamespaceConfig) validate(c *Cache) error {
 		return fmt.Errorf("aside: namespace %q: SoftTTL %v must be between 0 and TTL %v", cfg.Name, cfg.SoftTTL, cfg.TTL)
 	case cfg.FailSafeThrottle < 0:
 		return fmt.Errorf("aside: namespace %q: FailSafeThrottle %v is negative", cfg.Name, cfg.FailSafeThrottle)
+	case cfg.LoadTimeout < 0:
+		return fmt.Errorf("aside: namespace %q: LoadTimeout %v is negative", cfg.Name, cfg.LoadTimeout)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ type fillPolicy struct {
 	maxStale    time.Duration // fail-safe: how long past its TTL a value may stand in; 0 never
 	throttle    time.Duration // fail-safe: how long a stood-in value is served before the loader is tried again
 	softTimeout time.Duration // with a stale value at hand, how long to wait for the loader; 0 as long as it takes
+	loadTimeout time.Duration // the hard bound of a loader call
 }
 
 // policy is the cache's policy for a GetOrSet with ttl.
@@ -25,6 +26,7 @@ func (c *Cache) policy(ttl time.Duration) fillPolicy {
 		ttl: ttl, negativeTTL: c.opts.NegativeTTL, jitter: c.opts.Jitter,
 		earlyBeta: c.opts.EarlyRefresh, maxStale: c.opts.MaxStale,
 		throttle: c.opts.FailSafeThrottle, softTimeout: c.opts.SoftTimeout,
+		loadTimeout: c.opts.LoadTimeout,
 	}
 }
 
