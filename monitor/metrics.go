@@ -75,7 +75,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		c.collectNamespace(ch, name, ns)
 		subtract(&rest, ns)
 	}
-	if rest.Hits+rest.Misses+rest.Sets+rest.Deletes+rest.Errors+rest.Loads > 0 {
+	if c.any(rest) {
 		c.collectNamespace(ch, unscoped, rest)
 	}
 	for _, st := range []aside.BreakerState{aside.BreakerClosed, aside.BreakerHalfOpen, aside.BreakerOpen, aside.BreakerNone} {
@@ -86,6 +86,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, string(st))
 	}
 	ch <- prometheus.MustNewConstMetric(c.trips, prometheus.CounterValue, float64(s.BreakerTrips))
+}
+
+// any reports whether a counter of s is not zero: keys under no
+// namespace get their series from their first count of anything.
+func (c *Collector) any(s aside.Counters) bool {
+	for _, d := range c.counters {
+		if d.value(s) != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Collector) collectNamespace(ch chan<- prometheus.Metric, name string, s aside.Counters) {

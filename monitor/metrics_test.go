@@ -1,0 +1,206 @@
+package monitor_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/aside-cache/aside"
+	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/monitor"
+	"github.com/aside-cache/aside/redisstore"
+)
+
+// Every counter the collector exports moves when the cache does what it
+// counts: a miss, a fill, a hit, a value served stale, a fill refused, a
+// wait on another process's lease, calls bypassed by the open breaker and
+// an invalidation replayed after the outage; all on a private Redis.
+func TestCollectorExportsEveryCounter(t *testing.T) {
+	srv := redistest.Start(t)
+	var ahead atomic.Int64 // how far the first cache's clock runs ahead
+	now := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	c := newCache(t, srv.Addr, aside.Options{KeyPrefix: "m:", Now: now})
+	other := newCache(t, srv.Addr, aside.Options{KeyPrefix: "m:"}) // another process
+	cfg := aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Minute, MaxStale: time.Hour}
+	users := aside.NewNamespace[string](c, cfg)
+	otherUsers := aside.NewNamespace[string](other, cfg)
+	ctx := context.Background()
+	value := func(v string) func(context.Context) (string, error) {
+		return func(context.Context) (string, error) { return v, nil }
+	}
+
+	// A miss, its load and fill, then a hit.
+	users.Get(ctx, "1", value("ada"))
+	users.Get(ctx, "1", value("ada"))
+
+	// Past its TTL, with the database failing: served stale.
+	ahead.Store(int64(2 * time.Minute))
+	if v, err := users.Get(ctx, "1", func(context.Context) (string, error) { return "", errors.New("database down") }); v != "ada" || err != nil {
+		t.Fatalf("read past the TTL with the loader failing = %q, %v; want the stale value", v, err)
+	}
+
+	ahead.Store(0) // leases, too, are judged by the reader's clock
+
+	// An invalidation during a load: its fill is refused.
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		users.Get(ctx, "2", func(context.Context) (string, error) { close(started); <-release; return "old", nil })
+	}()
+	<-started
+	if err := users.Invalidate(ctx, "2"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	<-done
+
+	// Another process holds the lease: this one waits for its fill.
+	started, release = make(chan struct{}), make(chan struct{})
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		otherUsers.Get(ctx, "3", func(context.Context) (string, error) { close(started); <-release; return "grace", nil })
+	}()
+	<-started
+	waited := make(chan string)
+	go func() { v, _ := users.Get(ctx, "3", value("not me")); waited <- v }()
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().LeaseWaits == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader never waited on the other process's lease")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	<-done
+	if v := <-waited; v != "grace" {
+		t.Fatalf("the waiter read %q; want the lease holder's value", v)
+	}
+
+	// Redis freezes: an invalidation is deferred, reads open the breaker
+	// and then bypass it; after Redis answers, the invalidation is replayed.
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if err := users.Invalidate(ctx, "1"); !errors.Is(err, aside.ErrDeferred) {
+		srv.Resume()
+		t.Fatalf("Invalidate with Redis frozen = %v; want ErrDeferred", err)
+	}
+	for range 10 {
+		users.Get(ctx, "4", value("lin"))
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().InvalidationsReplayed == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the deferred invalidation was never replayed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	got := scrape(t, c)
+	for _, name := range []string{"hits", "misses", "sets", "loads", "load_errors", "errors", "stale_served",
+		"fills_rejected", "lease_waits", "bypassed", "invalidations_replayed"} {
+		metric := "aside_cache_" + name + "_total"
+		if got[metric+"/users"] <= 0 {
+			t.Errorf("%s{namespace=users} = %v; want above 0", metric, got[metric+"/users"])
+		}
+	}
+	if r := got["aside_cache_hit_ratio/users"]; r <= 0 || r > 1 {
+		t.Errorf("aside_cache_hit_ratio{namespace=users} = %v; want in (0, 1]", r)
+	}
+	if got["aside_cache_load_duration_seconds/users"] < 4 {
+		t.Errorf("%v loads in the load-time histogram; want at least 4", got["aside_cache_load_duration_seconds/users"])
+	}
+	if got["aside_cache_breaker_trips_total/"] < 1 {
+		t.Errorf("aside_cache_breaker_trips_total = %v; want at least 1", got["aside_cache_breaker_trips_total/"])
+	}
+	if got["aside_cache_stale_served_total/"+"none"] != 0 {
+		t.Error("keys under no namespace got a stale read they never made")
+	}
+}
+
+// Keys under no namespace get their series once anything is counted for
+// them, even a counter other than hits, misses and sets: here only a
+// replayed invalidation.
+func TestCollectorExportsKeysUnderNoNamespace(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newCache(t, srv.Addr, aside.Options{KeyPrefix: "m:"})
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Delete(context.Background(), "k")
+	c.ResetStats() // forget the failure; Redis, frozen, cannot take the replay yet
+	srv.Resume()
+	if !errors.Is(err, aside.ErrDeferred) {
+		t.Fatalf("Delete with Redis frozen = %v; want ErrDeferred", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().InvalidationsReplayed == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the deferred delete was never replayed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := scrape(t, c); got["aside_cache_invalidations_replayed_total/none"] != 1 {
+		t.Errorf("aside_cache_invalidations_replayed_total{namespace=none} = %v; want 1 (stats %+v)",
+			got["aside_cache_invalidations_replayed_total/none"], c.Stats().Counters)
+	}
+}
+
+func newCache(t *testing.T, addr string, opts aside.Options) *aside.Cache {
+	t.Helper()
+	store, err := redisstore.New(redisstore.Options{Addrs: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := aside.New(store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// scrape gathers c's metrics as "name/namespace" → value: a counter's or
+// gauge's value, a histogram's count. A metric without a namespace label
+// is "name/".
+func scrape(t *testing.T, c *aside.Cache) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(monitor.NewCollector(c))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			ns := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "namespace" {
+					ns = l.GetValue()
+				}
+			}
+			got[f.GetName()+"/"+ns] = value(m)
+		}
+	}
+	return got
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	return 0
+}
