@@ -41,6 +41,37 @@ func TestDeletePattern(t *testing.T) {
 	})
 }
 
+// What DeletePattern, Clear and Delete send Redis: SCAN and UNLINK, never
+// KEYS, DEL, FLUSHDB or FLUSHALL (read from the server's own command
+// statistics).
+func TestDeletesSendScanAndUnlinkOnly(t *testing.T) {
+	srv := redistest.Start(t)
+	c, ctx := newCache(t, newRedisStore(t, srv.Addr), aside.Options{}), context.Background()
+	for i := range 2500 {
+		aside.Set(ctx, c, fmt.Sprint("user:", i), i, time.Hour)
+	}
+	if n, err := c.DeletePattern(ctx, "user:1*"); err != nil || n != 1111 {
+		t.Fatalf("DeletePattern(user:1*) = %d, %v; want 1111", n, err)
+	}
+	if _, err := c.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := redistest.Do(srv.Addr, "INFO", "commandstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"scan", "unlink"} {
+		if !strings.Contains(stats, "cmdstat_"+cmd+":") {
+			t.Errorf("no %s in Redis's command statistics after pattern deletes:\n%s", strings.ToUpper(cmd), stats)
+		}
+	}
+	for _, cmd := range []string{"keys", "del", "flushdb", "flushall"} {
+		if strings.Contains(stats, "cmdstat_"+cmd+":") {
+			t.Errorf("%s was sent to Redis:\n%s", strings.ToUpper(cmd), stats)
+		}
+	}
+}
+
 func TestDeletePatternRefusesBadPatterns(t *testing.T) {
 	c := newCache(t, newMemstore(t), aside.Options{})
 	for _, p := range []string{"", "user:[abc", "user:\\", strings.Repeat("x", glob.MaxLen+1)} {

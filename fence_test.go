@@ -177,6 +177,43 @@ func TestDeadHolderFreesTheKeyAtLeaseExpiry(t *testing.T) {
 	}
 }
 
+// A waiter whose wait runs out while the holder's lease still stands (the
+// holder's LeaseTTL is longer than the waiter's) loads for itself, and does
+// not fill: the key is the holder's, whose fill then lands.
+func TestWaiterThatTimesOutLoadsWithoutFilling(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	holder := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix, LeaseTTL: time.Minute})
+	waiter := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix, LeaseTTL: 200 * time.Millisecond})
+	ctx := context.Background()
+	loaded, release, filled := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(filled)
+		aside.GetOrSet(ctx, holder, "k", time.Hour, func(context.Context) (string, error) {
+			close(loaded)
+			<-release
+			return "holder's", nil
+		})
+	}()
+	<-loaded
+	got, err := aside.GetOrSet(ctx, waiter, "k", time.Hour, func(context.Context) (string, error) { return "waiter's", nil })
+	if err != nil || got != "waiter's" {
+		t.Fatalf("waiter = %q, %v; want its own load once its wait ran out", got, err)
+	}
+	if st := waiter.Stats(); st.LeaseWaits != 1 || st.Loads != 1 || st.Sets != 0 || st.WritesSkipped != 1 {
+		t.Errorf("waiter: lease waits %d, loads %d, sets %d, writes skipped %d; want 1, 1, 0, 1",
+			st.LeaseWaits, st.Loads, st.Sets, st.WritesSkipped)
+	}
+	if ok, _ := waiter.Exists(ctx, "k"); ok {
+		t.Error("the waiter's load filled the key under the holder's lease")
+	}
+	close(release)
+	<-filled
+	if v, found, _ := aside.Get[string](ctx, waiter, "k"); !found || v != "holder's" {
+		t.Errorf("after the holder's load the key holds %q, %v; want the holder's fill", v, found)
+	}
+}
+
 // A loader that fails gives its lease up at once: the next reader, in any
 // process, fills the key without waiting for the lease to expire.
 func TestFailedLoadReleasesTheLease(t *testing.T) {

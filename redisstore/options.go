@@ -102,16 +102,21 @@ func cmpOr(d, def time.Duration) time.Duration {
 }
 
 // FromEnv reads where Redis is from the environment, as the guide's server
-// did: REDIS_URL if set, or else REDIS_HOST with REDIS_PORT (default 6379),
-// REDIS_PASSWORD, REDIS_USERNAME and REDIS_DB. configured is false when none
-// of REDIS_URL and REDIS_HOST is set. getenv is os.Getenv in a program.
+// did: REDIS_URL if set, or else REDIS_HOST (default localhost, as in the
+// guide) with REDIS_PORT (default 6379), REDIS_PASSWORD, REDIS_USERNAME and
+// REDIS_DB. configured is false when none of REDIS_URL, REDIS_HOST and
+// REDIS_PORT is set: a REDIS_PORT alone means Redis on localhost, not no
+// Redis. getenv is os.Getenv in a program.
 func FromEnv(getenv func(string) string) (opts Options, configured bool, err error) {
 	if u := getenv("REDIS_URL"); u != "" {
 		return Options{URL: u}, true, nil
 	}
 	host := getenv("REDIS_HOST")
-	if host == "" {
+	if host == "" && getenv("REDIS_PORT") == "" {
 		return Options{}, false, nil
+	}
+	if host == "" {
+		host = "localhost"
 	}
 	port := getenv("REDIS_PORT")
 	if port == "" {

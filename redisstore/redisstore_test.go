@@ -104,6 +104,8 @@ func TestFromEnv(t *testing.T) {
 		{env: map[string]string{"REDIS_HOST": "h"}, want: redisstore.Options{Addrs: []string{"h:6379"}}, configured: true},
 		{env: map[string]string{"REDIS_HOST": "h", "REDIS_PORT": "7000", "REDIS_PASSWORD": "pw", "REDIS_DB": "3"},
 			want: redisstore.Options{Addrs: []string{"h:7000"}, Password: "pw", DB: 3}, configured: true},
+		{env: map[string]string{"REDIS_PORT": "7001"}, want: redisstore.Options{Addrs: []string{"localhost:7001"}}, configured: true},
+		{env: map[string]string{"REDIS_PASSWORD": "pw"}, configured: false},
 		{env: map[string]string{"REDIS_HOST": "h", "REDIS_PORT": "x"}, configured: true, err: true},
 		{env: map[string]string{"REDIS_HOST": "h", "REDIS_DB": "-1"}, configured: true, err: true},
 	}
