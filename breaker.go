@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sony/gobreaker/v2"
 )
@@ -32,6 +33,12 @@ var errCallerGone = errors.New("aside: caller gone")
 // opened). Open, it refuses calls at once; after the cooldown it lets one
 // probe through, and a probe that succeeds closes it.
 //
+// The probe is a harmless read of its own, not a caller's call, and the
+// breaker keeps calls out for recoveryHold more after it: every other
+// process that kept invalidations during the outage replays them within
+// replayInterval of the store answering, so this one's first read after
+// an outage comes after those replays, never before (see CONSISTENCY.md).
+//
 // gobreaker takes a mutex and reads the clock twice per call; with 64
 // goroutines on 2 cores that cost about half a microsecond a call, a tenth
 // of a Redis round trip. So while the breaker is closed and the last call
@@ -43,6 +50,9 @@ type breaker struct {
 	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
 	healthy atomic.Bool // closed, and no failure since the last success
 	trips   atomic.Uint64
+	// recovered is when the last probe succeeded (Unix ns): calls stay out
+	// until recoveryHold after it.
+	recovered atomic.Int64
 
 	// slow orders the two moves of healthy that read gobreaker's state: a
 	// fast-path failure turning it off and a success turning it back on.
@@ -62,10 +72,13 @@ func newBreaker(o BreakerOptions, log *slog.Logger) *breaker {
 		IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			level := slog.LevelInfo
-			if to == gobreaker.StateOpen {
+			switch {
+			case to == gobreaker.StateOpen:
 				b.trips.Add(1)
 				b.healthy.Store(false)
 				level = slog.LevelWarn
+			case from == gobreaker.StateHalfOpen && to == gobreaker.StateClosed:
+				b.recovered.Store(time.Now().UnixNano())
 			}
 			log.Log(context.Background(), level, "aside: circuit breaker changed state",
 				"from", from.String(), "to", to.String())
@@ -75,11 +88,16 @@ func newBreaker(o BreakerOptions, log *slog.Logger) *breaker {
 	return b
 }
 
+// recoveryHold is how long a breaker that has just closed keeps calls out:
+// two rounds of every process's replay of its pending invalidations.
+const recoveryHold = 2 * replayInterval
+
 // call reports the outcome of a store call: on the fast path a success is
 // nothing to report; anything else goes through gobreaker.
 type call struct {
-	b    *breaker
-	done func(error) // gobreaker's, or nil on the fast path
+	b     *breaker
+	done  func(error) // gobreaker's, or nil on the fast path
+	probe bool        // the half-open breaker's probe: make it instead of the caller's call
 }
 
 // allow asks to make a store call. It returns the call to report the
@@ -88,11 +106,23 @@ func (b *breaker) allow() (call, error) {
 	if b.healthy.Load() {
 		return call{b: b}, nil
 	}
+	if b.holding(time.Now()) {
+		return call{}, fmt.Errorf("%w: circuit breaker recovering", ErrUnavailable)
+	}
 	done, err := b.cb.Allow()
 	if err != nil {
 		return call{}, fmt.Errorf("%w: circuit breaker %s", ErrUnavailable, b.cb.State())
 	}
-	return call{b: b, done: done}, nil
+	// Half-open lets one call through at a time, this one: the state
+	// cannot move before it reports.
+	return call{b: b, done: done, probe: b.cb.State() == gobreaker.StateHalfOpen}, nil
+}
+
+// holding reports whether a breaker that has just closed still keeps
+// calls out at now.
+func (b *breaker) holding(now time.Time) bool {
+	r := b.recovered.Load()
+	return r != 0 && now.UnixNano() < r+recoveryHold.Nanoseconds()
 }
 
 // report hands the outcome of a store call to the breaker. A call whose
@@ -122,18 +152,22 @@ func (c call) report(ctx context.Context, err error) {
 	c.b.slow.Lock()
 	defer c.b.slow.Unlock()
 	c.done(err)
-	if err == nil && c.b.cb.State() == gobreaker.StateClosed && c.b.cb.Counts().ConsecutiveFailures == 0 {
+	if err == nil && c.b.cb.State() == gobreaker.StateClosed && c.b.cb.Counts().ConsecutiveFailures == 0 && !c.b.holding(time.Now()) {
 		c.b.healthy.Store(true)
 	}
 }
 
+// state is gobreaker's, except that a breaker holding calls out after its
+// probe is still half-open.
 func (b *breaker) state() BreakerState {
 	switch b.cb.State() {
 	case gobreaker.StateOpen:
 		return BreakerOpen
 	case gobreaker.StateHalfOpen:
 		return BreakerHalfOpen
-	default:
-		return BreakerClosed
 	}
+	if b.holding(time.Now()) {
+		return BreakerHalfOpen
+	}
+	return BreakerClosed
 }

@@ -133,3 +133,58 @@ func TestInProcessStoreHasNoBreaker(t *testing.T) {
 		t.Errorf("breaker state on memstore = %q; want %q", st, aside.BreakerNone)
 	}
 }
+
+// After an outage, the half-open breaker's probe is a read of its own, not
+// the caller's: the caller's read answers from the loader. Then the breaker
+// keeps calls out a little longer (two replay intervals), so that what
+// other processes deferred during the outage is replayed before this one
+// reads an entry again.
+func TestBreakerProbesAndHoldsBeforeReadingAgain(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newCache(t, newRedisStore(t, srv.Addr), aside.Options{
+		Breaker: aside.BreakerOptions{ConsecutiveFailures: 1, Cooldown: 50 * time.Millisecond}})
+	ctx := context.Background()
+	cached := func(context.Context) (string, error) { return "cached", nil }
+	loaded := func(context.Context) (string, error) { return "loaded", nil }
+	if v, _ := aside.GetOrSet(ctx, c, "k", time.Hour, cached); v != "cached" {
+		t.Fatal("no fill")
+	}
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	aside.GetOrSet(ctx, c, "other", time.Hour, loaded) // times out: the breaker opens
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Breaker != aside.BreakerOpen {
+		t.Fatalf("breaker %s after a timeout; want open", st.Breaker)
+	}
+
+	// The probe is made by the last read that began with the breaker open,
+	// or by the first that began with it half-open: either way, not before
+	// the last read that began with it open.
+	var lastOpen time.Time
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("no read came from Redis within 5 s of Redis answering again")
+		}
+		state, start := c.Stats().Breaker, time.Now()
+		v, err := aside.GetOrSet(ctx, c, "k", time.Hour, loaded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state == aside.BreakerOpen {
+			lastOpen = start
+		}
+		if v == "cached" {
+			if held := time.Since(lastOpen); held < 100*time.Millisecond {
+				t.Errorf("the first read from Redis came %v after the probe at the latest; want the breaker to hold at least 100ms", held)
+			}
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if st := c.Stats(); st.Breaker != aside.BreakerClosed {
+		t.Errorf("breaker %s once reads come from Redis again; want closed", st.Breaker)
+	}
+}

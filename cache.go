@@ -48,6 +48,7 @@ func New(store Store, opts Options) (*Cache, error) {
 	c := &Cache{store: store, opts: opts}
 	c.pending.max = opts.MaxPendingInvalidations
 	c.pending.replaying = make(chan struct{}, 1)
+	c.pending.kick = make(chan struct{}, 1)
 	c.closing, c.close = context.WithCancel(context.Background())
 	if vs, ok := store.(ValueStore); ok {
 		c.local = vs
@@ -370,7 +371,8 @@ func (c *Cache) inspect(ctx context.Context, key string, withTTL bool) (ttl time
 // Stats returns a snapshot of the cache's figures.
 func (c *Cache) Stats() Stats {
 	total, byName := c.stats.snapshot()
-	s := Stats{Counters: total, Namespaces: byName, Breaker: BreakerNone}
+	s := Stats{Counters: total, Namespaces: byName, Breaker: BreakerNone,
+		PendingInvalidations: int(c.pending.size.Load())}
 	if c.breaker != nil {
 		s.Breaker = c.breaker.state()
 		s.BreakerTrips = c.breaker.trips.Load()
@@ -394,11 +396,31 @@ func (c *Cache) do(ctx context.Context, op func(context.Context) error) error {
 	if err != nil {
 		return err
 	}
+	if call.probe {
+		return c.probe(ctx, call)
+	}
 	if err = c.replayBeforeUse(ctx); err == nil {
 		err = op(c.timer.bound(ctx))
 	}
 	call.report(ctx, err)
 	return err
+}
+
+// probeKey is the key the breaker's probe reads (under the prefix); it
+// never holds anything.
+const probeKey = "\x00probe"
+
+// probe makes the half-open breaker's probe in place of a caller's call:
+// the pending invalidations' replay, or a read of a key that holds
+// nothing. Whatever the outcome, the caller's call is not made: a read
+// answers from the loader; a write is skipped, an invalidation kept.
+func (c *Cache) probe(ctx context.Context, call call) error {
+	err := c.replayBeforeUse(ctx)
+	if err == nil {
+		_, _, err = c.store.TTL(c.timer.bound(ctx), c.opts.KeyPrefix+probeKey)
+	}
+	call.report(ctx, err)
+	return fmt.Errorf("%w: circuit breaker half-open, probing", ErrUnavailable)
 }
 
 // storeGet is do for the read on the hit path, written out so that a hit
@@ -408,6 +430,9 @@ func (c *Cache) storeGet(ctx context.Context, full string) ([]byte, bool, error)
 	call, err := c.breaker.allow()
 	if err != nil {
 		return nil, false, err
+	}
+	if call.probe {
+		return nil, false, c.probe(ctx, call)
 	}
 	if err := c.replayBeforeUse(ctx); err != nil {
 		call.report(ctx, err)

@@ -65,7 +65,9 @@
 // circuit breaker (sony/gobreaker) shared by the whole Cache. After five
 // failures in a row the breaker opens: reads skip the store at once and
 // answer from the loader, writes are skipped and counted; after a cooldown
-// (2 s) one probe is let through, and the breaker closes when it succeeds.
+// (2 s) the breaker probes the store with a read of its own, and closes
+// 100 ms after a probe succeeds, once other processes have replayed the
+// invalidations they kept during the outage.
 // Entries that do not decode are counted as errors, deleted, and answered
 // by the loader. Calls that cannot do without the store (Set, Exists,
 // TTL, Warm, pattern deletes) return an error wrapping ErrUnavailable

@@ -57,23 +57,29 @@ func fromLocal[T any](ctx context.Context, c *Cache, st *counters, full string, 
 		}
 		return e, x, lookupLeased
 	case []byte:
-		e, _, res = decodeOrDrop[T](ctx, c, st, full, x)
+		e, _, res = decodeLocalOrDrop[T](ctx, c, st, full, x, raw)
 		return e, raw, res
 	case reencoder:
 		data, err := x.reencode(c.opts.Codec)
 		if err != nil {
 			data = nil // undecodable as anything: dropped below
 		}
-		e, _, res = decodeOrDrop[T](ctx, c, st, full, data)
+		e, _, res = decodeLocalOrDrop[T](ctx, c, st, full, data, raw)
 		return e, raw, res
 	}
-	return decodeOrDrop[T](ctx, c, st, full, nil)
+	return decodeLocalOrDrop[T](ctx, c, st, full, nil, raw)
 }
 
 // decodeOrDrop decodes an entry, which may be a lease. An entry that does
 // not decode is counted as an error, deleted, and reported as a miss, so
 // that the loader answers.
 func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full string, data []byte) (e entry[T], ref any, res lookupResult) {
+	return decodeLocalOrDrop[T](ctx, c, st, full, data, nil)
+}
+
+// decodeLocalOrDrop is decodeOrDrop of data read from what a ValueStore
+// holds (held): the drop removes held, compared as the store compares.
+func decodeLocalOrDrop[T any](ctx context.Context, c *Cache, st *counters, full string, data []byte, held any) (e entry[T], ref any, res lookupResult) {
 	e, err := decodeEntry[T](c.opts.Codec, data)
 	switch {
 	case err == nil && e.kind == kindLease:
@@ -85,11 +91,15 @@ func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full strin
 	}
 	st.errors.Add(1)
 	c.opts.Logger.Warn("aside: dropping an entry that does not decode", "key", full, "err", err)
-	_ = c.do(ctx, func(ctx context.Context) error {
-		// Only these bytes: a tombstone or lease written since stays.
-		_, err := c.store.CompareAndDelete(ctx, full, data)
-		return err
-	})
+	// Only what was read: a tombstone or lease written since stays.
+	if c.local != nil {
+		c.local.CompareAndDeleteValue(full, held)
+	} else {
+		_ = c.do(ctx, func(ctx context.Context) error {
+			_, err := c.store.CompareAndDelete(ctx, full, data)
+			return err
+		})
+	}
 	return entry[T]{}, nil, lookupMiss
 }
 

@@ -74,8 +74,9 @@ type BreakerOptions struct {
 	// ConsecutiveFailures opens the breaker after this many store calls in
 	// a row fail. Default 5.
 	ConsecutiveFailures uint32
-	// Cooldown is how long the breaker stays open before it lets one probe
-	// call through; a probe that succeeds closes it. Default 2s.
+	// Cooldown is how long the breaker stays open before it probes the
+	// store (a read of its own, not a caller's); 100 ms after a probe
+	// succeeds, it closes. Default 2s.
 	Cooldown time.Duration
 }
 

@@ -20,8 +20,14 @@ var ErrDeferred = errors.New("aside: invalidation deferred until the store answe
 
 // replayInterval is how often pending invalidations are retried while the
 // store is away: sooner than a breaker's cooldown, so that other processes
-// do not read the entries before they are gone.
-const replayInterval = 50 * time.Millisecond
+// do not read the entries before they are gone. A new deferral brings the
+// next try forward, to no sooner than replaySpacing after the last: the
+// breaker may be open on a store that answers again, and the sooner the
+// replay, the shorter the time other processes can read what it removes.
+const (
+	replayInterval = 50 * time.Millisecond
+	replaySpacing  = 5 * time.Millisecond
+)
 
 // pending holds the invalidations that could not reach the store,
 // deduplicated by key and bounded: past its bound, a namespace's pending
@@ -41,6 +47,15 @@ type pending struct {
 	// call that finds one running waits for it no longer than its own
 	// OpTimeout, so a slow store never queues callers behind each other.
 	replaying chan struct{}
+	kick      chan struct{} // a deferral wakes the replay loop (buffer of 1)
+}
+
+// kicked wakes the replay loop, unless it is awake already.
+func (p *pending) kicked() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
 }
 
 // errReplayPending is a store call's failure when the replay it must wait
@@ -81,6 +96,7 @@ func (p *pending) add(c *Cache, st *counters, nsPrefix string, full []string) {
 			"pattern", pattern, "bound", p.max)
 	}
 	p.size.Store(int64(len(p.keys) + len(p.patterns)))
+	p.kicked()
 }
 
 // addPattern keeps a pattern delete (full glob pattern) that did not
@@ -94,6 +110,7 @@ func (p *pending) addPattern(st *counters, pattern string) {
 	p.seq++
 	p.patterns[pattern] = deferral{st: st, seq: p.seq}
 	p.size.Store(int64(len(p.keys) + len(p.patterns)))
+	p.kicked()
 }
 
 // replay sends the pending invalidations to the store, bypassing the
@@ -193,11 +210,17 @@ func (c *Cache) replayLoop() {
 		case <-c.closing.Done():
 			return
 		case <-t.C:
-			if c.pending.size.Load() > 0 {
-				if err := c.replay(c.closing, c.closing); err == nil {
-					c.opts.Logger.Info("aside: pending invalidations replayed")
-				}
+		case <-c.pending.kick:
+		}
+		if c.pending.size.Load() > 0 {
+			if err := c.replay(c.closing, c.closing); err == nil {
+				c.opts.Logger.Info("aside: pending invalidations replayed")
 			}
+		}
+		select { // a store that fails at once is not retried in a hot loop
+		case <-c.closing.Done():
+			return
+		case <-time.After(replaySpacing):
 		}
 	}
 }

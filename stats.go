@@ -64,6 +64,10 @@ type Stats struct {
 	Breaker BreakerState `json:"breaker"`
 	// BreakerTrips counts the times the breaker opened.
 	BreakerTrips uint64 `json:"breakerTrips"`
+	// PendingInvalidations is how many invalidations (keys, and pattern
+	// deletes) wait for the store to take them: see ErrDeferred. Zero
+	// whenever the store has taken every invalidation made.
+	PendingInvalidations int `json:"pendingInvalidations"`
 }
 
 // counters is the live, lock-free form of Counters. Each is padded to its

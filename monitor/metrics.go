@@ -17,7 +17,7 @@ type Collector struct {
 
 	counters                  []counterDesc
 	hitRatio, loadTime, state *prometheus.Desc
-	trips                     *prometheus.Desc
+	trips, pending            *prometheus.Desc
 }
 
 type counterDesc struct {
@@ -53,6 +53,7 @@ func NewCollector(c *aside.Cache) *Collector {
 		loadTime: prometheus.NewDesc("aside_cache_load_duration_seconds", "Loader call durations.", ns, nil),
 		state:    prometheus.NewDesc("aside_cache_breaker_state", "1 for the circuit breaker's current state.", []string{"state"}, nil),
 		trips:    prometheus.NewDesc("aside_cache_breaker_trips_total", "Times the circuit breaker opened.", nil, nil),
+		pending:  prometheus.NewDesc("aside_cache_pending_invalidations", "Invalidations waiting for the store to take them.", nil, nil),
 	}
 }
 
@@ -65,6 +66,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.loadTime
 	ch <- c.state
 	ch <- c.trips
+	ch <- c.pending
 }
 
 // Collect sends the current figures.
@@ -86,6 +88,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, string(st))
 	}
 	ch <- prometheus.MustNewConstMetric(c.trips, prometheus.CounterValue, float64(s.BreakerTrips))
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(s.PendingInvalidations))
 }
 
 // any reports whether a counter of s is not zero: keys under no
