@@ -1,5 +1,5 @@
-# aside: the two commands a newcomer needs are `make run` (or
-# `go run ./cmd/aside-server`) and `make test`.
+# aside: the two commands a newcomer needs are `go run ./cmd/aside-server`
+# and `make test`.
 
 GO ?= go
 # Tests that need redis-server fail instead of skipping when CI is set:

@@ -13,7 +13,8 @@ import (
 
 // The guide's cache configuration, as data: its four kinds of data and
 // their TTLs, and the two namespaces a complete data access needs beside
-// them (users by open id; job lists, keyed by the owner's jobs generation).
+// them (users by open id; job lists, keyed by the owner's jobs generation,
+// which is cached under genPrefix, outside every namespace).
 var (
 	UsersNS       = aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour}
 	UsersByOpenNS = aside.NamespaceConfig{Name: "users_by_open_id", Prefix: "user:openid:", TTL: time.Hour}
@@ -179,9 +180,16 @@ func (r *Repository) jobsByUser(userID int64, limit int) func(context.Context) (
 	return func(ctx context.Context) ([]Job, error) { return r.db.JobsByUser(ctx, userID, limit) }
 }
 
-// genKey and listKey are the keys of a user's job lists; the pattern
-// "job:user:<id>:*" reaches all of them, as in the guide.
-func genKey(userID int64) string { return JobListsNS.Prefix + id(userID) + ":gen" }
+// genPrefix begins the key that caches a user's jobs generation. It lies
+// outside every namespace's prefix (it is not "job:..."), so that reading
+// the generation counts in the totals only: one cached list read is one
+// hit of job_lists, not two.
+const genPrefix = "jobgen:"
+
+// genKey is the key of a user's jobs generation; listKey is the key of one
+// of the user's lists under a generation. The pattern "job:user:<id>:*"
+// reaches all of the user's lists, as in the guide.
+func genKey(userID int64) string { return genPrefix + id(userID) }
 
 func listKey(userID, gen int64, limit int) string {
 	return fmt.Sprintf("%s%d:g%d:l%d", JobListsNS.Prefix, userID, gen, limit)

@@ -140,3 +140,81 @@ func TestWarmRacingAnUpdate(t *testing.T) {
 		t.Errorf("after the update returned, GetUser = %q; want v2, not the warm-up's v1", got.Name)
 	}
 }
+
+// A session whose row went away behind the cache's back (signed out by
+// another instance whose invalidation did not reach this cache) is
+// refused at sign-out, and its cached entry is gone with the refusal.
+func TestEndSessionForgetsASessionAlreadyGone(t *testing.T) {
+	r, db := newRepo(t, true)
+	ctx := context.Background()
+	if _, err := r.CreateUser(ctx, platform.NewUser{OpenID: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	token, s, err := r.NewSession(ctx, "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SessionUser(ctx, token); err != nil { // cached now
+		t.Fatalf("SessionUser of a fresh session: %v", err)
+	}
+	if _, err := db.DeleteSession(ctx, s.TokenHash); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.EndSession(ctx, token); !errors.Is(err, platform.ErrUnauthorized) {
+		t.Errorf("EndSession of a session already gone = %v; want ErrUnauthorized", err)
+	}
+	if u, err := r.SessionUser(ctx, token); !errors.Is(err, platform.ErrUnauthorized) {
+		t.Errorf("SessionUser after the refused sign-out = %+v, %v; want ErrUnauthorized, not the cached session", u, err)
+	}
+}
+
+// Reading a cached job list is one hit of job_lists: the jobs generation
+// read beside it counts in the totals only.
+func TestJobListReadIsOneHit(t *testing.T) {
+	r, _ := newRepo(t, true)
+	ctx := context.Background()
+	u, err := r.CreateUser(ctx, platform.NewUser{OpenID: "lists"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.CreateJob(ctx, platform.NewJob{UserID: u.ID, Type: "export"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if jobs, err := r.ListJobsByUser(ctx, u.ID, 10); err != nil || len(jobs) != 1 {
+			t.Fatalf("ListJobsByUser = %d jobs, %v; want 1", len(jobs), err)
+		}
+	}
+	st := r.Cache().Stats()
+	if got := st.Namespaces["job_lists"]; got.Hits != 4 || got.Misses != 1 {
+		t.Errorf("5 reads of one list: job_lists hits %d, misses %d; want 4 and 1", got.Hits, got.Misses)
+	}
+	if st.Hits != 4+4 { // the generation's hits count in the totals
+		t.Errorf("total hits = %d; want 8 (4 lists, 4 generations)", st.Hits)
+	}
+}
+
+// failingDB fails the read of recent jobs.
+type failingDB struct{ *sqldb.DB }
+
+func (failingDB) RecentJobs(context.Context, int) ([]platform.Job, error) {
+	return nil, errors.New("the database went away")
+}
+
+// A warm-up the database breaks off still says how long it took.
+func TestWarmReportsItsDurationWhenTheDatabaseFails(t *testing.T) {
+	_, db := newRepo(t, false)
+	store, _ := memstore.New(memstore.Options{})
+	c, err := aside.New(store, aside.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := platform.NewRepository(failingDB{db}, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := r.Warm(context.Background()); err == nil || rep.Took <= 0 {
+		t.Errorf("Warm with a failing database = %+v, %v; want an error and the time it took", rep, err)
+	}
+}

@@ -85,17 +85,21 @@ func unauthorizedIfMissing(err error, msg string) error {
 	return err
 }
 
-// EndSession signs a session out.
+// EndSession signs a session out. A session whose row is gone already
+// (signed out elsewhere, its user deleted) is ErrUnauthorized, but its
+// cached entry is removed all the same: the cache served it to get here,
+// and would go on serving it until its TTL.
 func (r *Repository) EndSession(ctx context.Context, token string) error {
 	if _, err := r.session(ctx, token); err != nil {
 		return err
 	}
 	hash := hashToken(token)
-	if _, err := r.db.DeleteSession(ctx, hash); err != nil {
-		return unauthorizedIfMissing(err, "unknown session")
+	_, err := r.db.DeleteSession(ctx, hash)
+	if err != nil && !isNotFound(err) {
+		return err
 	}
 	r.invalidate(ctx, "sign out", keyOf(r.sessions, hash))
-	return nil
+	return unauthorizedIfMissing(err, "unknown session")
 }
 
 // PruneSessions deletes expired sessions from the database; their cached

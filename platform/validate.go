@@ -151,10 +151,12 @@ func (p JobPatch) Validate() error {
 	return nil
 }
 
-// CheckResult checks a job result's JSON.
+// CheckResult checks a job result's JSON. A null result is no result: it
+// would complete the job with nothing to show for it.
 func CheckResult(result json.RawMessage) error {
-	if len(bytes.TrimSpace(result)) == 0 {
-		return invalid("result is required")
+	trimmed := bytes.TrimSpace(result)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
+		return invalid("result is required, and must not be null")
 	}
 	return checkJSON("result", result)
 }

@@ -22,11 +22,11 @@ type WarmReport struct {
 
 // Warm loads the most recently updated users and the most recent jobs into
 // the cache, in pipelined batches that never overwrite a present entry.
-// It returns what it wrote even when the cache is unavailable: start-up
-// goes on without it.
-func (r *Repository) Warm(ctx context.Context) (WarmReport, error) {
+// It returns what it wrote, and how long it took, even when the database
+// or the cache fails: start-up goes on without it, and logs both.
+func (r *Repository) Warm(ctx context.Context) (rep WarmReport, err error) {
 	start := time.Now()
-	var rep WarmReport
+	defer func() { rep.Took = time.Since(start) }()
 	if r.cache == nil {
 		return rep, nil
 	}
@@ -46,7 +46,6 @@ func (r *Repository) Warm(ctx context.Context) (WarmReport, error) {
 	errs = append(errs, e)
 	rep.Jobs, e = r.jobs.Warm(ctx, byID(jobs, func(j Job) string { return id(j.ID) }))
 	errs = append(errs, e)
-	rep.Took = time.Since(start)
 	return rep, errors.Join(errs...)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -73,4 +74,21 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// redisAddress names the Redis servers for the start-up log: the addresses
+// only, never the user or the password a URL may carry.
+func redisAddress(o redisstore.Options) string {
+	if o.URL == "" {
+		return strings.Join(o.Addrs, ",")
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil {
+		return "(a REDIS_URL that does not parse)"
+	}
+	if u.Scheme == "unix" {
+		return u.Path
+	}
+	// rueidis takes further seed nodes as addr= parameters.
+	return strings.Join(append([]string{u.Host}, u.Query()["addr"]...), ",")
 }

@@ -18,6 +18,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful shutdown; stopping the
+	// notification then gives the signals back their default action, so
+	// that a second one ends the process at once instead of waiting for
+	// the shutdown's deadline (as signal.NotifyContext's doc suggests).
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "aside-server:", err)
 		os.Exit(1)

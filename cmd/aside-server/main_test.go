@@ -19,11 +19,23 @@ import (
 	"github.com/aside-cache/aside/internal/redistest"
 )
 
-func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+// runMainEnv, set to 1 in the environment, makes the test binary run the
+// server's main instead of the tests: a test that needs a process of its
+// own (to signal it) starts this binary so.
+const runMainEnv = "ASIDE_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(redistest.Main(m))
+}
 
 // server is an aside-server started by run, on a free port, for one test.
 type server struct {
 	t    *testing.T
+	env  env // the configuration it was started with
 	base string
 	logs *logBuffer
 	done chan error
@@ -55,15 +67,18 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 }
 
 // has reports whether a log line with msg was written.
-func (b *logBuffer) has(msg string) bool {
+func (b *logBuffer) has(msg string) bool { return b.line(msg) != nil }
+
+// line returns the first log line with msg, or nil.
+func (b *logBuffer) line(msg string) map[string]any {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, l := range b.lines {
 		if l["msg"] == msg {
-			return true
+			return l
 		}
 	}
-	return false
+	return nil
 }
 
 // env is a test's configuration; every test gets its own database file or
@@ -82,7 +97,7 @@ func start(t *testing.T, e env) *server {
 		e["ASIDE_SEED"] = "off"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{t: t, logs: &logBuffer{addr: make(chan string, 1)}, done: make(chan error, 1), stop: cancel}
+	s := &server{t: t, env: e, logs: &logBuffer{addr: make(chan string, 1)}, done: make(chan error, 1), stop: cancel}
 	go func() { s.done <- run(ctx, nil, func(k string) string { return e[k] }, io.Discard, s.logs) }()
 	select {
 	case addr := <-s.logs.addr:

@@ -38,16 +38,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer db.Close()
-	if cfg.seed {
-		seed(ctx, log, db)
-	}
-
 	cache, storeName, storePing, err := openCache(cfg, log)
 	if err != nil {
 		return err
 	}
 	if cache != nil {
 		defer cache.Close()
+	}
+	if cfg.seed && seed(ctx, log, db) && cache != nil {
+		clearAfterSeed(ctx, log, cache)
 	}
 	repo, err := platform.NewRepository(db, cache, log)
 	if err != nil {
@@ -72,8 +71,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "database", sqldb.Describe(cfg.databaseURL),
-		"cache", storeName, "keyPrefix", cfg.keyPrefix, "adminToken", adminState(cfg.adminToken))
+	attrs := []any{"addr", ln.Addr().String(), "database", sqldb.Describe(cfg.databaseURL), "cache", storeName}
+	if cfg.redis != nil && !cfg.cacheOff {
+		attrs = append(attrs, "redis", redisAddress(*cfg.redis))
+	}
+	log.Info("listening", append(attrs, "keyPrefix", cfg.keyPrefix, "adminToken", adminState(cfg.adminToken))...)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -133,9 +135,9 @@ func openCache(cfg config, log *slog.Logger) (c *aside.Cache, name string, ping 
 	return c, name, ping, nil
 }
 
-// seed fills an empty database with demo data; a failure is logged, and the
-// server starts all the same.
-func seed(ctx context.Context, log *slog.Logger, db *sqldb.DB) {
+// seed fills an empty database with demo data and reports whether it did;
+// a failure is logged, and the server starts all the same.
+func seed(ctx context.Context, log *slog.Logger, db *sqldb.DB) bool {
 	start := time.Now()
 	seeded, err := db.Seed(ctx, platform.NewDemo(demoUsers, demoJobs, uint64(time.Now().UnixNano()), time.Now()))
 	switch {
@@ -143,6 +145,26 @@ func seed(ctx context.Context, log *slog.Logger, db *sqldb.DB) {
 		log.Error("demo data: seeding failed", "err", err)
 	case seeded:
 		log.Info("demo data: filled an empty database", "users", demoUsers, "jobs", demoJobs, "took", time.Since(start).String())
+	}
+	return seeded
+}
+
+// clearAfterSeed empties the cache after the demo data filled a new
+// database. Redis may still hold entries under the same prefix from an
+// earlier database (one deleted to start afresh): user 1 there is another
+// user than user 1 here, and warm-up, which never overwrites a present
+// entry, would leave it to be served. A clear Redis cannot finish now is
+// kept and finished before the cache uses Redis again.
+func clearAfterSeed(ctx context.Context, log *slog.Logger, cache *aside.Cache) {
+	removed, err := cache.Clear(ctx)
+	switch {
+	case errors.Is(err, aside.ErrDeferred):
+		log.Warn("demo data: cache clear deferred until the cache answers", "removed", removed, "err", err)
+	case err != nil:
+		log.Error("demo data: cache clear failed; entries of an earlier database may be served until their TTL",
+			"removed", removed, "err", err)
+	default:
+		log.Info("demo data: cleared the cache of entries from an earlier database", "removed", removed)
 	}
 }
 

@@ -29,24 +29,55 @@ type clearResult struct {
 	Message string `json:"message"`
 }
 
-func (s *server) trpcFails(status, rpcCode int, code, method, path string, body any, header ...string) {
+// trpcFails checks a tRPC error: its status, its codes and that it has a
+// message, which it returns.
+func (s *server) trpcFails(status, rpcCode int, code, method, path string, body any, header ...string) string {
 	s.t.Helper()
 	var e trpcError
 	s.must(status, method, path, body, &e, header...)
 	if e.Error.Code != rpcCode || e.Error.Data.Code != code || e.Error.Data.HTTPStatus != status || e.Error.Message == "" {
 		s.t.Errorf("%s %s = %+v; want %s (%d, HTTP %d) with a message", method, path, e.Error, code, rpcCode, status)
 	}
+	return e.Error.Message
 }
 
 func TestMonitoringMutationsNeedTheAdminToken(t *testing.T) {
+	// Without a token configured, both mutations are off, and say how to
+	// turn them on.
 	open := start(t, env{})
-	open.trpcFails(403, -32003, "FORBIDDEN", "POST", "/trpc/monitoring.cacheClear", nil)
+	for _, call := range []struct {
+		path string
+		body any
+	}{
+		{"/trpc/monitoring.cacheClear", nil},
+		{"/trpc/monitoring.cacheClearPattern", `{"pattern":"user:*"}`},
+	} {
+		if msg := open.trpcFails(403, -32003, "FORBIDDEN", "POST", call.path, call.body); !strings.Contains(msg, "ASIDE_ADMIN_TOKEN") {
+			t.Errorf("POST %s without a token configured says %q; want it to name ASIDE_ADMIN_TOKEN", call.path, msg)
+		}
+	}
 
 	s := start(t, env{"ASIDE_ADMIN_TOKEN": "s3cret-token"})
+	auth := []string{"Authorization", "Bearer s3cret-token"}
+	var u user
+	s.must(201, "POST", "/api/users", map[string]any{"openId": "kept-cached"}, &u)
+	userPath := fmt.Sprintf("/api/users/%d", u.ID)
+	s.must(200, "GET", userPath, nil, nil) // cached from here on
 	for _, h := range [][]string{nil, {"Authorization", "Bearer wrong"}, {"Authorization", "s3cret-token"}, {"Authorization", "Bearer "}, {"Authorization", "Basic s3cret-token"}} {
 		s.trpcFails(401, -32001, "UNAUTHORIZED", "POST", "/trpc/monitoring.cacheClear", nil, h...)
 		s.trpcFails(401, -32001, "UNAUTHORIZED", "POST", "/trpc/monitoring.cacheClearPattern", `{"pattern":"user:*"}`, h...)
 	}
+	// An oversize body, though it is JSON that would clear everything
+	// (blanks after {"pattern":"*"}), is refused whole, with the token.
+	oversize := `{"pattern":"*"}` + strings.Repeat(" ", 100<<10)
+	s.trpcFails(413, -32013, "PAYLOAD_TOO_LARGE", "POST", "/trpc/monitoring.cacheClearPattern", oversize, auth...)
+	s.trpcFails(413, -32013, "PAYLOAD_TOO_LARGE", "POST", "/trpc/monitoring.cacheClear", oversize, auth...)
+	before := s.stats().Namespaces["users"].Hits
+	s.must(200, "GET", userPath, nil, nil)
+	if hits := s.stats().Namespaces["users"].Hits - before; hits != 1 {
+		t.Errorf("after the refused mutations, a read of the cached user made %d hits; want 1 (nothing cleared)", hits)
+	}
+
 	var out struct{ Result struct{ Data clearResult } }
 	s.must(200, "POST", "/trpc/monitoring.cacheClear", nil, &out, "Authorization", "bearer s3cret-token") // the scheme is case-insensitive
 	if !out.Result.Data.Success || out.Result.Data.Message == "" {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,19 +70,26 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return s, nil
 }
 
-// Describe names the database for logs, without its password.
-func Describe(url string) string {
-	d, _, path, err := parseURL(url)
+// Describe names the database for logs: its host, database and
+// parameters, without the user, and with a password parameter hidden.
+func Describe(rawURL string) string {
+	d, _, path, err := parseURL(rawURL)
 	switch {
 	case err != nil:
 		return "invalid database URL"
 	case d.name == "sqlite":
 		return "sqlite " + path
 	}
-	if i := strings.Index(url, "@"); i >= 0 {
-		return "postgres " + url[i+1:]
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		return "postgres"
 	}
-	return "postgres"
+	hidePasswords(u)
+	desc := "postgres " + u.Host + u.Path
+	if u.RawQuery != "" {
+		desc += "?" + u.RawQuery
+	}
+	return desc
 }
 
 // parseURL returns the dialect, the driver's DSN and, for SQLite, the path.
@@ -104,14 +112,34 @@ func parseURL(url string) (d dialect, dsn, path string, err error) {
 	return sqlite, sqliteDSN(path), path, nil
 }
 
-// redact hides a password in a URL shown in an error.
-func redact(url string) string {
-	if at := strings.Index(url, "@"); at >= 0 {
-		if colon := strings.LastIndex(url[:at], ":"); colon > strings.Index(url, "//")+1 {
-			return url[:colon+1] + "***" + url[at:]
+// redact hides the passwords of a URL shown in an error. One that does not
+// parse is not shown at all: where its password sits is anyone's guess.
+func redact(rawURL string) string {
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	hidePasswords(u)
+	return u.String()
+}
+
+// hidePasswords replaces both places a database URL can hold a password:
+// its user information and a password query parameter, which libpq and
+// pgx accept as well.
+func hidePasswords(u *neturl.URL) {
+	if _, ok := u.User.Password(); ok {
+		u.User = neturl.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	hidden := false
+	for k := range q {
+		if strings.EqualFold(k, "password") {
+			q[k], hidden = []string{"xxxxx"}, true
 		}
 	}
-	return url
+	if hidden {
+		u.RawQuery = q.Encode()
+	}
 }
 
 func sqliteDSN(path string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -286,8 +287,20 @@ func TestOpenRefusesBadURLs(t *testing.T) {
 			t.Errorf("Open(%q): no error", u)
 		}
 	}
-	if got := sqldb.Describe("postgres://u:secret@h:5432/db"); got != "postgres h:5432/db" {
-		t.Errorf("Describe hides the password as %q", got)
+	// Describe is what the server logs: never a password, wherever it is.
+	for url, want := range map[string]string{
+		"postgres://u:secret@h:5432/db":                              "postgres h:5432/db",
+		"postgres://h:5432/db?sslmode=disable":                       "postgres h:5432/db?sslmode=disable",
+		"postgres://u@h:5432/db?password=secret&sslmode=disable":     "postgres h:5432/db?password=xxxxx&sslmode=disable",
+		"postgresql://u:secret@h/db?Password=secret&sslmode=require": "postgres h/db?Password=xxxxx&sslmode=require",
+		"sqlite:data/a.db":                                           "sqlite data/a.db",
+	} {
+		if got := sqldb.Describe(url); got != want {
+			t.Errorf("Describe(%q) = %q; want %q", url, got, want)
+		}
+	}
+	if _, err := sqldb.Open(context.Background(), "mysql://u:secret@h/db?password=secret"); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("Open of an unknown scheme = %v; want an error without the password", err)
 	}
 }
 
