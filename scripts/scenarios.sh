@@ -36,7 +36,7 @@ cleanup() {
 	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	if [ -n "${PGDB:-}" ]; then psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true; fi
-	[ -n "${RDIR:-}" ] && rm -rf "$RDIR"
+	if [ -n "${RDIR:-}" ]; then rm -rf "$RDIR"; fi
 }
 trap cleanup EXIT
 
