@@ -24,7 +24,8 @@ type Cache struct {
 	timer   *opTimer // bounds each call to a remote store
 	flights flightGroup
 	stats   statsRegistry
-	pending pending // invalidations the store did not take, to replay
+	pending pending     // invalidations the store did not take, to replay
+	memo    *decodeMemo // the last decoding of hot keys' bytes; nil: none
 
 	closed  atomic.Bool
 	closing context.Context // done once Close begins: stops loads in flight
@@ -53,6 +54,11 @@ func New(store Store, opts Options) (*Cache, error) {
 	if vs, ok := store.(ValueStore); ok {
 		c.local = vs
 	} else {
+		if opts.DecodeMemoBytes > 0 {
+			if c.memo, err = newDecodeMemo(opts.DecodeMemoBytes); err != nil {
+				return nil, err
+			}
+		}
 		c.breaker = newBreaker(opts.Breaker, opts.Logger)
 		c.timer = newOpTimer(opts.OpTimeout)
 		c.loops.Add(1)

@@ -80,6 +80,9 @@ func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full strin
 // decodeLocalOrDrop is decodeOrDrop of data read from what a ValueStore
 // holds (held): the drop removes held, compared as the store compares.
 func decodeLocalOrDrop[T any](ctx context.Context, c *Cache, st *counters, full string, data []byte, held any) (e entry[T], ref any, res lookupResult) {
+	if e, ok := memoGet[T](c.memo, full, data); ok {
+		return e, data, lookupHit
+	}
 	e, err := decodeEntry[T](c.opts.Codec, data)
 	switch {
 	case err == nil && e.kind == kindLease:
@@ -87,6 +90,9 @@ func decodeLocalOrDrop[T any](ctx context.Context, c *Cache, st *counters, full 
 	case err == nil && e.kind == kindTombstone:
 		return e, data, lookupTombstone
 	case err == nil:
+		if held == nil {
+			memoPut(c.memo, full, data, e)
+		}
 		return e, data, lookupHit
 	}
 	st.errors.Add(1)

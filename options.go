@@ -61,6 +61,13 @@ type Options struct {
 	Now func() time.Time
 	// Codec encodes values for stores outside the process. Default JSON.
 	Codec Codec
+	// DecodeMemoBytes bounds the decode memo of a Cache on a remote store:
+	// for the keys read most, the bytes last read and their decoding, so
+	// that a hit on unchanged bytes skips the codec (every read still reads
+	// the store). Values served from it are shared by their readers, as an
+	// in-process store's are: do not modify what a read returns. Weighed as
+	// twice the bytes. Default 16 MiB; negative turns it off.
+	DecodeMemoBytes int64
 	// Logger receives breaker transitions and store errors that a read
 	// absorbed (keys, never values). Default: discard.
 	Logger *slog.Logger
@@ -89,8 +96,10 @@ const (
 	DefaultLeaseTTL    = 10 * time.Second
 	DefaultThrottle    = 5 * time.Second
 	DefaultJitter      = 0.1
-	defaultFailures    = 5
-	defaultCooldown    = 2 * time.Second
+	// DefaultDecodeMemoBytes is the decode memo's default bound.
+	DefaultDecodeMemoBytes = 16 << 20
+	defaultFailures        = 5
+	defaultCooldown        = 2 * time.Second
 )
 
 // withDefaults validates o and fills in the defaults of its zero fields.
@@ -112,6 +121,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("aside: NegativeTTL %v is negative", o.NegativeTTL)
 	case o.Jitter >= 1:
 		return o, fmt.Errorf("aside: Jitter %v must be below 1", o.Jitter)
+	case o.DecodeMemoBytes > 1<<40:
+		return o, fmt.Errorf("aside: DecodeMemoBytes %d is above 1 TiB", o.DecodeMemoBytes)
 	case o.Breaker.Cooldown < 0:
 		return o, fmt.Errorf("aside: Breaker.Cooldown %v is negative", o.Breaker.Cooldown)
 	}
@@ -125,6 +136,7 @@ func (o Options) withDefaults() (Options, error) {
 	o.FailSafeThrottle = orDefault(o.FailSafeThrottle, DefaultThrottle)
 	o.MaxPendingInvalidations = orDefault(o.MaxPendingInvalidations, 10_000)
 	o.Jitter = jitterOrDefault(o.Jitter, DefaultJitter)
+	o.DecodeMemoBytes = orDefault(o.DecodeMemoBytes, DefaultDecodeMemoBytes)
 	if o.Codec == nil {
 		o.Codec = JSON{}
 	}

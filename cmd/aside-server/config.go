@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/redisstore"
@@ -21,6 +22,7 @@ type config struct {
 	adminToken  string
 	seed        bool
 	maxEntries  int
+	opTimeout   time.Duration // 0: the library's default
 	logLevel    slog.Level
 	accessLog   bool
 }
@@ -60,6 +62,13 @@ func readConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("ASIDE_MEMSTORE_MAX_ENTRIES %q: want a positive integer", v)
 		}
 		cfg.maxEntries = n
+	}
+	if v := getenv("ASIDE_OP_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > time.Minute {
+			return cfg, fmt.Errorf("ASIDE_OP_TIMEOUT %q: want a duration above 0 and at most 1m, such as 250ms", v)
+		}
+		cfg.opTimeout = d
 	}
 	if v := getenv("ASIDE_LOG_LEVEL"); v != "" {
 		if err := cfg.logLevel.UnmarshalText([]byte(v)); err != nil {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aside-cache/aside/redisstore"
 )
@@ -22,6 +25,37 @@ func TestRedisAddress(t *testing.T) {
 	} {
 		if got := redisAddress(c.opts); got != c.want {
 			t.Errorf("redisAddress(%+v) = %q; want %q", c.opts, got, c.want)
+		}
+	}
+}
+
+// The environment read as documented; a bad value is an error naming the
+// variable, never a guess.
+func TestReadConfig(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	cfg, err := readConfig(env(nil))
+	if err != nil || cfg.addr != ":8080" || cfg.redis != nil || cfg.cacheOff || !cfg.seed || cfg.keyPrefix != "aside:" || cfg.opTimeout != 0 {
+		t.Errorf("readConfig of an empty environment = %+v, %v; want the defaults", cfg, err)
+	}
+	cfg, err = readConfig(env(map[string]string{
+		"ADDR": "127.0.0.1:9000", "REDIS_HOST": "r", "ASIDE_CACHE": "OFF", "ASIDE_SEED": "off",
+		"ASIDE_KEY_PREFIX": "app:", "ASIDE_OP_TIMEOUT": "250ms", "ASIDE_MEMSTORE_MAX_ENTRIES": "500", "ASIDE_LOG_LEVEL": "warn",
+	}))
+	if err != nil || cfg.addr != "127.0.0.1:9000" || cfg.redis == nil || cfg.redis.Addrs[0] != "r:6379" || !cfg.cacheOff ||
+		cfg.seed || cfg.keyPrefix != "app:" || cfg.opTimeout != 250*time.Millisecond || cfg.maxEntries != 500 || cfg.logLevel != slog.LevelWarn {
+		t.Errorf("readConfig = %+v, %v; want every variable read", cfg, err)
+	}
+	for name, value := range map[string]string{
+		"ASIDE_CACHE": "maybe", "ASIDE_SEED": "yes", "ASIDE_OP_TIMEOUT": "fast", "ASIDE_MEMSTORE_MAX_ENTRIES": "-1",
+		"ASIDE_LOG_LEVEL": "loud", "REDIS_PORT": "x",
+	} {
+		if _, err := readConfig(env(map[string]string{name: value})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("readConfig with %s=%q = %v; want an error naming %s", name, value, err, name)
+		}
+	}
+	for _, d := range []string{"0s", "-1s", "2m"} {
+		if _, err := readConfig(env(map[string]string{"ASIDE_OP_TIMEOUT": d})); err == nil {
+			t.Errorf("ASIDE_OP_TIMEOUT=%s accepted; want an error", d)
 		}
 	}
 }

@@ -127,7 +127,7 @@ func openCache(cfg config, log *slog.Logger) (c *aside.Cache, name string, ping 
 		}
 		store, name = ms, "memstore"
 	}
-	c, err = aside.New(store, aside.Options{KeyPrefix: cfg.keyPrefix, Logger: log})
+	c, err = aside.New(store, aside.Options{KeyPrefix: cfg.keyPrefix, OpTimeout: cfg.opTimeout, Logger: log})
 	if err != nil {
 		store.Close()
 		return nil, "", nil, err

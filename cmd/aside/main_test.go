@@ -216,8 +216,11 @@ func TestBenchStatsClearReport(t *testing.T) {
 func TestStampedeAcrossProcesses(t *testing.T) {
 	redis := redistest.Start(t)
 	db := filepath.Join(t.TempDir(), "aside.db")
-	first := startServer(t, db, "REDIS_URL="+redis.URL())
-	second := startServer(t, db, "REDIS_URL="+redis.URL())
+	// A generous Redis timeout: a lease read that times out loads without
+	// the lease (availability first), and a loaded CI machine can take
+	// 100 ms; this test is of the leases.
+	first := startServer(t, db, "REDIS_URL="+redis.URL(), "ASIDE_OP_TIMEOUT=5s")
+	second := startServer(t, db, "REDIS_URL="+redis.URL(), "ASIDE_OP_TIMEOUT=5s")
 	record := filepath.Join(t.TempDir(), "stampede.json")
 	for round := range 2 { // the second round reads a key the first cached: cleared first, cold again
 		stdout, _, err := cli(t, "stampede", "-urls", first+","+second, "-path", "/api/users/3", "-pattern", "user:3", "-requests", "200", "-json", record)
