@@ -91,7 +91,10 @@
 // (otter), decoded, so that a hit costs no decoding; it is the embedded
 // default for a single instance. Values for a remote store are encoded by
 // a Codec (JSON by default) inside a small versioned envelope; string and
-// []byte values are stored as they are.
+// []byte values are stored as they are. A Redis hit still reads Redis,
+// but one whose bytes are those last read for its key reuses their
+// decoding (Options.DecodeMemoBytes). Either way, a value read may be
+// shared by its readers: do not modify it.
 //
 // # Figures
 //

@@ -30,8 +30,14 @@ import (
 // load that read the database before a write can never store its older
 // value after the write's invalidation.
 //
-// Options.RefreshAfter, EarlyRefresh, MaxStale and SoftTimeout add
-// stale-while-revalidate and fail-safe serving; see Options.
+// NamespaceConfig.SoftTTL and Options.EarlyRefresh, MaxStale and
+// SoftTimeout add stale-while-revalidate and fail-safe serving; see
+// Options.
+//
+// A value read may be shared by every reader of its key (an in-process
+// store keeps values decoded; from Redis, the decode memo reuses a
+// decoding while the key's bytes stay the same): do not modify what
+// GetOrSet returns, slices, maps and pointers in it included.
 //
 // The key is relative to Options.KeyPrefix. A panic in load is returned as
 // an error.
