@@ -13,9 +13,10 @@ import (
 
 // ErrDeferred is returned by Invalidate, Delete, DeletePattern and Clear
 // when the store could not be reached or failed part way: the
-// invalidation is kept and replayed before this Cache uses
-// the store again (and by a background retry every replayInterval), so
-// that recovery never serves the entries it was meant to remove.
+// invalidation is kept and replayed before this Cache uses the store
+// again, and by a background retry (at once, then every replayInterval),
+// so that recovery never serves the entries it was meant to remove.
+// Stats.PendingInvalidations says how many wait.
 var ErrDeferred = errors.New("aside: invalidation deferred until the store answers")
 
 // replayInterval is how often pending invalidations are retried while the
