@@ -186,6 +186,15 @@ func TestResults(t *testing.T) {
 		if _, _, err := db.PutResult(ctx, j.ID, json.RawMessage(`{}`), at); !errors.Is(err, platform.ErrConflict) {
 			t.Errorf("a second PutResult = %v; want ErrConflict", err)
 		}
+		// Behind the data access's back too: the database refuses to
+		// change a result.
+		if _, err := db.Exec(ctx, `UPDATE job_results SET result = '{"forged": true}' WHERE job_id = $1`, j.ID); err == nil ||
+			!strings.Contains(err.Error(), "immutable") {
+			t.Errorf("UPDATE of a result = %v; want the database's refusal", err)
+		}
+		if got, _ := db.ResultByJob(ctx, j.ID); !jsonEqual(got.Result, `{"ok":true}`) {
+			t.Errorf("after a refused UPDATE the result is %s; want it unchanged", got.Result)
+		}
 		f := mustJob(t, db, u.ID)
 		failed := platform.StatusFailed
 		db.UpdateJob(ctx, f.ID, platform.JobPatch{Status: &failed}, at)
