@@ -50,8 +50,8 @@ type breaker struct {
 	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
 	healthy atomic.Bool // closed, and no failure since the last success
 	trips   atomic.Uint64
-	// recovered is when the last probe succeeded (Unix ns): calls stay out
-	// until recoveryHold after it.
+	// recovered is when the last probe succeeded (ns since epoch): calls
+	// stay out until recoveryHold after it.
 	recovered atomic.Int64
 
 	// slow orders the two moves of healthy that read gobreaker's state: a
@@ -78,7 +78,7 @@ func newBreaker(o BreakerOptions, log *slog.Logger) *breaker {
 				b.healthy.Store(false)
 				level = slog.LevelWarn
 			case from == gobreaker.StateHalfOpen && to == gobreaker.StateClosed:
-				b.recovered.Store(time.Now().UnixNano())
+				b.recovered.Store(int64(time.Since(epoch)))
 			}
 			log.Log(context.Background(), level, "aside: circuit breaker changed state",
 				"from", from.String(), "to", to.String())
@@ -106,8 +106,8 @@ func (b *breaker) allow() (call, error) {
 	if b.healthy.Load() {
 		return call{b: b}, nil
 	}
-	if b.holding(time.Now()) {
-		return call{}, fmt.Errorf("%w: circuit breaker recovering", ErrUnavailable)
+	if b.holding() {
+		return call{}, errRecovering
 	}
 	done, err := b.cb.Allow()
 	if err != nil {
@@ -115,14 +115,29 @@ func (b *breaker) allow() (call, error) {
 	}
 	// Half-open lets one call through at a time, this one: the state
 	// cannot move before it reports.
-	return call{b: b, done: done, probe: b.cb.State() == gobreaker.StateHalfOpen}, nil
+	if b.cb.State() == gobreaker.StateHalfOpen {
+		return call{b: b, done: done, probe: true}, nil
+	}
+	// A probe may have succeeded between the check above and Allow: the
+	// hold has begun, and this call must wait it out like the others.
+	if b.holding() {
+		done(errCallerGone) // excluded from gobreaker's counts
+		return call{}, errRecovering
+	}
+	return call{b: b, done: done}, nil
 }
 
+var errRecovering = fmt.Errorf("%w: circuit breaker recovering", ErrUnavailable)
+
+// epoch is the origin of the breaker's monotonic times: a wall clock
+// stepped back must not stretch a hold.
+var epoch = time.Now()
+
 // holding reports whether a breaker that has just closed still keeps
-// calls out at now.
-func (b *breaker) holding(now time.Time) bool {
+// calls out.
+func (b *breaker) holding() bool {
 	r := b.recovered.Load()
-	return r != 0 && now.UnixNano() < r+recoveryHold.Nanoseconds()
+	return r != 0 && int64(time.Since(epoch)) < r+recoveryHold.Nanoseconds()
 }
 
 // report hands the outcome of a store call to the breaker. A call whose
@@ -130,8 +145,8 @@ func (b *breaker) holding(now time.Time) bool {
 // excluded from the counts: only the store's failures, its own timeout
 // (OpTimeout) included, can open the breaker.
 func (c call) report(ctx context.Context, err error) {
-	if err != nil && ctx.Err() != nil {
-		err = errCallerGone
+	if err != nil && (ctx.Err() != nil || errors.Is(err, errReplayPending)) {
+		err = errCallerGone // the caller's doing, or this process's replay: not the store's
 	}
 	switch {
 	case c.done == nil && err == nil:
@@ -152,7 +167,7 @@ func (c call) report(ctx context.Context, err error) {
 	c.b.slow.Lock()
 	defer c.b.slow.Unlock()
 	c.done(err)
-	if err == nil && c.b.cb.State() == gobreaker.StateClosed && c.b.cb.Counts().ConsecutiveFailures == 0 && !c.b.holding(time.Now()) {
+	if err == nil && c.b.cb.State() == gobreaker.StateClosed && c.b.cb.Counts().ConsecutiveFailures == 0 && !c.b.holding() {
 		c.b.healthy.Store(true)
 	}
 }
@@ -166,7 +181,7 @@ func (b *breaker) state() BreakerState {
 	case gobreaker.StateHalfOpen:
 		return BreakerHalfOpen
 	}
-	if b.holding(time.Now()) {
+	if b.holding() {
 		return BreakerHalfOpen
 	}
 	return BreakerClosed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,29 +161,49 @@ func TestBreakerProbesAndHoldsBeforeReadingAgain(t *testing.T) {
 		t.Fatalf("breaker %s after a timeout; want open", st.Breaker)
 	}
 
-	// The probe is made by the last read that began with the breaker open,
-	// or by the first that began with it half-open: either way, not before
-	// the last read that began with it open.
-	var lastOpen time.Time
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if time.Now().After(deadline) {
-			t.Fatal("no read came from Redis within 5 s of Redis answering again")
-		}
-		state, start := c.Stats().Breaker, time.Now()
-		v, err := aside.GetOrSet(ctx, c, "k", time.Hour, loaded)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if state == aside.BreakerOpen {
-			lastOpen = start
-		}
-		if v == "cached" {
-			if held := time.Since(lastOpen); held < 100*time.Millisecond {
-				t.Errorf("the first read from Redis came %v after the probe at the latest; want the breaker to hold at least 100ms", held)
+	// Readers race through the recovery. The probe follows the cooldown,
+	// so it succeeds after every moment a reader saw the breaker open; no
+	// read may come from Redis until 100 ms after the latest such moment.
+	var (
+		mu          sync.Mutex
+		lastOpen    time.Time
+		firstCached time.Time
+	)
+	deadline := time.Now().Add(5 * time.Second)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				seen := time.Now()
+				state := c.Stats().Breaker
+				v, err := aside.GetOrSet(ctx, c, "k", time.Hour, loaded)
+				end := time.Now()
+				mu.Lock()
+				if state == aside.BreakerOpen && seen.After(lastOpen) {
+					lastOpen = seen
+				}
+				done := !firstCached.IsZero()
+				if err == nil && v == "cached" && (firstCached.IsZero() || end.Before(firstCached)) {
+					firstCached = end
+				}
+				mu.Unlock()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if done {
+					return
+				}
+				time.Sleep(time.Millisecond)
 			}
-			break
-		}
-		time.Sleep(time.Millisecond)
+		})
+	}
+	wg.Wait()
+	if firstCached.IsZero() {
+		t.Fatal("no read came from Redis within 5 s of Redis answering again")
+	}
+	if held := firstCached.Sub(lastOpen); held < 100*time.Millisecond {
+		t.Errorf("the first read from Redis ended %v after a reader last saw the breaker open; want the breaker to hold at least 100ms after its probe", held)
 	}
 	if st := c.Stats(); st.Breaker != aside.BreakerClosed {
 		t.Errorf("breaker %s once reads come from Redis again; want closed", st.Breaker)

@@ -261,9 +261,10 @@ const scanCount = 1000
 // each batch with UNLINK, on every master of a cluster, so Redis is never
 // blocked as KEYS or one giant DEL would block it; keys outside the prefix
 // are never reached. Each round trip is bounded by OpTimeout; ctx bounds the
-// whole. On an error, removed counts what was removed before it, and the
-// error wraps ErrDeferred: the whole pattern delete is kept and run again
-// before this Cache uses the store again, as a failed Delete is.
+// whole: a walk it cuts short stops there. On a store error, removed counts
+// what was removed before it, and the error wraps ErrDeferred: the whole
+// pattern delete is kept and run again in the background, as a failed
+// Delete is.
 func (c *Cache) DeletePattern(ctx context.Context, pattern string) (removed int, err error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
@@ -285,19 +286,24 @@ func (c *Cache) Clear(ctx context.Context) (removed int, err error) {
 }
 
 // deleteMatching removes the keys matching a full pattern. A walk the
-// store breaks off is kept, as an invalidation is, and run again whole
-// before the store is used again: the error wraps ErrDeferred.
+// store breaks off is kept, as an invalidation is, and run again whole:
+// the error wraps ErrDeferred. Until that walk is done, this Cache's store
+// calls answer as if the breaker were open (a read from its loader): see
+// replayBeforeUse.
 func (c *Cache) deleteMatching(ctx context.Context, pattern string) (removed int, err error) {
 	c.flights.forgetMatching(pattern)
 	if c.local != nil {
 		return c.deleteMatchingWalk(ctx, pattern)
 	}
 	removed, err = c.deleteMatchingWalk(ctx, pattern)
-	if err != nil {
-		c.pending.addPattern(&c.stats.unscoped, pattern)
-		return removed, fmt.Errorf("%w: %w", ErrDeferred, err)
+	switch {
+	case err == nil:
+		return removed, nil
+	case ctx.Err() != nil:
+		return removed, err // the caller's to run again: ctx bounds the whole
 	}
-	return removed, nil
+	c.pending.addPattern(&c.stats.unscoped, pattern)
+	return removed, fmt.Errorf("%w: %w", ErrDeferred, err)
 }
 
 func (c *Cache) deleteMatchingWalk(ctx context.Context, pattern string) (removed int, err error) {

@@ -43,12 +43,19 @@ type pending struct {
 	patterns map[string]deferral // full glob pattern → its deferral
 	seq      uint64              // numbers deferrals, so a replay forgets only what it sent
 	size     atomic.Int64        // len(keys) + len(patterns): read on every store call
+	walks    atomic.Int64        // len(patterns)
 
 	// replaying holds a token while a replay runs: one at a time. A store
 	// call that finds one running waits for it no longer than its own
 	// OpTimeout, so a slow store never queues callers behind each other.
 	replaying chan struct{}
 	kick      chan struct{} // a deferral wakes the replay loop (buffer of 1)
+}
+
+// resized publishes the sizes of keys and patterns; p.mu is held.
+func (p *pending) resized() {
+	p.size.Store(int64(len(p.keys) + len(p.patterns)))
+	p.walks.Store(int64(len(p.patterns)))
 }
 
 // kicked wakes the replay loop, unless it is awake already.
@@ -60,8 +67,10 @@ func (p *pending) kicked() {
 }
 
 // errReplayPending is a store call's failure when the replay it must wait
-// for did not end within the call's OpTimeout.
-var errReplayPending = errors.New("aside: pending invalidations are still being replayed")
+// for did not end within the call's OpTimeout, or is a pattern delete's
+// walk, which is not waited for. Like an open breaker's refusal, it sends a
+// read to its loader (counted as bypassed) and is not the store's failure.
+var errReplayPending = fmt.Errorf("%w: pending invalidations are still being replayed", ErrUnavailable)
 
 // deferral is one pending invalidation: the namespace that counts it, and
 // its number. An invalidation deferred again while a replay of the same
@@ -96,7 +105,7 @@ func (p *pending) add(c *Cache, st *counters, nsPrefix string, full []string) {
 		c.opts.Logger.Warn("aside: too many invalidations pending; the namespace will be cleared when the store answers",
 			"pattern", pattern, "bound", p.max)
 	}
-	p.size.Store(int64(len(p.keys) + len(p.patterns)))
+	p.resized()
 	p.kicked()
 }
 
@@ -110,7 +119,7 @@ func (p *pending) addPattern(st *counters, pattern string) {
 	}
 	p.seq++
 	p.patterns[pattern] = deferral{st: st, seq: p.seq}
-	p.size.Store(int64(len(p.keys) + len(p.patterns)))
+	p.resized()
 	p.kicked()
 }
 
@@ -154,6 +163,9 @@ func (c *Cache) replay(ctx, wait context.Context) error {
 		if len(batch) == 0 {
 			return nil
 		}
+		if err := ctx.Err(); err != nil {
+			return err // Close: the rest stays pending
+		}
 		prior, err := c.store.Replace(c.timer.bound(ctx), batch)
 		if err != nil {
 			return fmt.Errorf("aside: replay invalidations: %w", err)
@@ -187,14 +199,22 @@ func (p *pending) done(set map[string]deferral, name string, seq uint64) {
 	if d, ok := set[name]; ok && d.seq == seq {
 		delete(set, name)
 	}
-	p.size.Store(int64(len(p.keys) + len(p.patterns)))
+	p.resized()
 }
 
 // replayBeforeUse replays pending invalidations before a store call: a
-// read must never find an entry an invalidation was meant to remove.
+// read must never find an entry an invalidation was meant to remove. Keys
+// are replayed here, in a round trip per batch; a pattern delete's walk
+// can take seconds, so while one is pending the call is refused (a read
+// answers from its loader) and the replay loop walks it.
 func (c *Cache) replayBeforeUse(ctx context.Context) error {
-	if c.pending.size.Load() == 0 {
+	p := &c.pending
+	switch {
+	case p.size.Load() == 0:
 		return nil
+	case p.walks.Load() > 0:
+		p.kicked()
+		return errReplayPending
 	}
 	return c.replay(ctx, c.timer.bound(ctx))
 }
@@ -206,15 +226,23 @@ func (c *Cache) replayLoop() {
 	defer c.loops.Done()
 	t := time.NewTicker(replayInterval)
 	defer t.Stop()
+	failed := false
 	for {
+		kick := c.pending.kick
+		if failed {
+			kick = nil // a store that failed the last replay is tried at the interval
+		}
 		select {
 		case <-c.closing.Done():
 			return
 		case <-t.C:
-		case <-c.pending.kick:
+		case <-kick:
 		}
+		failed = false
 		if c.pending.size.Load() > 0 {
-			if err := c.replay(c.closing, c.closing); err == nil {
+			err := c.replay(c.closing, c.closing)
+			failed = err != nil
+			if err == nil {
 				c.opts.Logger.Info("aside: pending invalidations replayed")
 			}
 		}
@@ -230,6 +258,9 @@ func (c *Cache) replayLoop() {
 func (c *Cache) deleteMatchingDirect(ctx context.Context, pattern string) (removed int, err error) {
 	cursor := ""
 	for {
+		if err := ctx.Err(); err != nil {
+			return removed, err // Close: the pattern stays pending
+		}
 		var keys []string
 		keys, cursor, err = c.store.Scan(c.timer.bound(ctx), cursor, pattern, scanCount)
 		if err != nil {
