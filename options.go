@@ -65,8 +65,9 @@ type Options struct {
 	// for the keys read most, the bytes last read and their decoding, so
 	// that a hit on unchanged bytes skips the codec (every read still reads
 	// the store). Values served from it are shared by their readers, as an
-	// in-process store's are: do not modify what a read returns. Weighed as
-	// twice the bytes. Default 16 MiB; negative turns it off.
+	// in-process store's are: do not modify what a read returns. An entry
+	// is weighed as twice its bytes, an estimate: a value decoded into maps
+	// can take more. Default 16 MiB; negative turns it off.
 	DecodeMemoBytes int64
 	// Logger receives breaker transitions and store errors that a read
 	// absorbed (keys, never values). Default: discard.
