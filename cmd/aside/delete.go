@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
 	"github.com/aside-cache/aside/redisstore"
 )
 
@@ -57,16 +55,11 @@ func runDelete(ctx context.Context, args []string, getenv func(string) string, s
 	if *deleted <= 0 || *deleted > *total {
 		return fmt.Errorf("-delete %d of -keys %d: want 1 to -keys", *deleted, *total)
 	}
-	dir, err := os.MkdirTemp("", "aside-delete-")
+	srv, _, stop, err := privateRedis("delete")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	srv, err := redistest.New(dir)
-	if err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
-	}
-	defer srv.Stop()
+	defer stop()
 	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr}, DisableCache: true})
 	if err != nil {
 		return err

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
 	"github.com/aside-cache/aside/platform"
 	"github.com/aside-cache/aside/platform/sqldb"
 	"github.com/aside-cache/aside/redisstore"
@@ -54,16 +52,11 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 	if *entries <= 0 {
 		return fmt.Errorf("-entries %d: want at least 1", *entries)
 	}
-	dir, err := os.MkdirTemp("", "aside-warm-")
+	srv, dir, stop, err := privateRedis("warm")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	srv, err := redistest.New(dir)
-	if err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
-	}
-	defer srv.Stop()
+	defer stop()
 	newCache := func(prefix string) (*aside.Cache, *roundTrips, error) {
 		rs, err := redisstore.New(redisstore.Options{Addrs: []string{srv.Addr}})
 		if err != nil {
