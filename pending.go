@@ -67,10 +67,15 @@ func (p *pending) kicked() {
 }
 
 // errReplayPending is a store call's failure when the replay it must wait
-// for did not end within the call's OpTimeout, or is a pattern delete's
-// walk, which is not waited for. Like an open breaker's refusal, it sends a
-// read to its loader (counted as bypassed) and is not the store's failure.
-var errReplayPending = fmt.Errorf("%w: pending invalidations are still being replayed", ErrUnavailable)
+// for did not end within the call's OpTimeout: the store is slow, and the
+// breaker counts it so.
+var errReplayPending = errors.New("aside: pending invalidations are still being replayed")
+
+// errWalkPending refuses a store call while a pattern delete waits for its
+// walk, which can take seconds on a healthy store. Like an open breaker's
+// refusal, it sends a read to its loader (counted as bypassed) and is not
+// the store's failure.
+var errWalkPending = fmt.Errorf("%w: a pattern delete is still being replayed", ErrUnavailable)
 
 // deferral is one pending invalidation: the namespace that counts it, and
 // its number. An invalidation deferred again while a replay of the same
@@ -214,7 +219,7 @@ func (c *Cache) replayBeforeUse(ctx context.Context) error {
 		return nil
 	case p.walks.Load() > 0:
 		p.kicked()
-		return errReplayPending
+		return errWalkPending
 	}
 	return c.replay(ctx, c.timer.bound(ctx))
 }
