@@ -185,3 +185,39 @@ func TestReadsWaitForAReplayNoLongerThanOpTimeout(t *testing.T) {
 		t.Errorf("slowest of %d reads behind a stuck replay took %v; want under %v", readers, slowest, limit)
 	}
 }
+
+// With Redis frozen and writes invalidating as reads go on, the breaker
+// still opens (waits for a replay stuck on the store count as failures),
+// and once it is open, reads stop waiting for timeouts.
+func TestBreakerOpensWithInvalidationsPending(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newCache(t, newRedisStore(t, srv.Addr), aside.Options{})
+	ctx := context.Background()
+	users := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Resume()
+	load := func(context.Context) (string, error) { return "db", nil }
+	slowAfterOpen := 0
+	for i := range 60 {
+		if err := users.Invalidate(ctx, fmt.Sprint(i)); !errors.Is(err, aside.ErrDeferred) {
+			t.Fatalf("Invalidate with Redis frozen = %v; want ErrDeferred", err)
+		}
+		open := c.Stats().Breaker == aside.BreakerOpen
+		start := time.Now()
+		if v, err := users.Get(ctx, fmt.Sprint("r", i), load); err != nil || v != "db" {
+			t.Fatalf("read with Redis frozen = %q, %v; want the loader's", v, err)
+		}
+		if open && time.Since(start) >= aside.DefaultOpTimeout {
+			slowAfterOpen++
+		}
+	}
+	st := c.Stats()
+	if st.BreakerTrips == 0 || st.Breaker != aside.BreakerOpen {
+		t.Errorf("breaker %s after %d trips; want it open", st.Breaker, st.BreakerTrips)
+	}
+	if slowAfterOpen > 0 {
+		t.Errorf("%d reads waited a timeout with the breaker open", slowAfterOpen)
+	}
+}
