@@ -91,9 +91,7 @@ type deferral struct {
 func (p *pending) add(c *Cache, st *counters, nsPrefix string, full []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.keys == nil {
-		p.keys, p.patterns = make(map[string]deferral), make(map[string]deferral)
-	}
+	p.made()
 	for _, k := range full {
 		p.seq++
 		p.keys[k] = deferral{st: st, seq: p.seq}
@@ -105,8 +103,7 @@ func (p *pending) add(c *Cache, st *counters, nsPrefix string, full []string) {
 				delete(p.keys, k)
 			}
 		}
-		p.seq++
-		p.patterns[pattern] = deferral{st: st, seq: p.seq}
+		p.keepPattern(st, pattern)
 		c.opts.Logger.Warn("aside: too many invalidations pending; the namespace will be cleared when the store answers",
 			"pattern", pattern, "bound", p.max)
 	}
@@ -119,19 +116,30 @@ func (p *pending) add(c *Cache, st *counters, nsPrefix string, full []string) {
 func (p *pending) addPattern(st *counters, pattern string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.keys == nil {
-		p.keys, p.patterns = make(map[string]deferral), make(map[string]deferral)
-	}
-	p.seq++
-	p.patterns[pattern] = deferral{st: st, seq: p.seq}
+	p.made()
+	p.keepPattern(st, pattern)
 	p.resized()
 	p.kicked()
 }
 
+// made makes the maps on first use; p.mu is held.
+func (p *pending) made() {
+	if p.keys == nil {
+		p.keys, p.patterns = make(map[string]deferral), make(map[string]deferral)
+	}
+}
+
+// keepPattern numbers and keeps a pattern delete; p.mu is held.
+func (p *pending) keepPattern(st *counters, pattern string) {
+	p.seq++
+	p.patterns[pattern] = deferral{st: st, seq: p.seq}
+}
+
 // replay sends the pending invalidations to the store, bypassing the
-// breaker (a replay is itself a probe). It returns nil when none remain.
-// It waits for a replay already running until wait is done.
-func (c *Cache) replay(ctx, wait context.Context) error {
+// breaker (a replay is itself a probe): the keys, and with walk the
+// pattern deletes too. It returns nil when none of those remain. It waits
+// for a replay already running until wait is done.
+func (c *Cache) replay(ctx, wait context.Context, walk bool) error {
 	p := &c.pending
 	select {
 	case p.replaying <- struct{}{}:
@@ -147,9 +155,12 @@ func (c *Cache) replay(ctx, wait context.Context) error {
 	for k, d := range p.keys {
 		keys[k] = d
 	}
-	patterns := make(map[string]deferral, len(p.patterns))
-	for pat, d := range p.patterns {
-		patterns[pat] = d
+	var patterns map[string]deferral
+	if walk {
+		patterns = make(map[string]deferral, len(p.patterns))
+		for pat, d := range p.patterns {
+			patterns[pat] = d
+		}
 	}
 	p.mu.Unlock()
 
@@ -221,7 +232,7 @@ func (c *Cache) replayBeforeUse(ctx context.Context) error {
 		p.kicked()
 		return errWalkPending
 	}
-	return c.replay(ctx, c.timer.bound(ctx))
+	return c.replay(ctx, c.timer.bound(ctx), false)
 }
 
 // replayLoop retries pending invalidations in the background until Close,
@@ -245,7 +256,7 @@ func (c *Cache) replayLoop() {
 		}
 		failed = false
 		if c.pending.size.Load() > 0 {
-			err := c.replay(c.closing, c.closing)
+			err := c.replay(c.closing, c.closing, true)
 			failed = err != nil
 			if err == nil {
 				c.opts.Logger.Info("aside: pending invalidations replayed")

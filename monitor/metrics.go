@@ -77,7 +77,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		c.collectNamespace(ch, name, ns)
 		subtract(&rest, ns)
 	}
-	if c.any(rest) {
+	if c.counted(rest) {
 		c.collectNamespace(ch, unscoped, rest)
 	}
 	for _, st := range []aside.BreakerState{aside.BreakerClosed, aside.BreakerHalfOpen, aside.BreakerOpen, aside.BreakerNone} {
@@ -91,9 +91,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(s.PendingInvalidations))
 }
 
-// any reports whether a counter of s is not zero: keys under no
+// counted reports whether a counter of s is not zero: keys under no
 // namespace get their series from their first count of anything.
-func (c *Collector) any(s aside.Counters) bool {
+func (c *Collector) counted(s aside.Counters) bool {
 	for _, d := range c.counters {
 		if d.value(s) != 0 {
 			return true
