@@ -26,6 +26,7 @@ type Cache struct {
 	stats   statsRegistry
 	pending pending     // invalidations the store did not take, to replay
 	memo    *decodeMemo // the last decoding of hot keys' bytes; nil: none
+	shapes  shapes      // the fingerprints of the types read
 
 	closed  atomic.Bool
 	closing context.Context // done once Close begins: stops loads in flight
@@ -68,8 +69,9 @@ func New(store Store, opts Options) (*Cache, error) {
 }
 
 // Close stops the loads in flight (their callers get the loader's context
-// error), waits for them to end, and closes the store. Calls after Close
-// return ErrClosed.
+// error) and the reads waiting on another process's lease (ErrClosed;
+// their loaders are not called), waits for them to end, and closes the
+// store. Calls after Close return ErrClosed.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	already := c.closed.Swap(true)

@@ -50,13 +50,26 @@
 // once, in the background, under a claim on the entry. With MaxStale
 // (fail-safe), a value past its TTL stands in when the loader fails or
 // passes the soft timeout, and the loader is tried again only after a
-// throttle period. An invalidated entry is never served stale.
+// throttle period. An invalidated entry is never served stale: not by the
+// process that invalidated, nor by any other to a read that begins after
+// the invalidation returned.
 //
 // A loader error is returned (wrapped in *LoadError), never cached and
 // never retried behind the caller's back. A loader that returns
 // ErrNotFound has that answer cached as a negative entry for the negative
 // TTL (30 s by default), so a missing row is not queried on every read.
 // Zero values (0, "", an empty struct, a nil slice) are values and hits.
+//
+// # Types and deploys
+//
+// Each cached value carries a fingerprint of its shape: the structure of
+// the type it was written as, and its namespace's NamespaceConfig.Version.
+// A reader of another shape finds nothing to serve, loads, and replaces
+// the entry. So a deploy that changes a cached type (a field renamed or
+// retyped) never serves what the previous deploy cached, through Get or
+// GetEncoded; set Version when the meaning of values changes but their
+// type does not. During a rolling deploy, old and new processes read each
+// other's entries as misses.
 //
 // # When the store fails
 //

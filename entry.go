@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+
+	"github.com/aside-cache/aside/internal/marker"
 )
 
 // An entry carries a logical expiry inside a longer physical one. Until
@@ -21,6 +23,7 @@ type meta struct {
 	refreshAfter int64  // Unix ms: a hit past it refreshes in the background; 0 never
 	claimUntil   int64  // Unix ms: a refresh of this entry is under way until then
 	loadMicros   uint32 // how long the load that wrote it took: XFetch's Δ
+	shape        uint64 // a value's shape fingerprint (see shape.go); 0 for other kinds
 }
 
 // entry is a cached entry. A ValueStore keeps *entry values, whose pointer
@@ -90,15 +93,16 @@ const (
 //	20  refreshAfter, int64 Unix ms
 //	28  claimUntil, int64 Unix ms
 //	36  loadMicros, uint32
-//	40  the payload: the codec's bytes, nothing for a negative entry, or a
+//	40  shape, uint64: the fingerprint of a value's shape
+//	48  the payload: the codec's bytes, nothing for a negative entry, or a
 //	    lease's 8-byte token
 //
 // Bytes of another version are a miss: they are dropped and refilled, so
 // a rolling upgrade never misreads an old entry.
 const (
 	envelopeMagic   = 0xA5
-	envelopeVersion = 2
-	headerLen       = 40
+	envelopeVersion = 3
+	headerLen       = 48
 	leaseTokenLen   = 8
 	claimOffset     = 28
 )
@@ -120,7 +124,8 @@ func appendHeader(b []byte, k kind, m meta) []byte {
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.staleUntil))
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.refreshAfter))
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.claimUntil))
-	return binary.LittleEndian.AppendUint32(b, m.loadMicros)
+	b = binary.LittleEndian.AppendUint32(b, m.loadMicros)
+	return binary.LittleEndian.AppendUint64(b, m.shape)
 }
 
 // readHeader reads an envelope's header; it never panics on any input.
@@ -137,6 +142,7 @@ func readHeader(data []byte) (k kind, m meta, payload []byte, err error) {
 		refreshAfter: int64(binary.LittleEndian.Uint64(data[20:])),
 		claimUntil:   int64(binary.LittleEndian.Uint64(data[28:])),
 		loadMicros:   binary.LittleEndian.Uint32(data[36:]),
+		shape:        binary.LittleEndian.Uint64(data[40:]),
 	}
 	payload = data[headerLen:]
 	switch k = kind(data[2]); k {
@@ -155,17 +161,26 @@ func readHeader(data []byte) (k kind, m meta, payload []byte, err error) {
 	return k, m, payload, nil
 }
 
-// decodeEntry reads an envelope; a lease decodes to an entry of kindLease.
-// Bytes that are not an envelope of this version, or whose payload the
-// codec refuses, give an error wrapping errCorrupt.
-func decodeEntry[T any](codec Codec, data []byte) (e entry[T], err error) {
+// errOtherShape is decodeEntry's answer for a value written in another
+// shape than the reader's (see shape.go): not corrupt, but nothing to serve.
+var errOtherShape = errors.New("aside: entry of another shape")
+
+// decodeEntry reads an envelope for a reader of shape; a lease decodes to
+// an entry of kindLease. A value of another shape gives errOtherShape,
+// its payload not decoded. Bytes that are not an envelope of this
+// version, or whose payload the codec refuses, give an error wrapping
+// errCorrupt.
+func decodeEntry[T any](codec Codec, data []byte, shape uint64) (e entry[T], err error) {
 	k, m, payload, err := readHeader(data)
 	if err != nil {
 		return e, err
 	}
 	e.kind, e.meta = k, m
-	if k != kindValue {
+	switch {
+	case k != kindValue:
 		return e, nil
+	case m.shape != shape:
+		return e, errOtherShape
 	}
 	if e.value, err = decodeValue[T](codec, payload); err != nil {
 		return entry[T]{}, fmt.Errorf("%w: %v", errCorrupt, err)
@@ -211,8 +226,9 @@ func withClaim(data []byte, until int64) []byte {
 }
 
 // localLease is a lease in a ValueStore: each is a distinct pointer, so
-// comparing two is comparing their identity.
-type localLease struct{ _ byte }
+// comparing two is comparing their identity. memstore never evicts one for
+// room (see package marker).
+type localLease = marker.Marker
 
 // reencoder is an *entry seen without its type parameter: a reader of
 // another type decodes it through the codec, as it would from Redis.

@@ -36,11 +36,10 @@ type flight struct {
 	// caller that began before basis may take it; a caller that began
 	// after reads again, for another process's invalidation may have
 	// returned between basis and its start (one in this process detaches
-	// the flight). A not-found answer is a value too. certain marks the
-	// answers good for every caller: fail-safe's stale ones, by contract.
-	basis   time.Time
-	certain bool
-	stale   bool // fail-safe's answer: each caller it serves counts as stale served
+	// the flight). A not-found answer and fail-safe's stale answer are
+	// values too.
+	basis time.Time
+	stale bool // fail-safe's answer: each caller it serves counts as stale served
 }
 
 // join returns the flight loading key as typ, starting one if there is
@@ -74,7 +73,7 @@ func (f *flight) trusted(start time.Time) bool {
 	if f.err != nil && !errors.Is(f.err, ErrNotFound) {
 		return true // a failure, not a value: it cannot be stale
 	}
-	return f.certain || start.Before(f.basis)
+	return start.Before(f.basis)
 }
 
 // land ends the flight for key: later misses start a new one.

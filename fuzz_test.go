@@ -47,7 +47,8 @@ func FuzzDecodeEntry(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		e, err := decodeEntry[fuzzRow](JSON{}, data)
+		_, m, _, _ := readHeader(data)
+		e, err := decodeEntry[fuzzRow](JSON{}, data, m.shape)
 		if err != nil {
 			return
 		}
@@ -66,13 +67,13 @@ func FuzzDecodeEntry(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encode %+v: %v", e, err)
 		}
-		e2, err := decodeEntry[fuzzRow](JSON{}, again)
+		e2, err := decodeEntry[fuzzRow](JSON{}, again, m.shape)
 		if err != nil || e2.kind != e.kind || e2.meta != e.meta || e2.value.ID != e.value.ID ||
 			e2.value.Name != e.value.Name || !e2.value.At.Equal(e.value.At) || len(e2.value.Tags) != len(e.value.Tags) {
 			t.Fatalf("round trip of %+v gave %+v, %v", e, e2, err)
 		}
 		if e.kind == kindValue {
-			s, err := decodeEntry[string](JSON{}, data)
+			s, err := decodeEntry[string](JSON{}, data, m.shape)
 			if err != nil || s.value != string(data[headerLen:]) {
 				t.Fatalf("decode as string = %q, %v; want the payload", s.value, err)
 			}

@@ -314,8 +314,11 @@ func TestTypeMismatchIsAMissNotAPanic(t *testing.T) {
 		if err != nil || got != 5 {
 			t.Errorf("GetOrSet[int] over a cached User = %v, %v; want the loader's 5", got, err)
 		}
-		if st := c.Stats(); st.Errors != 1 {
-			t.Errorf("Errors = %d; want 1 for the entry that did not decode", st.Errors)
+		if st := c.Stats(); st.Errors != 0 || st.Sets != 2 {
+			t.Errorf("errors %d, sets %d; want 0 and 2: an entry of another type is no error, and the load replaces it", st.Errors, st.Sets)
+		}
+		if v, found, _ := aside.Get[int](ctx, c, "k"); !found || v != 5 {
+			t.Errorf("Get[int] after the load = %v, %v; want the 5 that replaced the User", v, found)
 		}
 	})
 }

@@ -25,20 +25,53 @@ import (
 // The history checker. Writers update rows in a database and invalidate
 // their keys; readers read the rows through two caches with Redis clients
 // of their own, one of them in a second OS process; loaders take random
-// time; the private Redis is paused and resumed once mid-run. Every
-// operation is recorded with its start and end, and the checker asserts
-// that no read that began after an invalidation took effect saw a value
-// older than that invalidation's write. An invalidation takes effect when
-// it returns; one deferred (ErrDeferred, the store unreachable) when its
-// replay has run, as docs/CONSISTENCY.md states. The same checker, run on
-// a naive get / load / set path, must find a violation: it can fail.
+// time. Every operation is recorded with its start and end, and the
+// checker asserts that no read that began after an invalidation took
+// effect saw a value older than that invalidation's write. An invalidation
+// takes effect when it returns; one deferred (ErrDeferred, the store
+// unreachable) when its replay has run, as docs/CONSISTENCY.md states. The
+// same checker, run on a naive get / load / set path, must find a
+// violation: it can fail.
+//
+// It runs in two configurations (historyConfigs): an outage, where the
+// private Redis is paused and resumed once mid-run; and fail-safe, where
+// entries go stale every few dozen milliseconds, loaders fail a third of
+// the time and often pass the soft timeout, so that both processes serve
+// stale values, refresh in the background and throttle, all while the
+// first process invalidates.
 
 const (
 	historyKeys     = 32
 	historyDuration = 4 * time.Second
 	historyEnvDB    = "ASIDE_HISTORY_DB"
 	historyEnvRun   = "ASIDE_HISTORY_RUN"
+	historyEnvMode  = "ASIDE_HISTORY_MODE"
 )
+
+// historyConfig is one configuration of the checker.
+type historyConfig struct {
+	ns       aside.NamespaceConfig
+	failRate float64 // the share of loads that fail
+	pause    bool    // Redis freezes once, early in the run
+}
+
+var historyConfigs = map[string]historyConfig{
+	// Soft TTL short, so that entries refresh in the background many
+	// times during a run; TTL longer than the run, so that entries cached
+	// before Redis froze are still there when it answers again, and only
+	// the replay of the invalidations it missed keeps them from being read.
+	"outage": {
+		ns:    aside.NamespaceConfig{Name: "rows", Prefix: "row:", TTL: 2 * historyDuration, SoftTTL: 200 * time.Millisecond},
+		pause: true,
+	},
+	// Entries stale after 60 ms and served stale for an hour; loads of up
+	// to 6 ms against a 2 ms soft timeout; a third of loads fail.
+	"failsafe": {
+		ns: aside.NamespaceConfig{Name: "rows", Prefix: "row:", TTL: 60 * time.Millisecond, SoftTTL: 30 * time.Millisecond,
+			MaxStale: time.Hour, SoftTimeout: 2 * time.Millisecond, FailSafeThrottle: 20 * time.Millisecond},
+		failRate: 1.0 / 3,
+	},
+}
 
 // op is one recorded operation: a read (version seen) or a write (version
 // committed, invalidation returned at End).
@@ -54,6 +87,8 @@ type op struct {
 	// was first seen with no invalidation pending after it returned: its
 	// replay had run by then. 0: never seen.
 	Replayed int64 `json:"replayed,omitempty"`
+	// Stats, on the second process's last line only, are its figures.
+	Stats *aside.Counters `json:"stats,omitempty"`
 }
 
 // effect is when a write's invalidation took effect, or 0 for never.
@@ -120,13 +155,16 @@ func historyDB(path string) (*sql.DB, error) {
 }
 
 // loader reads a row's version, with random time before and after, as a
-// loaded database or network would take.
-func loader(db *sql.DB, key int) func(context.Context) (int64, error) {
+// loaded database or network would take, and fails at failRate.
+func loader(db *sql.DB, key int, failRate float64) func(context.Context) (int64, error) {
 	return func(ctx context.Context) (int64, error) {
 		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
 		var v int64
 		err := db.QueryRowContext(ctx, `SELECT version FROM rows WHERE id = ?`, key).Scan(&v)
 		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+		if err == nil && rand.Float64() < failRate {
+			return 0, errDBDown
+		}
 		return v, err
 	}
 }
@@ -139,26 +177,15 @@ func historyOptions(prefix string) aside.Options {
 	return aside.Options{KeyPrefix: prefix, Breaker: aside.BreakerOptions{Cooldown: 100 * time.Millisecond}}
 }
 
-// historyNamespace reads rows. Its soft TTL is short, so that entries
-// refresh in the background many times during a run; its TTL outlives the
-// run, so that entries cached before Redis froze are still there when it
-// answers again, and only the replay of the invalidations it missed keeps
-// them from being read.
-func historyNamespace(c *aside.Cache) *aside.Namespace[int64] {
-	return aside.NewNamespace[int64](c, aside.NamespaceConfig{
-		Name: "rows", Prefix: "row:", TTL: 2 * historyDuration, SoftTTL: 200 * time.Millisecond,
-	})
-}
-
 // read runs readers on ns until the deadline, recording into h.
-func read(ns *aside.Namespace[int64], db *sql.DB, readers int, until time.Time, h *history) {
+func read(ns *aside.Namespace[int64], cfg historyConfig, db *sql.DB, until time.Time, h *history) {
 	var wg sync.WaitGroup
-	for range readers {
+	for range 4 {
 		wg.Go(func() {
 			for time.Now().Before(until) {
 				key := rand.IntN(historyKeys)
 				start := time.Now().UnixNano()
-				v, err := ns.Get(context.Background(), fmt.Sprint(key), loader(db, key))
+				v, err := ns.Get(context.Background(), fmt.Sprint(key), loader(db, key, cfg.failRate))
 				o := op{Key: key, Version: v, Start: start, End: time.Now().UnixNano()}
 				if err != nil {
 					o.Err = err.Error()
@@ -171,9 +198,10 @@ func read(ns *aside.Namespace[int64], db *sql.DB, readers int, until time.Time, 
 }
 
 // historyChild is the second process: it reads through a cache of its own
-// and prints its history as JSON lines.
+// and prints its history as JSON lines, then its figures.
 func historyChild() int {
 	addr, prefix := os.Getenv(childRedis), os.Getenv(childPrefix)
+	cfg := historyConfigs[os.Getenv(historyEnvMode)]
 	start, _ := time.Parse(time.RFC3339Nano, os.Getenv(historyEnvRun))
 	db, err := historyDB(os.Getenv(historyEnvDB))
 	if err != nil {
@@ -187,15 +215,22 @@ func historyChild() int {
 		return 1
 	}
 	defer c.Close()
+	ns := aside.NewNamespace[int64](c, cfg.ns)
+	if err := ns.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	time.Sleep(time.Until(start))
 	h := &history{}
-	read(historyNamespace(c), db, 4, start.Add(historyDuration), h)
+	read(ns, cfg, db, start.Add(historyDuration), h)
 	w := bufio.NewWriter(os.Stdout)
 	enc := json.NewEncoder(w)
 	for _, o := range h.ops {
 		o.Child = true
 		enc.Encode(o)
 	}
+	stats := c.Stats().Counters
+	enc.Encode(op{Stats: &stats})
 	w.Flush()
 	return 0
 }
@@ -244,48 +279,34 @@ func write(db *sql.DB, writers int, until time.Time, h *history, invalidate func
 	wg.Wait()
 }
 
-func TestHistoryHasNoStaleReads(t *testing.T) {
+func TestHistoryHasNoStaleReads(t *testing.T) { checkHistory(t, "outage") }
+
+func TestHistoryHasNoStaleReadsWithFailSafe(t *testing.T) { checkHistory(t, "failsafe") }
+
+// checkHistory runs the checker in one configuration.
+func checkHistory(t *testing.T, mode string) {
 	if testing.Short() {
 		t.Skip("a 4 s randomized run")
 	}
+	cfg := historyConfigs[mode]
 	srv := redistest.Start(t)
 	db, path := setUpHistory(t)
 	prefix := uniquePrefix(t)
 	c := newCache(t, newRedisStore(t, srv.Addr), historyOptions(prefix))
-	ns := historyNamespace(c)
+	ns := newNamespace[int64](t, c, cfg.ns)
 
 	start := time.Now().Add(300 * time.Millisecond) // time for the child to start
 	until := start.Add(historyDuration)
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), childEnv+"=history", childRedis+"="+srv.Addr, childPrefix+"="+prefix,
-		historyEnvDB+"="+path, historyEnvRun+"="+start.Format(time.RFC3339Nano))
-	child.Stderr = os.Stderr
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var childOps []op
-	decoded := make(chan error, 1)
-	go func() {
-		dec := json.NewDecoder(out)
-		for {
-			var o op
-			if err := dec.Decode(&o); err != nil {
-				decoded <- nil
-				return
-			}
-			childOps = append(childOps, o)
-		}
-	}()
+	child := startHistoryChild(t, mode, srv.Addr, prefix, path, start)
 
-	time.Sleep(time.Until(start))
 	h := &history{}
 	var wg sync.WaitGroup
-	wg.Go(func() { read(ns, db, 4, until, h) })
 	wg.Go(func() {
+		time.Sleep(time.Until(start))
+		read(ns, cfg, db, until, h)
+	})
+	wg.Go(func() {
+		time.Sleep(time.Until(start))
 		write(db, 2, until, h, func(key int) error { return ns.Invalidate(context.Background(), fmt.Sprint(key)) })
 	})
 	var drained []int64 // times the writer's cache was seen with nothing pending
@@ -298,66 +319,44 @@ func TestHistoryHasNoStaleReads(t *testing.T) {
 		}
 	})
 	var paused, resumed int64
-	// Redis freezes once, early in the run, so that most of it comes
-	// after Redis answers again.
-	wg.Go(func() {
-		time.Sleep(historyDuration / 5)
-		paused = time.Now().UnixNano()
-		srv.Pause()
-		time.Sleep(400 * time.Millisecond)
-		srv.Resume()
-		resumed = time.Now().UnixNano()
-	})
+	if cfg.pause {
+		// Redis freezes once, early in the run, so that most of it comes
+		// after Redis answers again.
+		wg.Go(func() {
+			time.Sleep(time.Until(start) + historyDuration/5)
+			paused = time.Now().UnixNano()
+			srv.Pause()
+			time.Sleep(400 * time.Millisecond)
+			srv.Resume()
+			resumed = time.Now().UnixNano()
+		})
+	}
 	wg.Wait()
-	<-decoded
-	if err := child.Wait(); err != nil {
-		t.Fatalf("the second process: %v", err)
-	}
+	childOps, childStats := child.wait(t)
 
-	unreplayed := 0
-	for i, o := range h.ops {
-		if o.Write && o.Err != "" {
-			if j, _ := slices.BinarySearch(drained, o.End); j < len(drained) {
-				h.ops[i].Replayed = drained[j]
-			} else {
-				unreplayed++
-			}
-		}
-	}
-	if unreplayed > 0 {
-		t.Errorf("%d deferred invalidations were still pending a second after the run", unreplayed)
+	if n := markReplays(h.ops, drained); n > 0 {
+		t.Errorf("%d deferred invalidations were still pending a second after the run", n)
 	}
 	ops := append(h.ops, childOps...)
-	var reads, childReads, writes, deferred, failed int
-	for _, o := range ops {
-		switch {
-		case o.Write && o.Err != "":
-			deferred++
-			writes++
-		case o.Write:
-			writes++
-		case o.Err != "":
-			failed++
-		default:
-			reads++
+	n := countHistory(ops)
+	st := c.Stats()
+	t.Logf("history (%s): %d reads (%d in the second process), %d writes (%d invalidations deferred), %d failed reads; stats %+v; the second process's %+v",
+		mode, n.reads, n.childReads, n.writes, n.deferred, n.failed, st.Counters, childStats)
+	if n.reads < 1000 || n.childReads < 100 || n.writes < 100 {
+		t.Errorf("the run was too small to prove anything: %d reads (%d in the second process), %d writes", n.reads, n.childReads, n.writes)
+	}
+	if cfg.pause {
+		if n.deferred == 0 || st.BreakerTrips == 0 || st.Breaker != aside.BreakerClosed || st.InvalidationsReplayed == 0 {
+			t.Errorf("%d deferred, breaker %s after %d trips, %d invalidations replayed; want the pause to defer invalidations, open the breaker, the run to outlast its recovery, and replays",
+				n.deferred, st.Breaker, st.BreakerTrips, st.InvalidationsReplayed)
+		}
+		if n.failed > 0 {
+			t.Errorf("%d reads failed; the cache must answer every read while the database does", n.failed)
 		}
 	}
-	for _, o := range childOps {
-		if !o.Write {
-			childReads++
-		}
-	}
-	t.Logf("history: %d reads (%d in the second process), %d writes (%d invalidations deferred by the pause), %d failed reads; stats %+v",
-		reads, childReads, writes, deferred, failed, c.Stats().Counters)
-	if reads < 1000 || childReads < 100 || writes < 100 || deferred == 0 {
-		t.Errorf("the run was too small to prove anything: %d reads (%d in the second process), %d writes, %d deferred", reads, childReads, writes, deferred)
-	}
-	if st := c.Stats(); st.BreakerTrips == 0 || st.Breaker != aside.BreakerClosed || st.InvalidationsReplayed == 0 {
-		t.Errorf("breaker %s after %d trips, %d invalidations replayed; want the pause to open it, the run to outlast its recovery, and replays",
-			st.Breaker, st.BreakerTrips, st.InvalidationsReplayed)
-	}
-	if failed > 0 {
-		t.Errorf("%d reads failed; the cache must answer every read while the database does", failed)
+	if cfg.failRate > 0 && (st.StaleServed == 0 || childStats.StaleServed == 0 || st.FillsRejected+childStats.FillsRejected == 0) {
+		t.Errorf("stale served %d and %d (second process), fills rejected %d and %d; want both processes to serve stale values and invalidations to void fills",
+			st.StaleServed, childStats.StaleServed, st.FillsRejected, childStats.FillsRejected)
 	}
 	if bad := violations(ops); len(bad) > 0 {
 		t.Logf("paused at %d, resumed at %d, run from %d", paused, resumed, start.UnixNano())
@@ -366,6 +365,94 @@ func TestHistoryHasNoStaleReads(t *testing.T) {
 		}
 		t.Errorf("%d stale reads, the first: %s", len(bad), bad[0])
 	}
+}
+
+// historyProcess is the second process of a run, and its output.
+type historyProcess struct {
+	cmd     *exec.Cmd
+	ops     []op
+	stats   aside.Counters
+	decoded chan struct{}
+}
+
+func startHistoryChild(t *testing.T, mode, addr, prefix, dbPath string, start time.Time) *historyProcess {
+	t.Helper()
+	p := &historyProcess{cmd: exec.Command(os.Args[0], "-test.run=^$"), decoded: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), childEnv+"=history", historyEnvMode+"="+mode, childRedis+"="+addr, childPrefix+"="+prefix,
+		historyEnvDB+"="+dbPath, historyEnvRun+"="+start.Format(time.RFC3339Nano))
+	p.cmd.Stderr = os.Stderr
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.decoded)
+		dec := json.NewDecoder(out)
+		for {
+			var o op
+			if err := dec.Decode(&o); err != nil {
+				return
+			}
+			if o.Stats != nil {
+				p.stats = *o.Stats
+				continue
+			}
+			p.ops = append(p.ops, o)
+		}
+	}()
+	return p
+}
+
+// wait waits for the second process to end and returns what it read.
+func (p *historyProcess) wait(t *testing.T) ([]op, aside.Counters) {
+	t.Helper()
+	<-p.decoded
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("the second process: %v", err)
+	}
+	return p.ops, p.stats
+}
+
+// markReplays sets, on each deferred write, when its replay had run: the
+// first time after it returned that the writer's cache had nothing
+// pending. It returns how many were never seen replayed.
+func markReplays(ops []op, drained []int64) (unreplayed int) {
+	for i, o := range ops {
+		if o.Write && o.Err != "" {
+			if j, _ := slices.BinarySearch(drained, o.End); j < len(drained) {
+				ops[i].Replayed = drained[j]
+			} else {
+				unreplayed++
+			}
+		}
+	}
+	return unreplayed
+}
+
+// historyCounts sums a history up.
+type historyCounts struct{ reads, childReads, writes, deferred, failed int }
+
+func countHistory(ops []op) (n historyCounts) {
+	for _, o := range ops {
+		switch {
+		case o.Write && o.Err != "":
+			n.deferred++
+			n.writes++
+		case o.Write:
+			n.writes++
+		case o.Err != "":
+			n.failed++
+		default:
+			n.reads++
+			if o.Child {
+				n.childReads++
+			}
+		}
+	}
+	return n
 }
 
 // TestHistoryCheckerCatchesTheNaivePath runs the same workload on the
@@ -382,7 +469,7 @@ func TestHistoryCheckerCatchesTheNaivePath(t *testing.T) {
 		if v, found, err := aside.Get[int64](ctx, c, k); found || err != nil {
 			return v, err
 		}
-		v, err := loader(db, key)(ctx)
+		v, err := loader(db, key, 0)(ctx)
 		if err == nil {
 			aside.Set(ctx, c, k, v, time.Minute)
 		}

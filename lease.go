@@ -1,7 +1,10 @@
 package aside
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -22,16 +25,16 @@ const (
 // form a compare-and-set must find (its bytes, or its pointer in a
 // ValueStore). It counts store failures and corrupt entries, not hits or
 // misses: its callers decide what a lookup was.
-func lookup[T any](ctx context.Context, c *Cache, st *counters, full string) (e entry[T], ref any, res lookupResult) {
+func lookup[T any](ctx context.Context, c *Cache, st *counters, full string, shape uint64) (e entry[T], ref any, res lookupResult) {
 	if c.local != nil {
 		raw, ok := c.local.GetValue(full)
 		if !ok {
 			return e, nil, lookupMiss
 		}
-		if p, ok := raw.(*entry[T]); ok { // the hit, before anything rarer
+		if p, ok := raw.(*entry[T]); ok && (p.shape == shape || p.kind != kindValue) { // the hit, before anything rarer
 			return *p, p, lookupHit
 		}
-		return fromLocal[T](ctx, c, st, full, raw)
+		return fromLocal[T](ctx, c, st, full, raw, shape)
 	}
 	data, ok, err := c.storeGet(ctx, full)
 	switch {
@@ -41,15 +44,18 @@ func lookup[T any](ctx context.Context, c *Cache, st *counters, full string) (e 
 	case !ok:
 		return e, nil, lookupMiss
 	}
-	return decodeOrDrop[T](ctx, c, st, full, data)
+	return decodeOrDrop[T](ctx, c, st, full, data, shape)
 }
 
 // fromLocal reads what a ValueStore holds: our entry, a lease, bytes
 // written through the byte API, or another type's entry, which is read
 // through the codec as it would be from Redis.
-func fromLocal[T any](ctx context.Context, c *Cache, st *counters, full string, raw any) (e entry[T], ref any, res lookupResult) {
+func fromLocal[T any](ctx context.Context, c *Cache, st *counters, full string, raw any, shape uint64) (e entry[T], ref any, res lookupResult) {
 	switch x := raw.(type) {
 	case *entry[T]:
+		if x.kind == kindValue && x.shape != shape {
+			return e, x, lookupTombstone // another shape: a lease replaces it
+		}
 		return *x, x, lookupHit
 	case *localLease:
 		if x == localTombstone {
@@ -57,34 +63,38 @@ func fromLocal[T any](ctx context.Context, c *Cache, st *counters, full string, 
 		}
 		return e, x, lookupLeased
 	case []byte:
-		e, _, res = decodeLocalOrDrop[T](ctx, c, st, full, x, raw)
+		e, _, res = decodeLocalOrDrop[T](ctx, c, st, full, x, raw, shape)
 		return e, raw, res
 	case reencoder:
 		data, err := x.reencode(c.opts.Codec)
 		if err != nil {
 			data = nil // undecodable as anything: dropped below
 		}
-		e, _, res = decodeLocalOrDrop[T](ctx, c, st, full, data, raw)
+		e, _, res = decodeLocalOrDrop[T](ctx, c, st, full, data, raw, shape)
 		return e, raw, res
 	}
-	return decodeLocalOrDrop[T](ctx, c, st, full, nil, raw)
+	return decodeLocalOrDrop[T](ctx, c, st, full, nil, raw, shape)
 }
 
-// decodeOrDrop decodes an entry, which may be a lease. An entry that does
-// not decode is counted as an error, deleted, and reported as a miss, so
-// that the loader answers.
-func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full string, data []byte) (e entry[T], ref any, res lookupResult) {
-	return decodeLocalOrDrop[T](ctx, c, st, full, data, nil)
+// decodeOrDrop decodes an entry, which may be a lease, for a reader of
+// shape. An entry that does not decode is counted as an error, deleted,
+// and reported as a miss, so that the loader answers. A value of another
+// shape is no error: like a tombstone, it is nothing to serve, and a
+// loader's lease replaces it.
+func decodeOrDrop[T any](ctx context.Context, c *Cache, st *counters, full string, data []byte, shape uint64) (e entry[T], ref any, res lookupResult) {
+	return decodeLocalOrDrop[T](ctx, c, st, full, data, nil, shape)
 }
 
 // decodeLocalOrDrop is decodeOrDrop of data read from what a ValueStore
 // holds (held): the drop removes held, compared as the store compares.
-func decodeLocalOrDrop[T any](ctx context.Context, c *Cache, st *counters, full string, data []byte, held any) (e entry[T], ref any, res lookupResult) {
-	if e, ok := memoGet[T](c.memo, full, data); ok {
+func decodeLocalOrDrop[T any](ctx context.Context, c *Cache, st *counters, full string, data []byte, held any, shape uint64) (e entry[T], ref any, res lookupResult) {
+	if e, ok := memoGet[T](c.memo, full, data); ok && e.shape == shape {
 		return e, data, lookupHit
 	}
-	e, err := decodeEntry[T](c.opts.Codec, data)
+	e, err := decodeEntry[T](c.opts.Codec, data, shape)
 	switch {
+	case errors.Is(err, errOtherShape):
+		return entry[T]{}, data, lookupTombstone
 	case err == nil && e.kind == kindLease:
 		return e, data, lookupLeased
 	case err == nil && e.kind == kindTombstone:
@@ -116,6 +126,7 @@ type hold[T any] struct {
 	lease any       // []byte for a remote store; *localLease or *entry[T] for a local one
 	claim bool      // lease is a claim on an existing entry, not a lease on an empty key
 	prior *entry[T] // the entry the claim was taken on
+	at    time.Time // when the read that found the key free, or prior, began
 }
 
 // servable returns the entry fail-safe may serve at now, or nil.
@@ -126,47 +137,59 @@ func (h hold[T]) servable(now int64) *entry[T] {
 	return h.prior
 }
 
+// led is what lead found out: an entry to answer with (found; stale when
+// fail-safe serves it past its time), or what the load holds. at is when
+// the read that found the entry began: its answer is good for callers that
+// began before.
+type led[T any] struct {
+	e     entry[T]
+	found bool
+	stale bool
+	at    time.Time
+	h     hold[T]
+}
+
 // lead takes the right to load full for this process, across processes:
 // one loader per key at a time. On an empty key it takes a lease; on an
 // entry past its time it claims the entry. When another loader holds the
 // key, it waits for that loader's fill and answers with it; when the lease
 // or claim is released or expires meanwhile (its holder failed or died),
-// it takes the key itself; when the wait outlasts a lease's life, or the
-// store fails, it gives up and loads without holding anything (and fills
-// nothing). A wait that has a stale value to fall back on lasts no longer
-// than the soft timeout.
-//
-// found is true when there is an entry to answer with: a fresh one, or,
-// when stale is true, one past its time that fail-safe serves.
+// it takes the key itself; when the wait outlasts a lease's life, the
+// store fails, or Close comes, it gives up and holds nothing (a load then
+// fills nothing). A wait that has a stale value to fall back on lasts no
+// longer than the soft timeout.
 //
 // With refresh (sawFresh: the freshUntil of the entry the refresh is for),
 // it claims that entry or gives up at once (found) when another refresh
 // holds it or it changed.
-func lead[T any](ctx context.Context, c *Cache, st *counters, full string, p fillPolicy, refresh bool, sawFresh int64) (e entry[T], h hold[T], found, stale bool) {
+func lead[T any](ctx context.Context, c *Cache, st *counters, full string, p fillPolicy, refresh bool, sawFresh int64) led[T] {
 	var w *leaseWait
 	// seen is the entry past its time that another loader has claimed, as
-	// the last look found it: fail-safe's, if the wait ends without a fill.
-	// Anything else found since (a lease, a tombstone, nothing) voids it.
+	// the last look (at seenAt) found it: fail-safe's, if the wait ends
+	// without a fill. Anything else found since (a lease, a tombstone,
+	// nothing) voids it.
 	var seen *entry[T]
+	var seenAt time.Time
 	for {
-		e, ref, res := acquire[T](ctx, c, st, full)
+		at := time.Now()
+		e, ref, res := acquire[T](ctx, c, st, full, p.shape)
 		now := c.nowMs()
 		switch res {
 		case lookupMiss:
-			return e, hold[T]{lease: ref}, false, false // ours
+			return led[T]{h: hold[T]{lease: ref, at: at}} // ours
 		case lookupFailed:
-			return e, hold[T]{}, false, false
+			return led[T]{}
 		case lookupHit:
 			s := e.state(now, 0)
 			switch {
 			case refresh && (e.claimed(now) || e.freshUntil != sawFresh):
-				return e, h, true, false // refreshed, or being refreshed
+				return led[T]{e: e, found: true, at: at} // refreshed, or being refreshed
 			case !refresh && s <= stateRefresh:
-				return e, h, true, false
+				return led[T]{e: e, found: true, at: at}
 			case !e.claimed(now):
 				if claimRef, ok := claimEntry(ctx, c, st, full, &e, ref, now); ok {
 					prior := e
-					return e, hold[T]{lease: claimRef, claim: true, prior: &prior}, false, false
+					return led[T]{h: hold[T]{lease: claimRef, claim: true, prior: &prior, at: at}}
 				}
 				seen = nil
 				continue // the entry changed under us: look again
@@ -174,13 +197,13 @@ func lead[T any](ctx context.Context, c *Cache, st *counters, full string, p fil
 			seen = nil
 			if s == stateStale && e.kind == kindValue {
 				prior := e
-				seen = &prior
+				seen, seenAt = &prior, at
 			}
 		default:
 			seen = nil
 		}
 		if refresh {
-			return e, h, true, false // a refresh never waits
+			return led[T]{e: e, found: true, at: at} // a refresh never waits
 		}
 		// Another loader holds the key: wait for its fill.
 		if w == nil {
@@ -192,10 +215,10 @@ func lead[T any](ctx context.Context, c *Cache, st *counters, full string, p fil
 			w = newLeaseWait(bound)
 		}
 		if !w.sleep(c.closing) {
-			if seen != nil && seen.state(c.nowMs(), 0) == stateStale {
-				return *seen, h, true, true // fail-safe: serve it, let the holder load
+			if seen != nil && seen.state(c.nowMs(), 0) == stateStale && c.closing.Err() == nil {
+				return led[T]{e: *seen, found: true, stale: true, at: seenAt} // fail-safe: serve it, let the holder load
 			}
-			return e, hold[T]{}, false, false // waited a lease's life, or Close
+			return led[T]{} // waited a lease's life, or Close
 		}
 	}
 }
@@ -204,14 +227,14 @@ func lead[T any](ctx context.Context, c *Cache, st *counters, full string, p fil
 // lookupMiss with the lease when it took it; otherwise what the key holds:
 // lookupHit with the entry and its ref, lookupLeased when another loader
 // holds the lease, lookupFailed when the store failed.
-func acquire[T any](ctx context.Context, c *Cache, st *counters, full string) (e entry[T], ref any, res lookupResult) {
+func acquire[T any](ctx context.Context, c *Cache, st *counters, full string, shape uint64) (e entry[T], ref any, res lookupResult) {
 	if c.local != nil {
 		mine := &localLease{}
 		cur, present := c.local.AddOrGetValue(full, mine, c.opts.LeaseTTL)
 		if !present {
 			return e, mine, lookupMiss
 		}
-		e, ref, res = fromLocal[T](ctx, c, st, full, cur)
+		e, ref, res = fromLocal[T](ctx, c, st, full, cur, shape)
 		switch res {
 		case lookupTombstone:
 			if c.local.CompareAndSetValue(full, ref, mine, c.opts.LeaseTTL) {
@@ -237,7 +260,7 @@ func acquire[T any](ctx context.Context, c *Cache, st *counters, full string) (e
 	case !present:
 		return e, mine, lookupMiss
 	}
-	e, ref, res = decodeOrDrop[T](ctx, c, st, full, cur)
+	e, ref, res = decodeOrDrop[T](ctx, c, st, full, cur, shape)
 	switch res {
 	case lookupTombstone:
 		var swapped bool
@@ -318,19 +341,25 @@ func (w *leaseWait) sleep(closing context.Context) bool {
 	}
 }
 
-// fill writes a loaded entry if the key still holds our lease or claim,
-// and counts the outcome: a set, a fill rejected (an invalidation or a Set
+// fill writes a loaded entry if the key still holds what h holds, and
+// counts the outcome: a set, a fill rejected (an invalidation or a Set
 // came first, or the lease expired), or a write skipped (no lease, or the
 // store failed). filled reports the set: proof that no invalidation of the
-// key came between the lease and the fill.
-func fill[T any](ctx context.Context, c *Cache, st *counters, full string, lease any, e *entry[T]) (filled bool) {
-	if lease == nil {
+// key came between the lease and the fill. A value the codec cannot encode
+// is counted as an error and logged, and what h holds is given up, so that
+// the next reader loads at once rather than wait out the lease.
+func fill[T any](ctx context.Context, c *Cache, st *counters, full string, h hold[T], e *entry[T]) (filled bool) {
+	if h.lease == nil {
 		st.writesSkipped.Add(1)
 		return false
 	}
 	physical := untilMs(max(e.staleUntil, e.freshUntil), c.nowMs())
-	swapped, err := compareAndSet(ctx, c, full, lease, e, physical)
+	swapped, err := compareAndSet(ctx, c, full, h.lease, e, physical)
 	switch {
+	case errors.Is(err, errEncode):
+		st.errors.Add(1)
+		c.opts.Logger.Warn("aside: a loaded value does not encode: returned, not cached", "key", full, "err", err)
+		release(ctx, c, full, h)
 	case err != nil:
 		c.count(ctx, st, err, "fill", full)
 		st.writesSkipped.Add(1)
@@ -341,6 +370,9 @@ func fill[T any](ctx context.Context, c *Cache, st *counters, full string, lease
 	}
 	return err == nil && swapped
 }
+
+// errEncode marks a value the codec refused.
+var errEncode = errors.New("aside: value does not encode")
 
 // compareAndSet replaces lease with e in the store, for ttl.
 func compareAndSet[T any](ctx context.Context, c *Cache, full string, lease any, e *entry[T], ttl time.Duration) (bool, error) {
@@ -353,7 +385,7 @@ func compareAndSet[T any](ctx context.Context, c *Cache, full string, lease any,
 	}
 	data, err := encodeEntry(c.opts.Codec, e)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("%w: %w", errEncode, err)
 	}
 	var swapped bool
 	err = c.do(ctx, func(ctx context.Context) (err error) {
@@ -368,10 +400,15 @@ func compareAndSet[T any](ctx context.Context, c *Cache, full string, lease any,
 // (never past its physical expiry), so that readers are served it without
 // calling the loader again until then. A failed refresh only postpones
 // the next refresh by the throttle period.
-func throttle[T any](ctx context.Context, c *Cache, st *counters, full string, h hold[T], now int64, period time.Duration, refresh bool) {
+//
+// It returns when the write-back was sent if it landed: proof that no
+// invalidation voided the claim before then. Zero when it did not land,
+// which proves nothing for later callers (an invalidation may have voided
+// the claim at any time since it was taken).
+func throttle[T any](ctx context.Context, c *Cache, st *counters, full string, h hold[T], now int64, period time.Duration, refresh bool) (vouched time.Time) {
 	if !h.claim || h.prior == nil {
 		release(ctx, c, full, h)
-		return
+		return time.Time{}
 	}
 	back := *h.prior
 	back.claimUntil = 0
@@ -382,9 +419,35 @@ func throttle[T any](ctx context.Context, c *Cache, st *counters, full string, h
 		back.refreshAfter = 0
 	}
 	physical := untilMs(max(back.staleUntil, back.freshUntil), now)
-	if _, err := compareAndSet(ctx, c, full, h.lease, &back, physical); err != nil {
+	sent := time.Now()
+	swapped, err := compareAndSet(ctx, c, full, h.lease, &back, physical)
+	if err != nil {
 		c.count(ctx, st, err, "throttle", full)
 	}
+	if !swapped {
+		return time.Time{}
+	}
+	return sent
+}
+
+// vouch answers, for fail-safe's answer given while the load still runs
+// (the soft timeout), which callers it is good for: those begun before a
+// read that finds the key still under h's claim, or, when an invalidation
+// voided the claim, those begun before the claim was taken.
+func vouch[T any](ctx context.Context, c *Cache, full string, h hold[T]) time.Time {
+	at := time.Now()
+	if c.local != nil {
+		if cur, ok := c.local.GetValue(full); ok && cur == h.lease {
+			return at
+		}
+		return h.at
+	}
+	claim, _ := h.lease.([]byte)
+	data, found, err := c.storeGet(ctx, full)
+	if err == nil && found && bytes.Equal(data, claim) {
+		return at
+	}
+	return h.at
 }
 
 // release gives up what a failed load held, if it still holds, so that the

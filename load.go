@@ -40,13 +40,17 @@ import (
 // GetOrSet returns, slices, maps and pointers in it included.
 //
 // The key is relative to Options.KeyPrefix. A panic in load is returned as
-// an error.
+// an error, and so is a load that ends its goroutine (runtime.Goexit). A
+// value the codec cannot encode is returned but not cached: counted in
+// Stats' Errors and logged at warn level, and its lease given up so that
+// the next reader does not wait for a fill.
 func GetOrSet[T any](ctx context.Context, c *Cache, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
 	if err := checkCall(c, key, ttl, load != nil); err != nil {
 		var zero T
 		return zero, err
 	}
-	return getOrLoad(ctx, c, c.stats.lookup(key), key, c.policy(ttl), load)
+	st, p := keyPolicy[T](c, key, ttl)
+	return getOrLoad(ctx, c, st, key, p, load)
 }
 
 // GetOrSetEncoded is GetOrSet answering with the value encoded by the
@@ -63,7 +67,18 @@ func GetOrSetEncoded[T any](ctx context.Context, c *Cache, key string, ttl time.
 	if err := checkCall(c, key, ttl, load != nil); err != nil {
 		return nil, err
 	}
-	return getOrLoadEncoded(ctx, c, c.stats.lookup(key), key, c.policy(ttl), load)
+	st, p := keyPolicy[T](c, key, ttl)
+	return getOrLoadEncoded(ctx, c, st, key, p, load)
+}
+
+// keyPolicy returns the counters and the policy of a read of key as a T
+// through the key-based functions, with ttl: values carry the shape of T
+// under the Version of the namespace whose prefix begins the key.
+func keyPolicy[T any](c *Cache, key string, ttl time.Duration) (*counters, fillPolicy) {
+	sc := c.stats.lookupScope(key)
+	p := c.policy(ttl)
+	p.shape = c.shapes.of(reflect.TypeFor[T](), sc.version)
+	return sc.c, p
 }
 
 // Get returns the value cached under key without loading anything. found is
@@ -74,8 +89,8 @@ func Get[T any](ctx context.Context, c *Cache, key string) (v T, found bool, err
 	if err := checkCall(c, key, time.Second, true); err != nil {
 		return v, false, err
 	}
-	st := c.stats.lookup(key)
-	e, _, res := lookup[T](ctx, c, st, c.opts.KeyPrefix+key)
+	st, p := keyPolicy[T](c, key, time.Second)
+	e, _, res := lookup[T](ctx, c, st, c.opts.KeyPrefix+key, p.shape)
 	if res != lookupHit || e.state(c.nowMs(), 0) >= stateStale {
 		st.misses.Add(1)
 		return v, false, nil
@@ -96,10 +111,10 @@ func Set[T any](ctx context.Context, c *Cache, key string, v T, ttl time.Duratio
 	}
 	full := c.opts.KeyPrefix + key
 	c.flights.forget(full) // a load in flight read the database before this value
-	now := c.nowMs()
-	fresh := now + ttl.Milliseconds()
-	e := newValueEntry(c, v, meta{freshUntil: fresh, staleUntil: fresh})
-	return writeEntry(ctx, c, c.stats.lookup(key), full, e, ttl)
+	st, p := keyPolicy[T](c, key, ttl)
+	fresh := c.nowMs() + ttl.Milliseconds()
+	e := newValueEntry(c, v, meta{freshUntil: fresh, staleUntil: fresh, shape: p.shape})
+	return writeEntry(ctx, c, st, full, e, ttl)
 }
 
 func checkCall(c *Cache, key string, ttl time.Duration, hasLoader bool) error {
@@ -135,7 +150,7 @@ func getOrLoad[T any](ctx context.Context, c *Cache, st *counters, key string, p
 		return zero, err // a caller already gone starts no load
 	}
 	full := c.opts.KeyPrefix + key
-	e, _, res := lookup[T](ctx, c, st, full)
+	e, _, res := lookup[T](ctx, c, st, full, p.shape)
 	return getOrLoadFrom(ctx, c, st, key, full, p, load, e, res)
 }
 
@@ -162,7 +177,7 @@ func getOrLoadEncoded[T any](ctx context.Context, c *Cache, st *counters, key st
 	var res lookupResult
 	if c.local != nil {
 		var ref any
-		e, ref, res = lookup[T](ctx, c, st, full)
+		e, ref, res = lookup[T](ctx, c, st, full, p.shape)
 		if kept, ok := ref.(*entry[T]); ok && res == lookupHit && e.kind == kindValue && servedAsIs(e.meta, c, p) {
 			st.hits.Add(1)
 			return kept.encoded(c.opts.Codec)
@@ -180,7 +195,7 @@ func getOrLoadEncoded[T any](ctx context.Context, c *Cache, st *counters, key st
 				st.hits.Add(1)
 				return payload, nil
 			}
-			e, _, res = decodeOrDrop[T](ctx, c, st, full, data)
+			e, _, res = decodeOrDrop[T](ctx, c, st, full, data, p.shape)
 		}
 	}
 	v, err := getOrLoadFrom(ctx, c, st, key, full, p, load, e, res)
@@ -194,7 +209,7 @@ func getOrLoadEncoded[T any](ctx context.Context, c *Cache, st *counters, key st
 // fromHit would serve as it is.
 func freshPayload(data []byte, c *Cache, p fillPolicy) ([]byte, bool) {
 	k, m, payload, err := readHeader(data)
-	if err != nil || k != kindValue {
+	if err != nil || k != kindValue || m.shape != p.shape {
 		return nil, false
 	}
 	return payload, servedAsIs(m, c, p)
@@ -246,7 +261,7 @@ func getOrLoadSlow[T any](ctx context.Context, c *Cache, st *counters, key, full
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			var e entry[T]
-			e, _, res = lookup[T](ctx, c, st, full)
+			e, _, res = lookup[T](ctx, c, st, full, p.shape)
 			if v, err, ok := fromHit(ctx, c, st, key, full, p, load, &e, res); ok {
 				return v, err // counted as the miss it began as
 			}
@@ -348,6 +363,11 @@ type loaded[T any] struct {
 // returned. With refresh, the flight refreshes an entry that callers are
 // being served meanwhile.
 //
+// Every answer says which callers it is good for (flight.basis): those
+// begun before the read it rests on. A stale answer rests on the read that
+// found the entry, or on a write-back that proved the entry's claim still
+// held; a claim an invalidation voided proves nothing after it was taken.
+//
 // A flight whose first read failed (the store is down, or the breaker
 // open) is not fenced: it takes no lease and fills nothing, so that a
 // store that does not answer costs one timeout, not three.
@@ -367,36 +387,32 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 		}
 	}()
 
-	// An answer that a refresh cannot give (nothing to refresh, or
-	// another refresh under way) sends its joiners back to read again.
-	reread := func() {
-		f.basis, f.certain = time.Time{}, false
-		finish(nil, nil)
-	}
 	var h hold[T]
 	if fenced {
-		readAt := time.Now() // the store read lead makes begins now
-		e, held, found, stale := lead[T](ctx, c, st, full, p, refresh, sawFresh)
+		l := lead[T](ctx, c, st, full, p, refresh, sawFresh)
 		switch {
-		case refresh && (found || held.lease == nil):
-			reread()
+		case refresh && (l.found || l.h.lease == nil):
+			// An answer a refresh cannot give (nothing to refresh, or
+			// another refresh under way) sends its joiners back to read
+			// again: its basis is the zero time.
+			finish(nil, nil)
 			return
-		case found && stale:
-			f.certain, f.stale = true, true // fail-safe's answer: stale by contract
-			v, err := answer(key, &e)
-			finish(v, err)
-			return
-		case found:
-			f.basis = readAt
-			v, err := answer(key, &e)
+		case l.found:
+			f.basis, f.stale = l.at, l.stale
+			v, err := answer(key, &l.e)
 			finish(v, err)
 			return
 		}
-		h = held
+		h = l.h
+	}
+	if c.closing.Err() != nil { // Close came while lead waited on another loader
+		release(ctx, c, full, h)
+		finish(nil, ErrClosed)
+		return
 	}
 	loadAt := time.Now() // the loader's read of the database begins after this
 
-	r, answered := callWithSoftTimeout(ctx, c, st, key, load, f, h, p, refresh, finish)
+	r, answered := callWithSoftTimeout(ctx, c, st, key, full, load, f, h, p, refresh, finish)
 	st.loads.Add(1)
 	st.observeLoad(r.took)
 	now := c.now()
@@ -408,7 +424,7 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 			err = &LoadError{Key: key, Err: r.err}
 		}
 		sent := time.Now()
-		filled := fill(ctx, c, st, full, h.lease, e)
+		filled := fill(ctx, c, st, full, h, e)
 		if answered { // once answered, the flight's fields are its callers'
 			return
 		}
@@ -425,17 +441,21 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 
 	st.loadErrors.Add(1)
 	stale := h.servable(unixMs(now))
+	var vouched time.Time
 	if stale != nil || refresh {
 		// Fail-safe: the stale value stands in, and the loader is not tried
 		// again for a throttle period.
-		throttle(ctx, c, st, full, h, unixMs(now), p.throttle, refresh)
+		vouched = throttle(ctx, c, st, full, h, unixMs(now), p.throttle, refresh)
 	} else {
 		release(ctx, c, full, h)
 	}
 	switch {
 	case answered:
 	case stale != nil:
-		f.certain, f.stale = true, true // stale by contract
+		f.stale, f.basis = true, h.at
+		if !vouched.IsZero() {
+			f.basis = vouched
+		}
 		v, err := answer(key, stale)
 		finish(v, err)
 	default:
@@ -447,36 +467,53 @@ func fly[T any](ctx context.Context, c *Cache, st *counters, key, full string, p
 // and the policy has a soft timeout, the callers get the stale value once
 // the soft timeout passes; the loader goes on, and its value still fills
 // the key (answered then reports that the callers have their answer).
-func callWithSoftTimeout[T any](ctx context.Context, c *Cache, st *counters, key string, load func(context.Context) (T, error), f *flight, h hold[T], p fillPolicy, refresh bool, finish func(any, error)) (r loaded[T], answered bool) {
-	loadCtx, cancel := context.WithTimeout(ctx, p.loadTimeout)
-	defer cancel()
-	stop := context.AfterFunc(c.closing, cancel)
-	defer stop()
-
-	call := func() loaded[T] {
-		start := c.now()
-		v, err := callLoader(loadCtx, load, c)
-		return loaded[T]{v: v, err: err, took: c.now().Sub(start)}
-	}
+func callWithSoftTimeout[T any](ctx context.Context, c *Cache, st *counters, key, full string, load func(context.Context) (T, error), f *flight, h hold[T], p fillPolicy, refresh bool, finish func(any, error)) (r loaded[T], answered bool) {
+	results := startLoader(ctx, c, p, load)
 	stale := h.servable(c.nowMs())
 	if refresh || stale == nil || p.softTimeout <= 0 {
-		return call(), false
+		return <-results, false
 	}
-	done := make(chan loaded[T], 1)
-	go func() { done <- call() }()
 	t := time.NewTimer(p.softTimeout)
 	defer t.Stop()
 	select {
-	case r = <-done:
+	case r = <-results:
 		return r, false
 	case <-t.C:
 		// The flight lands as it answers: callers that come later start
 		// afresh (and find the key claimed, so they wait or serve stale).
-		f.certain, f.stale = true, true // stale by contract
+		f.stale, f.basis = true, vouch(ctx, c, full, h)
 		v, err := answer(key, stale)
 		finish(v, err)
-		return <-done, true
+		return <-results, true
 	}
+}
+
+// errGoexit is a load's error when its loader ended its goroutine.
+var errGoexit = errors.New("aside: loader called runtime.Goexit")
+
+// startLoader calls load on a goroutine of its own, under ctx (detached
+// from the callers) bounded by the policy's load timeout and cancelled by
+// Close, and delivers its one outcome. The goroutine is the loader's
+// alone, so that a loader that ends it (runtime.Goexit, as t.FailNow does)
+// ends its load with errGoexit, never the flight that waits for it.
+func startLoader[T any](ctx context.Context, c *Cache, p fillPolicy, load func(context.Context) (T, error)) <-chan loaded[T] {
+	out := make(chan loaded[T], 1)
+	go func() {
+		r := loaded[T]{err: errGoexit}
+		defer func() { out <- r }()
+		loadCtx, cancel := context.WithTimeout(ctx, p.loadTimeout)
+		defer cancel()
+		stop := context.AfterFunc(c.closing, cancel)
+		defer stop()
+		if c.closing.Err() != nil {
+			r.err = ErrClosed // Close began: no loader starts on a live context
+			return
+		}
+		start := c.now()
+		v, err := callLoader(loadCtx, load, c)
+		r = loaded[T]{v: v, err: err, took: c.now().Sub(start)}
+	}()
+	return out
 }
 
 // callLoader calls load, turning a panic into an error: the load runs on a

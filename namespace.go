@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -43,6 +44,12 @@ type NamespaceConfig struct {
 	// LoadTimeout is the hard bound of this namespace's loader calls (see
 	// Options). 0 means the cache's (30 s unless set).
 	LoadTimeout time.Duration
+	// Version names the meaning of the namespace's values. An entry is
+	// served only to readers of the Version and the shape of T it was
+	// written with (see Namespace): change Version when a deploy changes
+	// what values mean without changing their type, and entries written
+	// before are read as misses and replaced. Default "".
+	Version string
 }
 
 // Namespace is a typed view of the cache for one kind of data, keyed by id.
@@ -58,6 +65,10 @@ type Namespace[T any] struct {
 
 // NewNamespace returns the namespace cfg describes. A configuration error
 // does not panic: Err reports it, and every call of the namespace returns it.
+// Namespaces of one cache must not share a name, a prefix or keys: a
+// prefix that begins with another's must continue it with a ':' (as
+// "user:openid:" continues "user:"), for an id could spell anything else.
+// The same configuration made again is the same namespace.
 func NewNamespace[T any](c *Cache, cfg NamespaceConfig) *Namespace[T] {
 	n := &Namespace[T]{c: c}
 	if n.err = cfg.validate(c); n.err != nil {
@@ -80,8 +91,9 @@ func NewNamespace[T any](c *Cache, cfg NamespaceConfig) *Namespace[T] {
 		throttle:    orDefault(cfg.FailSafeThrottle, c.opts.FailSafeThrottle),
 		softTimeout: max(orDefault(cfg.SoftTimeout, c.opts.SoftTimeout), 0),
 		loadTimeout: orDefault(cfg.LoadTimeout, c.opts.LoadTimeout),
+		shape:       c.shapes.of(reflect.TypeFor[T](), cfg.Version),
 	}
-	n.st = c.stats.register(n.name, n.prefix)
+	n.st, n.err = c.stats.register(scope{name: n.name, prefix: n.prefix, version: cfg.Version})
 	return n
 }
 

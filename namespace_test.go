@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
+	"github.com/aside-cache/aside/internal/redistest"
 )
 
 // The guide's four kinds of data, as the platform configures them.
@@ -193,5 +194,63 @@ func TestWarmSkipsWhatCannotBeEncoded(t *testing.T) {
 	})
 	if written != 2 || err == nil {
 		t.Errorf("Warm with an unencodable value and an empty id = %d, %v; want 2 written and an error naming both", written, err)
+	}
+}
+
+// Two namespaces of one cache never share a name, a prefix, or keys: a
+// second namespace that would (its prefix the first's followed by text an
+// id can spell) is refused when it is made. A prefix that continues
+// another's with a separator no id can hold is its own key space.
+func TestNamespacesMustNotOverlap(t *testing.T) {
+	c := newCache(t, newMemstore(t), aside.Options{})
+	newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	newNamespace[string](t, c, aside.NamespaceConfig{Name: "by_open_id", Prefix: "user:openid:", TTL: time.Hour})
+	newNamespace[string](t, c, aside.NamespaceConfig{Name: "u", Prefix: "u", TTL: time.Hour})
+	for _, cfg := range []aside.NamespaceConfig{
+		{Name: "users", Prefix: "account:", TTL: time.Hour}, // the name again
+		{Name: "accounts", Prefix: "user:", TTL: time.Hour}, // the prefix again
+		{Name: "us", Prefix: "us", TTL: time.Hour},          // "u" + id "s1" is "us1"
+		{Name: "user", Prefix: "user:o", TTL: time.Hour},    // "user:" + id "o1"
+	} {
+		if err := aside.NewNamespace[string](c, cfg).Err(); err == nil {
+			t.Errorf("NewNamespace(%+v) beside users (user:), by_open_id (user:openid:) and u (u) = nil error; want it refused", cfg)
+		}
+	}
+	again := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	if err := again.Err(); err != nil {
+		t.Errorf("the same namespace made twice: %v; want it allowed", err)
+	}
+}
+
+// During an outage, one namespace overflowing MaxPendingInvalidations
+// never drops another's pending invalidations: after the outage the other
+// process reads the new row.
+func TestPendingOverflowKeepsOtherNamespaces(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := uniquePrefix(t)
+	opts := aside.Options{KeyPrefix: prefix, MaxPendingInvalidations: 10, Breaker: aside.BreakerOptions{Cooldown: 50 * time.Millisecond}}
+	writer := newCache(t, newRedisStore(t, srv.Addr), opts)
+	reader := newCache(t, newRedisStore(t, srv.Addr), opts)
+	ctx := context.Background()
+	cfgA := aside.NamespaceConfig{Name: "a", Prefix: "a:", TTL: time.Hour}
+	cfgB := aside.NamespaceConfig{Name: "b", Prefix: "b:", TTL: time.Hour}
+	wa, wb := newNamespace[string](t, writer, cfgA), newNamespace[string](t, writer, cfgB)
+	rb := newNamespace[string](t, reader, cfgB)
+	db := newRow("v1")
+	if v, _ := rb.Get(ctx, "1", readRow(db)); v != "v1" {
+		t.Fatalf("first read = %q", v)
+	}
+	srv.Pause()
+	db.set("v2")
+	if err := wb.Invalidate(ctx, "1"); !errors.Is(err, aside.ErrDeferred) {
+		t.Fatalf("Invalidate with Redis paused = %v; want ErrDeferred", err)
+	}
+	for i := range 20 { // a overflows its bound
+		wa.Invalidate(ctx, fmt.Sprint(i))
+	}
+	srv.Resume()
+	waitFor(t, "the writer's replay", func() bool { return writer.Stats().PendingInvalidations == 0 })
+	if v, err := rb.Get(ctx, "1", readRow(db)); err != nil || v != "v2" {
+		t.Errorf("read of b:1 after the outage = %q, %v; want v2: b's invalidation must survive a's overflow", v, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,9 +98,12 @@ func (p *pending) add(c *Cache, st *counters, nsPrefix string, full []string) {
 		p.keys[k] = deferral{st: st, seq: p.seq}
 	}
 	if len(p.keys) > p.max {
-		pattern := glob.Quote(c.opts.KeyPrefix+nsPrefix) + "*"
-		for k, d := range p.keys {
-			if d.st == st || nsPrefix == "" {
+		// The pattern removes every key under the namespace's prefix: only
+		// those keys give way to it, whichever namespace counts them.
+		under := c.opts.KeyPrefix + nsPrefix
+		pattern := glob.Quote(under) + "*"
+		for k := range p.keys {
+			if strings.HasPrefix(k, under) {
 				delete(p.keys, k)
 			}
 		}

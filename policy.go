@@ -18,6 +18,7 @@ type fillPolicy struct {
 	throttle    time.Duration // fail-safe: how long a stood-in value is served before the loader is tried again
 	softTimeout time.Duration // with a stale value at hand, how long to wait for the loader; 0 as long as it takes
 	loadTimeout time.Duration // the hard bound of a loader call
+	shape       uint64        // the fingerprint of the values' shape (see shape.go)
 }
 
 // policy is the cache's policy for a GetOrSet with ttl.
@@ -43,6 +44,7 @@ func (p fillPolicy) meta(k kind, now time.Time, took time.Duration) meta {
 	fresh := ms + max(int64(float64(ttl.Milliseconds())*r), 1)
 	m := meta{freshUntil: fresh, staleUntil: fresh, loadMicros: uint32(min(took.Microseconds(), math.MaxUint32))}
 	if k == kindValue {
+		m.shape = p.shape
 		if p.maxStale > 0 {
 			m.staleUntil = fresh + p.maxStale.Milliseconds()
 		}

@@ -1,6 +1,7 @@
 package aside
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -155,13 +156,14 @@ func (s *Counters) add(o Counters) {
 	}
 }
 
-// scope ties a key prefix to the counters of the namespace that owns it.
+// scope ties a key prefix to the namespace that owns it: its counters
+// and the Version of its values.
 type scope struct {
-	name, prefix string
-	c            *counters
+	name, prefix, version string
+	c                     *counters
 }
 
-// statsRegistry finds the counters for a key. Lookups read an immutable
+// statsRegistry finds the namespace of a key. Lookups read an immutable
 // slice through an atomic pointer, so the hit path takes no lock;
 // registration copies the slice under mu.
 type statsRegistry struct {
@@ -172,29 +174,68 @@ type statsRegistry struct {
 	scopes atomic.Pointer[[]scope]
 }
 
-// register returns the counters of the namespace name, creating them, and
-// routes keys under prefix to them.
-func (r *statsRegistry) register(name, prefix string) *counters {
+// register returns the counters of the namespace sc describes, creating
+// them, and routes keys under its prefix to it. It refuses a namespace
+// that would share a name, a prefix or keys with another: their counters,
+// policies and pending invalidations would mix. The same namespace made
+// again gets the same counters.
+func (r *statsRegistry) register(sc scope) (*counters, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.byName == nil {
-		r.byName = make(map[string]*counters)
-	}
-	c, ok := r.byName[name]
-	if !ok {
-		c = new(counters)
-		r.byName[name] = c
-	}
 	var scopes []scope
 	if p := r.scopes.Load(); p != nil {
 		scopes = slices.Clone(*p)
 	}
-	scopes = slices.DeleteFunc(scopes, func(s scope) bool { return s.prefix == prefix })
-	scopes = append(scopes, scope{name: name, prefix: prefix, c: c})
+	for _, o := range scopes {
+		if o.name == sc.name && o.prefix == sc.prefix && o.version == sc.version {
+			return o.c, nil
+		}
+		if err := conflict(sc, o); err != nil {
+			return nil, err
+		}
+	}
+	if r.byName == nil {
+		r.byName = make(map[string]*counters)
+	}
+	sc.c = new(counters)
+	r.byName[sc.name] = sc.c
+	scopes = append(scopes, sc)
 	// Longest prefix first, so that "job:result:" wins over "job:".
 	slices.SortStableFunc(scopes, func(a, b scope) int { return len(b.prefix) - len(a.prefix) })
 	r.scopes.Store(&scopes)
-	return c
+	return sc.c, nil
+}
+
+// conflict explains why namespaces a and b cannot live in one cache, or
+// returns nil. Two prefixes share keys when one begins the other and what
+// follows could be written by an id: ids escape ':' (and glob syntax), so
+// "user:openid:" is apart from "user:", while "user:o" is not.
+func conflict(a, b scope) error {
+	switch {
+	case a.name == b.name:
+		return fmt.Errorf("aside: namespace %q exists with prefix %q and version %q", a.name, b.prefix, b.version)
+	case a.prefix == b.prefix:
+		return fmt.Errorf("aside: namespace %q: prefix %q is namespace %q's", a.name, a.prefix, b.name)
+	}
+	short, long := a, b
+	if len(long.prefix) < len(short.prefix) {
+		short, long = long, short
+	}
+	if strings.HasPrefix(long.prefix, short.prefix) && !separates(long.prefix[len(short.prefix):]) {
+		return fmt.Errorf("aside: namespaces %q (prefix %q) and %q (prefix %q) would share keys: the longer prefix must continue the shorter with a ':'",
+			a.name, a.prefix, b.name, b.prefix)
+	}
+	return nil
+}
+
+// separates reports whether s holds a byte that no escaped id holds.
+func separates(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' && needsEscape(s[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // lookup returns the counters for a key relative to the cache's prefix.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/internal/glob"
+	"github.com/aside-cache/aside/internal/marker"
 )
 
 // DefaultMaxEntries bounds a Store made from the zero Options.
@@ -30,7 +31,9 @@ const DefaultMaxEntries = 100_000
 // Options configures a Store. The zero value is bounded: DefaultMaxEntries.
 type Options struct {
 	// MaxEntries bounds the number of entries. Past it, the entries least
-	// likely to be used again are evicted. Default 100,000.
+	// likely to be used again are evicted. The leases and tombstones of a
+	// Cache do not count and are never evicted: each lives a lease's
+	// life. Default 100,000.
 	MaxEntries int
 }
 
@@ -64,7 +67,16 @@ func New(opts Options) (*Store, error) {
 		opts.MaxEntries = DefaultMaxEntries
 	}
 	entries, err := otter.New(&otter.Options[string, item]{
-		MaximumSize: opts.MaxEntries,
+		MaximumWeight: uint64(opts.MaxEntries),
+		// Leases and tombstones weigh nothing, and otter never evicts an
+		// entry of no weight for room: they live their time whatever the
+		// churn of values (see package marker).
+		Weigher: func(_ string, it item) uint32 {
+			if _, ok := it.v.(*marker.Marker); ok {
+				return 0
+			}
+			return 1
+		},
 		// Each entry lives the TTL it was written with; a read changes
 		// nothing, and otter then does no work for expiry on a read.
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, item]) time.Duration { return e.Value.ttl }),
