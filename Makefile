@@ -8,11 +8,15 @@ export CI ?= 1
 
 .PHONY: test vet services bench scenarios fuzz
 
+# Every module of the workspace (go.work): the library at the root, the
+# platform, the commands, and the peer benchmarks.
+PACKAGES = ./... ./platform/... ./cmd/... ./bench/peers/...
+
 test: services vet
-	$(GO) test -race -count=1 -timeout 9m ./...
+	$(GO) test -race -count=1 -timeout 9m $(PACKAGES)
 
 vet:
-	$(GO) vet ./...
+	$(GO) vet $(PACKAGES)
 
 # Installs what the tests need when it is missing (Debian packages).
 services:

@@ -29,8 +29,8 @@ const (
 var errCallerGone = errors.New("aside: caller gone")
 
 // breaker keeps a failing store out of use. It is one gobreaker shared by
-// every call of a Cache (the original built one per call, so it never
-// opened). Open, it refuses calls at once; after the cooldown it lets one
+// every call of a Cache: a breaker made per call never sees the failures
+// in a row that open it. Open, it refuses calls at once; after the cooldown it lets one
 // probe through, and a probe that succeeds closes it.
 //
 // The probe is a harmless read of its own, not a caller's call, and the

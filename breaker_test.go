@@ -71,7 +71,7 @@ func TestBreakerWhenRedisHangs(t *testing.T) {
 	if _, err := aside.GetOrSet(ctx, c, "after", time.Hour, loader.load); err != nil {
 		t.Fatal(err)
 	}
-	if _, found, _ := aside.Get[User](ctx, c, "after"); !found || c.Stats().Sets != setsBefore+1 {
+	if _, found, _ := aside.GetIfPresent[User](ctx, c, "after"); !found || c.Stats().Sets != setsBefore+1 {
 		t.Error("after the breaker closed, a read's value was not cached")
 	}
 }
@@ -88,7 +88,7 @@ func TestBreakerOpenRefusesStoreOnlyCalls(t *testing.T) {
 		if i > 100 {
 			t.Fatal("breaker never opened with Redis dead")
 		}
-		if _, _, err := aside.Get[int](ctx, c, "k"); err != nil {
+		if _, _, err := aside.GetIfPresent[int](ctx, c, "k"); err != nil {
 			t.Fatalf("Get with Redis dead = %v; want a miss", err)
 		}
 	}
@@ -119,7 +119,7 @@ func TestCallerCancellationIsNotAStoreFailure(t *testing.T) {
 	for range 2 * 5 { // twice the failures that would open it
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(5*time.Millisecond, cancel)
-		if _, found, err := aside.Get[int](ctx, c, "k"); found || err != nil {
+		if _, found, err := aside.GetIfPresent[int](ctx, c, "k"); found || err != nil {
 			t.Fatalf("Get cancelled while Redis is frozen = %v, %v; want a miss", found, err)
 		}
 	}

@@ -25,10 +25,10 @@ func TestDeletePattern(t *testing.T) {
 		if err != nil || removed != 25 {
 			t.Fatalf("DeletePattern(user:*) = %d, %v; want 25", removed, err)
 		}
-		if _, found, _ := aside.Get[int](ctx, c, "user:3"); found {
+		if _, found, _ := aside.GetIfPresent[int](ctx, c, "user:3"); found {
 			t.Error("user:3 survived DeletePattern(user:*)")
 		}
-		if _, found, _ := aside.Get[int](ctx, c, "job:3"); !found {
+		if _, found, _ := aside.GetIfPresent[int](ctx, c, "job:3"); !found {
 			t.Error("job:3 was removed by DeletePattern(user:*)")
 		}
 		removed, err = c.Clear(ctx)
@@ -37,6 +37,42 @@ func TestDeletePattern(t *testing.T) {
 		}
 		if st := c.Stats(); st.Deletes != 50 {
 			t.Errorf("Deletes = %d; want 50", st.Deletes)
+		}
+	})
+}
+
+// Delete, DeletePattern and Clear report, and Deletes counts, the entries
+// they removed: never the tombstones invalidations leave, nor the leases
+// of loads in flight.
+func TestCountsAreOfEntries(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		users := newNamespace[int](t, c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+		written, err := users.Warm(ctx, func(yield func(string, int) bool) {
+			for i := range 1000 {
+				if !yield(fmt.Sprint(i), i) {
+					return
+				}
+			}
+		})
+		if err != nil || written != 1000 {
+			t.Fatalf("Warm = %d, %v", written, err)
+		}
+		slow := newGate(func() (string, error) { return "", nil })
+		defer close(slow.release)
+		go aside.GetOrSet(ctx, c, "user:leased", time.Hour, slow.load) // a lease under user:
+		<-slow.called
+		if n, err := c.Delete(ctx, "user:1", "user:2", "user:absent"); err != nil || n != 2 {
+			t.Errorf("Delete(user:1, user:2, user:absent) = %d, %v; want 2", n, err)
+		}
+		if err := users.Invalidate(ctx, "3"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.DeletePattern(ctx, "user:*"); err != nil || n != 997 {
+			t.Errorf("DeletePattern(user:*) over 997 entries, 3 tombstones and a lease = %d, %v; want 997", n, err)
+		}
+		if st := c.Stats().Namespaces["users"]; st.Deletes != 1000 {
+			t.Errorf("users' Deletes = %d; want 1000, one per entry", st.Deletes)
 		}
 	})
 }
@@ -139,7 +175,7 @@ func TestCorruptBytesInRedis(t *testing.T) {
 		if err != nil || got.ID != 1 || loader.calls.Load() != 1 {
 			t.Errorf("%s: GetOrSet = %+v, %v after %d loads; want the loader's user", name, got, err, loader.calls.Load())
 		}
-		if got, found, err := aside.Get[User](ctx, c, "user:"+name); err != nil || !found || got.ID != 1 {
+		if got, found, err := aside.GetIfPresent[User](ctx, c, "user:"+name); err != nil || !found || got.ID != 1 {
 			t.Errorf("%s: after the refill Get = %v, %v; want the loader's user cached", name, found, err)
 		}
 	}
@@ -155,7 +191,7 @@ func TestDeletePatternOver100kKeys(t *testing.T) {
 	srv := redistest.Start(t)
 	store := &countingStore{Store: newRedisStore(t, srv.Addr)}
 	c, ctx := newCache(t, store, aside.Options{OpTimeout: time.Second}), context.Background()
-	ns := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "bulk", TTL: time.Hour})
+	ns := newNamespace[int](t, c, aside.NamespaceConfig{Name: "bulk", TTL: time.Hour})
 	const n = 100_000
 	written, err := ns.Warm(ctx, func(yield func(string, int) bool) {
 		for i := range n {

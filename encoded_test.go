@@ -26,7 +26,7 @@ type profile struct {
 func TestGetEncodedAnswersWithTheCodecsBytes(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		c, ctx := newCache(t, s, aside.Options{}), context.Background()
-		ns := aside.NewNamespace[profile](c, aside.NamespaceConfig{Name: "profiles", Prefix: "profile:", TTL: time.Hour})
+		ns := newNamespace[profile](t, c, aside.NamespaceConfig{Name: "profiles", Prefix: "profile:", TTL: time.Hour})
 		row := profile{ID: 7, Name: "Ada", Created: time.Date(2026, 11, 26, 12, 0, 0, 123456789, time.UTC)}
 		loader := &counter[profile]{value: row}
 		want, _ := json.Marshal(row)
@@ -140,7 +140,7 @@ func TestGetEncodedServesStaleWhileRevalidating(t *testing.T) {
 			t.Errorf("read past SoftTTL = %q, %v; want v1 at once", got, err)
 		}
 		waitFor(t, "the background refresh to fill", func() bool {
-			v, found, _ := aside.Get[string](ctx, c, ns.Key("1"))
+			v, found, _ := aside.GetIfPresent[string](ctx, c, ns.Key("1"))
 			return found && v == "v2"
 		})
 		if got, err := ns.GetEncoded(ctx, "1", db.load); err != nil || string(got) != "v2" {
@@ -190,7 +190,7 @@ func TestGetEncodedOnMemstoreEncodesAnEntryOnce(t *testing.T) {
 	codec := &countingMarshal{}
 	c := newCache(t, newMemstore(t), aside.Options{Codec: codec})
 	ctx := context.Background()
-	ns := aside.NewNamespace[profile](c, aside.NamespaceConfig{Name: "p", Prefix: "p:", TTL: time.Hour})
+	ns := newNamespace[profile](t, c, aside.NamespaceConfig{Name: "p", Prefix: "p:", TTL: time.Hour})
 	loader := &counter[profile]{value: profile{ID: 1, Name: "Ada"}}
 	for range 10 {
 		if got, err := ns.GetEncoded(ctx, "1", loader.load); err != nil || !strings.Contains(string(got), "Ada") {

@@ -8,8 +8,6 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
-
-	"github.com/aside-cache/aside/internal/marker"
 )
 
 // An entry carries a logical expiry inside a longer physical one. Until
@@ -26,32 +24,37 @@ type meta struct {
 	shape        uint64 // a value's shape fingerprint (see shape.go); 0 for other kinds
 }
 
-// entry is a cached entry. A ValueStore keeps *entry values, whose pointer
-// identity is what a compare-and-set compares.
+// entry is a cached entry. An in-process store keeps *entry values, whose
+// pointer identity is what a compare-and-set compares; an entry is never
+// changed once written: a claim or a write-back is a new entry.
 type entry[T any] struct {
 	kind  kind
 	value T
 	meta
 
 	// enc keeps the value's encoding once GetEncoded has made it, for an
-	// entry of an in-process store, which keeps entries decoded; nil for
-	// other entries. The entry is immutable, so the encoding stays true.
+	// entry kept decoded in process. The entry is immutable, so the
+	// encoding stays true.
 	enc *atomic.Pointer[[]byte]
 }
 
-// newValueEntry returns an entry of v for c's store.
-func newValueEntry[T any](c *Cache, v T, m meta) *entry[T] {
-	e := &entry[T]{kind: kindValue, value: v, meta: m}
-	if c.local != nil {
-		e.enc = new(atomic.Pointer[[]byte])
-	}
-	return e
+// newValueEntry returns an entry of v.
+func newValueEntry[T any](v T, m meta) *entry[T] {
+	return &entry[T]{kind: kindValue, value: v, meta: m, enc: new(atomic.Pointer[[]byte])}
 }
+
+// with returns a copy of e with meta m.
+func (e *entry[T]) with(m meta) *entry[T] {
+	return &entry[T]{kind: e.kind, value: e.value, meta: m, enc: e.enc}
+}
+
+// encode writes e in an envelope: what a remote store keeps.
+func (e *entry[T]) encode(codec Codec) ([]byte, error) { return encodeEntry(codec, e) }
 
 // encoded returns the value's encoding, made once for an entry that keeps
 // it. The bytes are shared by every caller that gets them this way.
 func (e *entry[T]) encoded(codec Codec) ([]byte, error) {
-	if e.enc == nil {
+	if e.enc == nil { // a decoding of bytes: the read asks once
 		return encodeValue(codec, nil, e.value)
 	}
 	if b := e.enc.Load(); b != nil {
@@ -104,7 +107,7 @@ const (
 	envelopeVersion = 3
 	headerLen       = 48
 	leaseTokenLen   = 8
-	claimOffset     = 28
+	kindOffset      = 2
 )
 
 var errCorrupt = errors.New("aside: corrupt entry")
@@ -198,18 +201,20 @@ func newLease() []byte {
 // loader can lease any of them by compare-and-set.
 var tombstone = appendHeader(nil, kindTombstone, meta{})
 
-// localTombstone is the tombstone in a ValueStore: one value, for the same
-// reason.
-var localTombstone = &localLease{}
-
-// isEntry reports whether data (a prior value of a key) was an entry: a
-// value or a negative entry, not a lease or a tombstone.
-func isEntry(data []byte) bool {
-	if len(data) < headerLen || data[0] != envelopeMagic {
-		return data != nil // something, if not ours
+// holdsOf says what bytes a key holds are: a lease, a tombstone, or an
+// entry to decode (anything else, even what is not an envelope). It reads
+// only the first kindOffset+1 bytes, so that it can judge the heads of
+// what a pattern delete removed.
+func holdsOf(data []byte) holding {
+	if len(data) > kindOffset && data[0] == envelopeMagic {
+		switch kind(data[kindOffset]) {
+		case kindLease:
+			return holdsLease
+		case kindTombstone:
+			return holdsTombstone
+		}
 	}
-	k := kind(data[2])
-	return k != kindLease && k != kindTombstone
+	return holdsEntry
 }
 
 // isLease reports whether data is a lease envelope.
@@ -217,26 +222,6 @@ func isLease(data []byte) bool {
 	return len(data) == headerLen+leaseTokenLen && data[0] == envelopeMagic &&
 		data[1] == envelopeVersion && kind(data[2]) == kindLease
 }
-
-// withClaim returns a copy of an entry's envelope claimed until until.
-func withClaim(data []byte, until int64) []byte {
-	b := append([]byte(nil), data...)
-	binary.LittleEndian.PutUint64(b[claimOffset:], uint64(until))
-	return b
-}
-
-// localLease is a lease in a ValueStore: each is a distinct pointer, so
-// comparing two is comparing their identity. memstore never evicts one for
-// room (see package marker).
-type localLease = marker.Marker
-
-// reencoder is an *entry seen without its type parameter: a reader of
-// another type decodes it through the codec, as it would from Redis.
-type reencoder interface {
-	reencode(codec Codec) ([]byte, error)
-}
-
-func (e *entry[T]) reencode(codec Codec) ([]byte, error) { return encodeEntry(codec, e) }
 
 // state is what an entry is good for at a moment.
 type state int

@@ -23,6 +23,14 @@ var ErrClosed = errors.New("aside: cache closed")
 // too long or malformed.
 var ErrBadPattern = errors.New("aside: bad pattern")
 
+// ErrDeferred is returned by Invalidate, Delete, DeletePattern and Clear
+// when the store could not be reached or failed part way: the
+// invalidation is kept and replayed before this Cache uses the store
+// again, and by a background retry (at once, then every replayInterval),
+// so that recovery never serves the entries it was meant to remove.
+// Stats.PendingInvalidations says how many wait.
+var ErrDeferred = errors.New("aside: invalidation deferred until the store answers")
+
 // LoadError wraps an error returned by a loader, naming the key it was
 // loading. The cache never keeps a LoadError and never retries the loader
 // on its own; errors.Is and errors.As see through it to the loader's error.
@@ -40,3 +48,6 @@ func (e *LoadError) Unwrap() error { return e.Err }
 func notFound(key string) error {
 	return fmt.Errorf("aside: %q: %w", key, ErrNotFound)
 }
+
+// errEncode marks a value the codec refused.
+var errEncode = errors.New("aside: value does not encode")

@@ -3,6 +3,7 @@ package aside_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/aside-cache/aside"
@@ -43,7 +44,10 @@ func ExampleNamespace_GetEncoded() {
 		ID   int    `json:"id"`
 		Name string `json:"name"`
 	}
-	users := aside.NewNamespace[User](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	users, err := aside.NewNamespace[User](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	if err != nil {
+		log.Fatal(err)
+	}
 	load := func(context.Context) (User, error) { return User{1, "Ada"}, nil }
 	for range 2 {
 		body, err := users.GetEncoded(ctx, "1", load) // what an HTTP handler writes out
@@ -61,7 +65,10 @@ func ExampleNamespace() {
 	ctx := context.Background()
 
 	type User struct{ ID, Name string }
-	users := aside.NewNamespace[User](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	users, err := aside.NewNamespace[User](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	if err != nil {
+		log.Fatal(err)
+	}
 	db := map[string]User{"1": {"1", "Ada"}}
 	load := func(id string) func(context.Context) (User, error) {
 		return func(context.Context) (User, error) {
@@ -75,7 +82,7 @@ func ExampleNamespace() {
 
 	u, _ := users.Get(ctx, "1", load("1"))
 	fmt.Println(u.Name)
-	_, err := users.Get(ctx, "2", load("2"))
+	_, err = users.Get(ctx, "2", load("2"))
 	fmt.Println(err)
 
 	db["1"] = User{"1", "Ada Lovelace"} // a write...
@@ -112,7 +119,10 @@ func ExampleNamespace_Warm() {
 	defer c.Close()
 	ctx := context.Background()
 
-	jobs := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "jobs", Prefix: "job:", TTL: 5 * time.Minute})
+	jobs, err := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "jobs", Prefix: "job:", TTL: 5 * time.Minute})
+	if err != nil {
+		log.Fatal(err)
+	}
 	recent := map[string]string{"1": "queued", "2": "running"}
 	written, err := jobs.Warm(ctx, func(yield func(string, string) bool) {
 		for id, status := range recent {

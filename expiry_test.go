@@ -68,7 +68,7 @@ func TestLoadTimeHistogram(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		ns := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "slow", TTL: time.Hour})
+		ns := newNamespace[int](t, c, aside.NamespaceConfig{Name: "slow", TTL: time.Hour})
 		for id := range 4 {
 			ns.Get(context.Background(), fmt.Sprint(id), func(context.Context) (int, error) {
 				time.Sleep(3 * time.Millisecond)

@@ -137,8 +137,8 @@ func (r staleRace) run(t *testing.T, s aside.Store) {
 // newNamespace makes a namespace and fails the test on a configuration error.
 func newNamespace[T any](t testing.TB, c *aside.Cache, cfg aside.NamespaceConfig) *aside.Namespace[T] {
 	t.Helper()
-	ns := aside.NewNamespace[T](c, cfg)
-	if err := ns.Err(); err != nil {
+	ns, err := aside.NewNamespace[T](c, cfg)
+	if err != nil {
 		t.Fatalf("NewNamespace(%+v): %v", cfg, err)
 	}
 	return ns

@@ -61,11 +61,7 @@ var errDBDown = errors.New("database down")
 func failSafeNamespace(t *testing.T, s aside.Store, clk *clock, cfg aside.NamespaceConfig) (*aside.Cache, *aside.Namespace[string]) {
 	t.Helper()
 	c := newCache(t, s, aside.Options{Now: clk.Now, Jitter: -1, FailSafeThrottle: 5 * time.Second})
-	ns := aside.NewNamespace[string](c, cfg)
-	if err := ns.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return c, ns
+	return c, newNamespace[string](t, c, cfg)
 }
 
 // With the database down and a stale entry present, reads answer with the
@@ -151,7 +147,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 		waitFor(t, "the background refresh to start", func() bool { return db.count() == 2 })
 		close(db.block)
 		waitFor(t, "the refresh to fill", func() bool {
-			v, found, _ := aside.Get[string](ctx, c, ns.Key("1"))
+			v, found, _ := aside.GetIfPresent[string](ctx, c, ns.Key("1"))
 			return found && v == "v2"
 		})
 		if n := db.count(); n != 2 {
@@ -181,7 +177,7 @@ func TestSoftTimeoutServesStale(t *testing.T) {
 		}
 		close(db.block)
 		waitFor(t, "the slow load to fill", func() bool {
-			v, found, _ := aside.Get[string](ctx, c, ns.Key("1"))
+			v, found, _ := aside.GetIfPresent[string](ctx, c, ns.Key("1"))
 			return found && v == "v2"
 		})
 		if st := c.Stats().Namespaces["u"]; st.StaleServed != 1 {
@@ -209,7 +205,7 @@ func TestEarlyRefresh(t *testing.T) {
 			}
 		}
 		waitFor(t, "an early refresh", func() bool {
-			v, found, _ := aside.Get[string](ctx, c, ns.Key("1"))
+			v, found, _ := aside.GetIfPresent[string](ctx, c, ns.Key("1"))
 			return found && v == "v2"
 		})
 		if st := c.Stats().Namespaces["u"]; st.Misses != 1 {
@@ -227,7 +223,7 @@ func TestClaimedStaleEntryIsServedNotReloaded(t *testing.T) {
 	cfg := aside.NamespaceConfig{Name: "u", TTL: time.Minute, MaxStale: time.Hour, SoftTimeout: 30 * time.Millisecond}
 	newNS := func() *aside.Namespace[string] {
 		c := newCache(t, newRedisStore(t, addr), aside.Options{KeyPrefix: prefix, Now: clk.Now, Jitter: -1})
-		return aside.NewNamespace[string](c, cfg)
+		return newNamespace[string](t, c, cfg)
 	}
 	a, b := newNS(), newNS()
 	ctx := context.Background()

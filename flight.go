@@ -1,6 +1,7 @@
 package aside
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"sync"
@@ -23,11 +24,16 @@ type flightGroup struct {
 	flights map[string][]*flight // loads in progress by full key, one per type; guarded by mu
 }
 
-// flight is one load in progress. Its result fields are written once,
-// before done is closed, and read only after.
+// flight is one load in progress. Its outcome is written once, before
+// done is closed, and read only after.
 type flight struct {
-	typ   reflect.Type // what the load returns: callers of another type load apart
-	done  chan struct{}
+	typ  reflect.Type // what the load returns: callers of another type load apart
+	done chan struct{}
+	outcome
+}
+
+// outcome is a flight's answer to its callers.
+type outcome struct {
 	value any // a T on success
 	err   error
 
@@ -37,7 +43,7 @@ type flight struct {
 	// after reads again, for another process's invalidation may have
 	// returned between basis and its start (one in this process detaches
 	// the flight). A not-found answer and fail-safe's stale answer are
-	// values too.
+	// values too; a failure is no value, and good for every caller.
 	basis time.Time
 	stale bool // fail-safe's answer: each caller it serves counts as stale served
 }
@@ -61,9 +67,9 @@ func (g *flightGroup) join(key string, typ reflect.Type) (f *flight, lead bool) 
 	return f, true
 }
 
-// finish hands the flight's result to its callers.
-func (f *flight) finish(value any, err error) {
-	f.value, f.err = value, err
+// finish hands the flight's outcome to its callers.
+func (f *flight) finish(o outcome) {
+	f.outcome = o
 	close(f.done)
 }
 
@@ -112,5 +118,146 @@ func (g *flightGroup) forgetMatching(pattern string) {
 		if glob.Match(pattern, k) {
 			delete(g.flights, k)
 		}
+	}
+}
+
+// flightRun is a flight's load, on a goroutine of its own, under a
+// context detached from the callers: the read that started it, and what
+// the load holds on the key. The state of the load travels here, in the
+// receiver of its steps.
+type flightRun[T any] struct {
+	read[T]
+	f        *flight
+	refresh  bool  // the load refreshes an entry callers are served meanwhile
+	sawFresh int64 // for a refresh: the freshUntil of the entry it is for
+	h        hold[T]
+	answered bool // the callers have their answer (the soft timeout's stale value)
+	landed   bool
+}
+
+// fly runs the flight: it takes the key's lease (or its claim, on an entry
+// past its time), calls the loader, fills the key while the lease holds,
+// and then answers the callers, so that a caller that reads the key after
+// the read returned finds what it returned.
+//
+// Every answer says which callers it is good for (outcome.basis): those
+// begun before the read it rests on. A stale answer rests on the read
+// that found the entry, or on a write-back that proved the entry's claim
+// still held; a claim an invalidation voided proves nothing after it was
+// taken.
+//
+// Without fenced (the caller's look failed: the store is down, or the
+// breaker open) it takes no lease and fills nothing.
+func (fr *flightRun[T]) fly(ctx context.Context, fenced bool) {
+	defer fr.c.loads.Done()
+	defer fr.landIfNot()
+	if fenced {
+		l := fr.lead(ctx)
+		switch {
+		case fr.refresh && (l.found || l.h.token.zero()):
+			// An answer a refresh cannot give (nothing to refresh, or
+			// another refresh under way) sends its joiners back to read
+			// again: its basis is the zero time.
+			fr.finish(outcome{})
+			return
+		case l.found:
+			fr.finish(fr.outcomeOf(l.e).at(l.at, l.stale))
+			return
+		}
+		fr.h = l.h
+	}
+	if fr.c.closing.Err() != nil { // Close came while lead waited on another loader
+		fr.release(ctx)
+		fr.finish(outcome{err: ErrClosed})
+		return
+	}
+	loadAt := time.Now() // the loader's read of the database begins after this
+	res := fr.loadWithSoftTimeout(ctx)
+	fr.st.loads.Add(1)
+	fr.st.observeLoad(res.took)
+	if res.err == nil || errors.Is(res.err, ErrNotFound) {
+		fr.loaded(ctx, res, loadAt)
+		return
+	}
+	fr.failed(ctx, res)
+}
+
+// loaded fills the key with what the loader returned (a value, or a
+// negative entry for ErrNotFound) and answers the callers.
+func (fr *flightRun[T]) loaded(ctx context.Context, res loaded[T], loadAt time.Time) {
+	now := fr.c.now()
+	e := newValueEntry(res.v, fr.p.meta(kindValue, now, res.took))
+	var err error
+	if res.err != nil {
+		e = &entry[T]{kind: kindNotFound, meta: fr.p.meta(kindNotFound, now, res.took)}
+		err = &LoadError{Key: fr.key, Err: res.err}
+	}
+	sent := time.Now()
+	filled := fr.fill(ctx, e)
+	if fr.answered { // once answered, the flight's outcome is its callers'
+		return
+	}
+	// A fill that landed proves no invalidation came between the lease and
+	// the fill: the answer is good for callers begun before the fill was
+	// sent. Otherwise, only for those begun before the load.
+	basis := loadAt
+	if filled {
+		basis = sent
+	}
+	fr.finish(outcome{value: res.v, err: err, basis: basis})
+}
+
+// failed answers a failed load: with fail-safe's stale value when the
+// load held one, which is then written back for the throttle period, or
+// with the loader's error.
+func (fr *flightRun[T]) failed(ctx context.Context, res loaded[T]) {
+	fr.st.loadErrors.Add(1)
+	now := fr.c.nowMs()
+	stale := fr.h.servable(now)
+	var vouched time.Time
+	if stale != nil || fr.refresh {
+		vouched = fr.throttle(ctx, now)
+	} else {
+		fr.release(ctx)
+	}
+	switch {
+	case fr.answered:
+	case stale != nil:
+		basis := fr.h.at // the claim may have been voided at any time since
+		if !vouched.IsZero() {
+			basis = vouched
+		}
+		fr.finish(fr.outcomeOf(stale).at(basis, true))
+	default:
+		fr.finish(outcome{err: &LoadError{Key: fr.key, Err: res.err}})
+	}
+}
+
+// outcomeOf is the answer an entry gives.
+func (fr *flightRun[T]) outcomeOf(e *entry[T]) outcome {
+	a := fr.answer(e)
+	if a.err != nil {
+		return outcome{err: a.err}
+	}
+	return outcome{value: a.v}
+}
+
+// at dates an outcome: good for callers begun before basis.
+func (o outcome) at(basis time.Time, stale bool) outcome {
+	o.basis, o.stale = basis, stale
+	return o
+}
+
+// finish lands the flight, then answers: a caller that comes after the
+// answer starts afresh rather than take an answer older than itself.
+func (fr *flightRun[T]) finish(o outcome) {
+	fr.c.flights.land(fr.full, fr.f)
+	fr.landed = true
+	fr.f.finish(o)
+}
+
+func (fr *flightRun[T]) landIfNot() {
+	if !fr.landed {
+		fr.c.flights.land(fr.full, fr.f)
 	}
 }

@@ -87,7 +87,7 @@ func TestNotFoundIsCachedAsNegativeEntry(t *testing.T) {
 		if ttl, err := c.TTL(ctx, "user:9"); err != nil || ttl <= 19*time.Second || ttl > 20*time.Second {
 			t.Errorf("TTL of the negative entry = %v, %v; want NegativeTTL (20s)", ttl, err)
 		}
-		if _, found, err := aside.Get[User](ctx, c, "user:9"); found || !errors.Is(err, aside.ErrNotFound) {
+		if _, found, err := aside.GetIfPresent[User](ctx, c, "user:9"); found || !errors.Is(err, aside.ErrNotFound) {
 			t.Errorf("Get of a negative entry = found %v, err %v; want false, ErrNotFound", found, err)
 		}
 		if st := c.Stats(); st.Hits != 3 || st.Misses != 1 || st.LoadErrors != 0 {
@@ -139,7 +139,7 @@ func TestTimeRoundTripsExactly(t *testing.T) {
 		if err := aside.Set(ctx, c, "t", row{at}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		got, _, err := aside.Get[row](ctx, c, "t")
+		got, _, err := aside.GetIfPresent[row](ctx, c, "t")
 		if err != nil || !got.At.Equal(at) || got.At.Nanosecond() != 987654321 {
 			t.Errorf("time round trip = %v, %v; want %v to the nanosecond", got.At, err, at)
 		}
@@ -182,7 +182,7 @@ func TestFirstCallerLeavingDoesNotCancelTheSharedLoad(t *testing.T) {
 		if loadErr != nil {
 			t.Errorf("the load's context ended with the first caller: %v", loadErr)
 		}
-		if v, found, _ := aside.Get[string](context.Background(), c, "k"); !found || v != "v" {
+		if v, found, _ := aside.GetIfPresent[string](context.Background(), c, "k"); !found || v != "v" {
 			t.Errorf("after the load: cached %q, %v; want v", v, found)
 		}
 	})
@@ -233,7 +233,7 @@ func TestLoadTimeoutStopsAHungLoader(t *testing.T) {
 func TestNamespaceLoadTimeout(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		c := newCache(t, s, aside.Options{}) // the cache's: 30 s
-		ns := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "slow", TTL: time.Hour, LoadTimeout: 20 * time.Millisecond})
+		ns := newNamespace[int](t, c, aside.NamespaceConfig{Name: "slow", TTL: time.Hour, LoadTimeout: 20 * time.Millisecond})
 		var deadline time.Duration
 		_, err := ns.Get(context.Background(), "1", func(ctx context.Context) (int, error) {
 			d, _ := ctx.Deadline()
@@ -244,8 +244,7 @@ func TestNamespaceLoadTimeout(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) || deadline > 20*time.Millisecond {
 			t.Errorf("Get with a hung loader = %v, the loader's deadline %v away; want DeadlineExceeded within 20ms", err, deadline)
 		}
-		bad := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "bad", TTL: time.Hour, LoadTimeout: -1})
-		if _, err := bad.Get(context.Background(), "1", (&counter[int]{}).load); err == nil || !strings.Contains(err.Error(), "LoadTimeout") {
+		if _, err := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "bad", TTL: time.Hour, LoadTimeout: -1}); err == nil || !strings.Contains(err.Error(), "LoadTimeout") {
 			t.Errorf("a namespace with a negative LoadTimeout = %v; want an error naming LoadTimeout", err)
 		}
 	})
@@ -317,7 +316,7 @@ func TestTypeMismatchIsAMissNotAPanic(t *testing.T) {
 		if st := c.Stats(); st.Errors != 0 || st.Sets != 2 {
 			t.Errorf("errors %d, sets %d; want 0 and 2: an entry of another type is no error, and the load replaces it", st.Errors, st.Sets)
 		}
-		if v, found, _ := aside.Get[int](ctx, c, "k"); !found || v != 5 {
+		if v, found, _ := aside.GetIfPresent[int](ctx, c, "k"); !found || v != 5 {
 			t.Errorf("Get[int] after the load = %v, %v; want the 5 that replaced the User", v, found)
 		}
 	})

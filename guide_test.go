@@ -23,7 +23,7 @@ func TestGuideSetAndGet(t *testing.T) {
 		if err := aside.Set(ctx, c, "user:1", want, time.Hour); err != nil {
 			t.Fatalf("Set: %v", err)
 		}
-		got, found, err := aside.Get[User](ctx, c, "user:1")
+		got, found, err := aside.GetIfPresent[User](ctx, c, "user:1")
 		if err != nil || !found {
 			t.Fatalf("Get(user:1) = found %v, err %v; want found", found, err)
 		}
@@ -33,7 +33,7 @@ func TestGuideSetAndGet(t *testing.T) {
 		if err := aside.Set(ctx, c, "greeting", "hello", time.Hour); err != nil {
 			t.Fatalf("Set string: %v", err)
 		}
-		if got, _, _ := aside.Get[string](ctx, c, "greeting"); got != "hello" {
+		if got, _, _ := aside.GetIfPresent[string](ctx, c, "greeting"); got != "hello" {
 			t.Errorf("Get(greeting) = %q, want hello", got)
 		}
 	})
@@ -42,7 +42,7 @@ func TestGuideSetAndGet(t *testing.T) {
 func TestGuideMiss(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		c := newCache(t, s, aside.Options{})
-		got, found, err := aside.Get[User](context.Background(), c, "user:404")
+		got, found, err := aside.GetIfPresent[User](context.Background(), c, "user:404")
 		if err != nil || found || got != (User{}) {
 			t.Errorf("Get(absent) = %+v, %v, %v; want zero, false, nil", got, found, err)
 		}
@@ -64,7 +64,7 @@ func TestGuideDelete(t *testing.T) {
 		if err != nil || removed != 2 {
 			t.Fatalf("Delete(a, b, never-set) = %d, %v; want 2", removed, err)
 		}
-		if _, found, _ := aside.Get[int](ctx, c, "a"); found {
+		if _, found, _ := aside.GetIfPresent[int](ctx, c, "a"); found {
 			t.Error("a is still cached after Delete")
 		}
 		if removed, err := c.Delete(ctx, "a"); err != nil || removed != 0 {
@@ -134,7 +134,7 @@ func TestGuideGetOrSetMiss(t *testing.T) {
 		if err != nil || got != loader.value {
 			t.Fatalf("GetOrSet = %q, %v; want the loader's value", got, err)
 		}
-		cached, found, err := aside.Get[string](ctx, c, "k")
+		cached, found, err := aside.GetIfPresent[string](ctx, c, "k")
 		if err != nil || !found || cached != loader.value {
 			t.Errorf("Get after the miss = %q, %v, %v; want the loaded value cached", cached, found, err)
 		}
@@ -172,8 +172,8 @@ func TestGuideStatsTracking(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		c, ctx := newCache(t, s, aside.Options{}), context.Background()
 		aside.Set(ctx, c, "a", 1, time.Hour)                                   // set
-		aside.Get[int](ctx, c, "a")                                            // hit
-		aside.Get[int](ctx, c, "b")                                            // miss
+		aside.GetIfPresent[int](ctx, c, "a")                                   // hit
+		aside.GetIfPresent[int](ctx, c, "b")                                   // miss
 		aside.GetOrSet(ctx, c, "c", time.Hour, (&counter[int]{value: 3}).load) // miss, load, set
 		aside.GetOrSet(ctx, c, "c", time.Hour, (&counter[int]{value: 3}).load) // hit
 		c.Delete(ctx, "a", "b")                                                // one delete
@@ -192,9 +192,9 @@ func TestGuideHitRate(t *testing.T) {
 		}
 		aside.Set(ctx, c, "k", "v", time.Hour)
 		for range 3 {
-			aside.Get[string](ctx, c, "k")
+			aside.GetIfPresent[string](ctx, c, "k")
 		}
-		aside.Get[string](ctx, c, "absent")
+		aside.GetIfPresent[string](ctx, c, "absent")
 		if r := c.Stats().HitRate; r != 75 {
 			t.Errorf("HitRate after 3 hits and 1 miss = %v; want 75", r)
 		}

@@ -125,9 +125,9 @@ func (s *countingStore) AddMany(ctx context.Context, items []aside.Item) (int, e
 	return s.Store.AddMany(ctx, items)
 }
 
-func (s *countingStore) Delete(ctx context.Context, keys ...string) (int, error) {
+func (s *countingStore) Delete(ctx context.Context, head int, keys ...string) ([][]byte, error) {
 	s.deletes.Add(1)
-	return s.Store.Delete(ctx, keys...)
+	return s.Store.Delete(ctx, head, keys...)
 }
 
 func (s *countingStore) Scan(ctx context.Context, cursor, pattern string, count int) ([]string, string, error) {

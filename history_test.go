@@ -3,19 +3,18 @@ package aside_test
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
+	"github.com/redis/rueidis"
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/internal/redistest"
@@ -143,24 +142,39 @@ func violations(ops []op) []string {
 	return bad
 }
 
-// historyDB is the database of the run: rows of versions in a SQLite file
-// that both processes open.
-func historyDB(path string) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+// rows is the database of the run: each row's version in a Redis server
+// of its own, never the cache's (which the outage pauses), that both
+// processes open. INCR commits a new version and returns it; a GET that
+// begins after the INCR returned reads it, as a database read after a
+// commit does.
+type rows struct{ c rueidis.Client }
+
+func openRows(addr string) (*rows, error) {
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(8)
-	return db, db.Ping()
+	return &rows{c: c}, nil
+}
+
+func rowKey(key int) string { return "row:" + strconv.Itoa(key) }
+
+// version reads a row's committed version.
+func (r *rows) version(ctx context.Context, key int) (int64, error) {
+	return r.c.Do(ctx, r.c.B().Get().Key(rowKey(key)).Build()).AsInt64()
+}
+
+// bump commits a new version of a row and returns it.
+func (r *rows) bump(key int) (int64, error) {
+	return r.c.Do(context.Background(), r.c.B().Incr().Key(rowKey(key)).Build()).AsInt64()
 }
 
 // loader reads a row's version, with random time before and after, as a
 // loaded database or network would take, and fails at failRate.
-func loader(db *sql.DB, key int, failRate float64) func(context.Context) (int64, error) {
+func loader(db *rows, key int, failRate float64) func(context.Context) (int64, error) {
 	return func(ctx context.Context) (int64, error) {
 		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
-		var v int64
-		err := db.QueryRowContext(ctx, `SELECT version FROM rows WHERE id = ?`, key).Scan(&v)
+		v, err := db.version(ctx, key)
 		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
 		if err == nil && rand.Float64() < failRate {
 			return 0, errDBDown
@@ -178,7 +192,7 @@ func historyOptions(prefix string) aside.Options {
 }
 
 // read runs readers on ns until the deadline, recording into h.
-func read(ns *aside.Namespace[int64], cfg historyConfig, db *sql.DB, until time.Time, h *history) {
+func read(ns *aside.Namespace[int64], cfg historyConfig, db *rows, until time.Time, h *history) {
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
@@ -203,7 +217,7 @@ func historyChild() int {
 	addr, prefix := os.Getenv(childRedis), os.Getenv(childPrefix)
 	cfg := historyConfigs[os.Getenv(historyEnvMode)]
 	start, _ := time.Parse(time.RFC3339Nano, os.Getenv(historyEnvRun))
-	db, err := historyDB(os.Getenv(historyEnvDB))
+	db, err := openRows(os.Getenv(historyEnvDB))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -215,8 +229,8 @@ func historyChild() int {
 		return 1
 	}
 	defer c.Close()
-	ns := aside.NewNamespace[int64](c, cfg.ns)
-	if err := ns.Err(); err != nil {
+	ns, err := aside.NewNamespace[int64](c, cfg.ns)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -235,34 +249,35 @@ func historyChild() int {
 	return 0
 }
 
-func setUpHistory(t *testing.T) (*sql.DB, string) {
+// setUpHistory starts the run's database, every row at version 1, and
+// returns it with its address.
+func setUpHistory(t *testing.T) (*rows, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "history.db")
-	db, err := historyDB(path)
+	srv := redistest.Start(t)
+	db, err := openRows(srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Exec(`CREATE TABLE rows (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(db.c.Close)
 	for k := range historyKeys {
-		db.Exec(`INSERT INTO rows (id, version) VALUES (?, 1)`, k)
+		if err := db.c.Do(context.Background(), db.c.B().Set().Key(rowKey(k)).Value("1").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return db, path
+	return db, srv.Addr
 }
 
 // write runs writers until the deadline: each commits a new version of a
 // row, then invalidates its key with invalidate, recording when that
 // returned.
-func write(db *sql.DB, writers int, until time.Time, h *history, invalidate func(key int) error) {
+func write(db *rows, writers int, until time.Time, h *history, invalidate func(key int) error) {
 	var wg sync.WaitGroup
 	for range writers {
 		wg.Go(func() {
 			for time.Now().Before(until) {
 				key := rand.IntN(historyKeys)
 				start := time.Now().UnixNano()
-				v, err := bump(db, key)
+				v, err := db.bump(key)
 				if err != nil {
 					continue
 				}
@@ -466,7 +481,7 @@ func TestHistoryCheckerCatchesTheNaivePath(t *testing.T) {
 	ctx := context.Background()
 	naive := func(key int) (int64, error) {
 		k := fmt.Sprint("row:", key)
-		if v, found, err := aside.Get[int64](ctx, c, k); found || err != nil {
+		if v, found, err := aside.GetIfPresent[int64](ctx, c, k); found || err != nil {
 			return v, err
 		}
 		v, err := loader(db, key, 0)(ctx)
@@ -505,19 +520,4 @@ func TestHistoryCheckerCatchesTheNaivePath(t *testing.T) {
 		}
 	}
 	t.Error("the checker found no stale read on the naive get / load / set path: it cannot fail")
-}
-
-// bump commits a new version of a row and returns it; when it returns,
-// the write is committed.
-func bump(db *sql.DB, key int) (int64, error) {
-	tx, err := db.Begin()
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	var v int64
-	if err := tx.QueryRow(`UPDATE rows SET version = version + 1 WHERE id = ? RETURNING version`, key).Scan(&v); err != nil {
-		return 0, err
-	}
-	return v, tx.Commit()
 }

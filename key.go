@@ -6,13 +6,13 @@ import (
 	"strings"
 )
 
-// Key joins a namespace prefix and an id into a cache key, as the guide's
-// generateCacheKey did, but escaping the id so that no id can forge another
-// key: an id may not contain the separator ':', glob syntax (* ? [ ] \),
-// cluster hash-tag braces, '%', spaces or control bytes, so each of those is
-// written as %XX. Integers are written in decimal; other values as fmt.Sprint
-// writes them (a String method included), escaped. Key("user:", "1:x") is "user:1%3Ax", never a key of
-// another namespace.
+// Key joins a namespace prefix and an id into a cache key, escaping the
+// id so that no id can forge another key: an id may not contain the
+// separator ':', glob syntax (* ? [ ] \), cluster hash-tag braces, '%',
+// spaces or control bytes, so each of those is written as %XX. Integers
+// are written in decimal; other values as fmt.Sprint writes them (a String
+// method included), escaped. Key("user:", "1:x") is "user:1%3Ax", never a
+// key of another namespace.
 func Key(prefix string, id any) string {
 	switch v := id.(type) {
 	case string:

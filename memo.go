@@ -38,23 +38,22 @@ func newDecodeMemo(maxBytes int64) (*decodeMemo, error) {
 	return &decodeMemo{m: m}, nil
 }
 
-// memoGet returns the entry data decodes to, if it is the key's memoized
-// bytes, decoded as a T.
-func memoGet[T any](d *decodeMemo, full string, data []byte) (entry[T], bool) {
-	if d != nil {
-		if m, ok := d.m.GetIfPresent(full); ok && bytes.Equal(m.data, data) {
-			if p, ok := m.entry.(*entry[T]); ok {
-				return *p, true
-			}
-		}
+// get returns the decoding memoized for full, if data are its bytes: an
+// *entry[T] of the type that read them last. A nil memo has none.
+func (d *decodeMemo) get(full string, data []byte) any {
+	if d == nil {
+		return nil
 	}
-	return entry[T]{}, false
+	if m, ok := d.m.GetIfPresent(full); ok && bytes.Equal(m.data, data) {
+		return m.entry
+	}
+	return nil
 }
 
-// memoPut keeps data and its decoding e for full. data is the store's
+// put keeps data and their decoding e for full. data is the store's
 // answer, which nothing modifies.
-func memoPut[T any](d *decodeMemo, full string, data []byte, e entry[T]) {
-	if d != nil {
-		d.m.Set(full, memoized{data: data, entry: &e})
+func (d *decodeMemo) put(full string, data []byte, e any) {
+	if d != nil && data != nil {
+		d.m.Set(full, memoized{data: data, entry: e})
 	}
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // NamespaceConfig describes one kind of cached data. It is data, not code:
-// the guide's users (1 h), jobs (5 min), job results (10 min) and sessions
-// (24 h) are four of these.
+// users for an hour, jobs for five minutes, sessions for a day are each
+// one of these.
 type NamespaceConfig struct {
 	// Name identifies the namespace in Stats. Required unless Prefix is set.
 	Name string
@@ -60,27 +60,25 @@ type Namespace[T any] struct {
 	prefix string
 	policy fillPolicy
 	st     *counters
-	err    error // a configuration error, returned by every call
 }
 
-// NewNamespace returns the namespace cfg describes. A configuration error
-// does not panic: Err reports it, and every call of the namespace returns it.
+// NewNamespace returns the namespace cfg describes, or the error in cfg.
 // Namespaces of one cache must not share a name, a prefix or keys: a
 // prefix that begins with another's must continue it with a ':' (as
 // "user:openid:" continues "user:"), for an id could spell anything else.
-// The same configuration made again is the same namespace.
-func NewNamespace[T any](c *Cache, cfg NamespaceConfig) *Namespace[T] {
-	n := &Namespace[T]{c: c}
-	if n.err = cfg.validate(c); n.err != nil {
-		return n
+// The same configuration and type made again is the same namespace.
+func NewNamespace[T any](c *Cache, cfg NamespaceConfig) (*Namespace[T], error) {
+	if err := cfg.validate(c); err != nil {
+		return nil, err
 	}
-	n.name, n.prefix = cfg.Name, cfg.Prefix
+	n := &Namespace[T]{c: c, name: cfg.Name, prefix: cfg.Prefix}
 	if n.prefix == "" {
 		n.prefix = n.name + ":"
 	}
 	if n.name == "" {
 		n.name = strings.TrimSuffix(n.prefix, ":")
 	}
+	typ := reflect.TypeFor[T]()
 	n.policy = fillPolicy{
 		ttl:         cfg.TTL,
 		negativeTTL: orDefault(cfg.NegativeTTL, c.opts.NegativeTTL),
@@ -91,10 +89,14 @@ func NewNamespace[T any](c *Cache, cfg NamespaceConfig) *Namespace[T] {
 		throttle:    orDefault(cfg.FailSafeThrottle, c.opts.FailSafeThrottle),
 		softTimeout: max(orDefault(cfg.SoftTimeout, c.opts.SoftTimeout), 0),
 		loadTimeout: orDefault(cfg.LoadTimeout, c.opts.LoadTimeout),
-		shape:       c.shapes.of(reflect.TypeFor[T](), cfg.Version),
+		shape:       c.shapes.of(typ, cfg.Version),
 	}
-	n.st, n.err = c.stats.register(scope{name: n.name, prefix: n.prefix, version: cfg.Version})
-	return n
+	var err error
+	n.st, err = c.stats.register(scope{name: n.name, prefix: n.prefix, version: cfg.Version, policy: &n.policy, typ: typ})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 func (cfg NamespaceConfig) validate(c *Cache) error {
@@ -119,9 +121,6 @@ func (cfg NamespaceConfig) validate(c *Cache) error {
 	return nil
 }
 
-// Err reports a configuration error, or nil.
-func (n *Namespace[T]) Err() error { return n.err }
-
 // Name returns the namespace's name.
 func (n *Namespace[T]) Name() string { return n.name }
 
@@ -133,29 +132,54 @@ func (n *Namespace[T]) TTL() time.Duration { return n.policy.ttl }
 func (n *Namespace[T]) Key(id string) string { return n.prefix + escapeID(id) }
 
 // Get returns the value cached for id, or loads, caches and returns it, as
-// GetOrSet does, with the namespace's TTLs and jitter.
+// GetOrSet does, with the namespace's TTLs, jitter and serving policy.
 func (n *Namespace[T]) Get(ctx context.Context, id string, load func(context.Context) (T, error)) (T, error) {
-	if err := n.check(id); err != nil {
+	if err := n.check(id, load == nil); err != nil {
 		var zero T
 		return zero, err
 	}
-	if load == nil {
-		var zero T
-		return zero, fmt.Errorf("aside: nil loader for %s %q", n.name, id)
-	}
-	return getOrLoad(ctx, n.c, n.st, n.Key(id), n.policy, load)
+	r := n.read(id, load)
+	return r.get(ctx)
 }
 
 // GetEncoded is Get answering with the value's encoding by the cache's
 // Codec, as GetOrSetEncoded does.
 func (n *Namespace[T]) GetEncoded(ctx context.Context, id string, load func(context.Context) (T, error)) ([]byte, error) {
-	if err := n.check(id); err != nil {
+	if err := n.check(id, load == nil); err != nil {
 		return nil, err
 	}
-	if load == nil {
-		return nil, fmt.Errorf("aside: nil loader for %s %q", n.name, id)
+	r := n.read(id, load)
+	return r.getEncoded(ctx)
+}
+
+// GetIfPresent returns the value cached for id without loading anything,
+// as the package's GetIfPresent does.
+func (n *Namespace[T]) GetIfPresent(ctx context.Context, id string) (v T, found bool, err error) {
+	if err := n.check(id, false); err != nil {
+		return v, false, err
 	}
-	return getOrLoadEncoded(ctx, n.c, n.st, n.Key(id), n.policy, load)
+	r := n.read(id, nil)
+	return r.getIfPresent(ctx)
+}
+
+// Set caches v for id with the namespace's TTL, jitter and stale period,
+// replacing what was there; a load of the key in flight in this process
+// no longer fills it. It returns an error wrapping ErrUnavailable while
+// the breaker is open. Set is for a value the caller knows to be current:
+// it takes no part in fencing (see docs/CONSISTENCY.md).
+func (n *Namespace[T]) Set(ctx context.Context, id string, v T) error {
+	if err := n.check(id, false); err != nil {
+		return err
+	}
+	r := n.read(id, nil)
+	now := n.c.now()
+	m := n.policy.meta(kindValue, now, 0)
+	return r.set(ctx, v, m, untilMs(m.staleUntil, unixMs(now)))
+}
+
+func (n *Namespace[T]) read(id string, load func(context.Context) (T, error)) read[T] {
+	key := n.Key(id)
+	return read[T]{c: n.c, st: n.st, key: key, full: n.c.opts.KeyPrefix + key, p: n.policy, load: load}
 }
 
 // Invalidate removes the entries of ids, in one round trip. Call it after
@@ -164,9 +188,6 @@ func (n *Namespace[T]) GetEncoded(ctx context.Context, id string, load func(cont
 // reached, it returns an error wrapping ErrDeferred: the invalidation is
 // kept and replayed before the store is used again.
 func (n *Namespace[T]) Invalidate(ctx context.Context, ids ...string) error {
-	if n.err != nil {
-		return n.err
-	}
 	if n.c.closed.Load() {
 		return ErrClosed
 	}
@@ -181,18 +202,23 @@ func (n *Namespace[T]) Invalidate(ctx context.Context, ids ...string) error {
 		full[i] = n.c.opts.KeyPrefix + n.Key(id)
 	}
 	n.c.flights.forget(full...)
-	_, err := n.c.invalidateIn(ctx, scope{name: n.name, prefix: n.prefix, c: n.st}, full)
+	_, err := n.c.invalidateIn(ctx, n.scope(), full)
 	return err
 }
 
-func (n *Namespace[T]) check(id string) error {
+// scope is the namespace's entry in the cache's registry.
+func (n *Namespace[T]) scope() scope {
+	return scope{name: n.name, prefix: n.prefix, c: n.st, policy: &n.policy}
+}
+
+func (n *Namespace[T]) check(id string, nilLoader bool) error {
 	switch {
-	case n.err != nil:
-		return n.err
 	case n.c.closed.Load():
 		return ErrClosed
 	case id == "":
 		return fmt.Errorf("aside: empty %s id", n.name)
+	case nilLoader:
+		return fmt.Errorf("aside: nil loader for %s %q", n.name, id)
 	}
 	return nil
 }

@@ -23,10 +23,7 @@ var guideNamespaces = []aside.NamespaceConfig{
 func TestNamespaceGetAndInvalidate(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		c, ctx := newCache(t, s, aside.Options{Jitter: -1}), context.Background()
-		users := aside.NewNamespace[User](c, guideNamespaces[0])
-		if err := users.Err(); err != nil {
-			t.Fatal(err)
-		}
+		users := newNamespace[User](t, c, guideNamespaces[0])
 		loader := &counter[User]{value: sampleUser(5)}
 		for range 2 {
 			if got, err := users.Get(ctx, "5", loader.load); err != nil || got.ID != 5 {
@@ -55,9 +52,11 @@ func TestNamespaceGetAndInvalidate(t *testing.T) {
 func TestStatsPerNamespace(t *testing.T) {
 	c, ctx := newCache(t, newMemstore(t), aside.Options{}), context.Background()
 	for _, cfg := range guideNamespaces {
-		aside.NewNamespace[int](c, cfg)
+		if cfg.Name != "job_results" {
+			newNamespace[int](t, c, cfg)
+		}
 	}
-	results := aside.NewNamespace[string](c, guideNamespaces[2])
+	results := newNamespace[string](t, c, guideNamespaces[2])
 	results.Get(ctx, "1", (&counter[string]{value: "r"}).load)                   // job_results miss
 	aside.GetOrSet(ctx, c, "job:result:1", time.Hour, (&counter[string]{}).load) // job_results hit
 	aside.GetOrSet(ctx, c, "job:1", time.Hour, (&counter[int]{}).load)           // jobs miss
@@ -83,8 +82,8 @@ func TestStatsPerNamespace(t *testing.T) {
 
 func TestNamespaceIDsCannotForgeKeys(t *testing.T) {
 	c, ctx := newCache(t, newMemstore(t), aside.Options{}), context.Background()
-	jobs := aside.NewNamespace[string](c, guideNamespaces[1])
-	results := aside.NewNamespace[string](c, guideNamespaces[2])
+	jobs := newNamespace[string](t, c, guideNamespaces[1])
+	results := newNamespace[string](t, c, guideNamespaces[2])
 	results.Get(ctx, "1", (&counter[string]{value: "the result"}).load)
 	// A job id that tries to name the result of job 1.
 	got, err := jobs.Get(ctx, "result:1", (&counter[string]{value: "a job"}).load)
@@ -105,19 +104,14 @@ func TestNamespaceConfigErrors(t *testing.T) {
 		{Name: "x", TTL: time.Hour, NegativeTTL: -1},
 		{Name: "x", TTL: time.Hour, Jitter: 1.5},
 	} {
-		ns := aside.NewNamespace[int](c, cfg)
-		if ns.Err() == nil {
-			t.Errorf("NewNamespace(%+v).Err() = nil; want an error", cfg)
-			continue
-		}
-		if _, err := ns.Get(ctx, "1", (&counter[int]{}).load); !errors.Is(err, ns.Err()) {
-			t.Errorf("Get on a misconfigured namespace = %v; want its configuration error", err)
+		if ns, err := aside.NewNamespace[int](c, cfg); err == nil || ns != nil {
+			t.Errorf("NewNamespace(%+v) = %v, %v; want no namespace and an error", cfg, ns, err)
 		}
 	}
-	if ns := aside.NewNamespace[int](nil, guideNamespaces[0]); ns.Err() == nil {
+	if _, err := aside.NewNamespace[int](nil, guideNamespaces[0]); err == nil {
 		t.Error("NewNamespace on a nil cache: no error")
 	}
-	ns := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "ok", TTL: time.Hour})
+	ns := newNamespace[int](t, c, aside.NamespaceConfig{Name: "ok", TTL: time.Hour})
 	if _, err := ns.Get(ctx, "", (&counter[int]{}).load); err == nil {
 		t.Error("Get with an empty id: no error")
 	}
@@ -126,7 +120,7 @@ func TestNamespaceConfigErrors(t *testing.T) {
 func TestNamespaceNegativeTTLDefaultsToTheCaches(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		c, ctx := newCache(t, s, aside.Options{NegativeTTL: 7 * time.Second, Jitter: -1}), context.Background()
-		ns := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "n", TTL: time.Hour})
+		ns := newNamespace[int](t, c, aside.NamespaceConfig{Name: "n", TTL: time.Hour})
 		ns.Get(ctx, "1", (&counter[int]{err: aside.ErrNotFound}).load)
 		if ttl, err := c.TTL(ctx, ns.Key("1")); err != nil || ttl <= 6*time.Second || ttl > 7*time.Second {
 			t.Errorf("negative entry TTL = %v, %v; want the cache's 7s", ttl, err)
@@ -147,7 +141,7 @@ func seq(n int) func(yield func(string, User) bool) {
 func TestWarm(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		c, ctx := newCache(t, s, aside.Options{}), context.Background()
-		users := aside.NewNamespace[User](c, guideNamespaces[0])
+		users := newNamespace[User](t, c, guideNamespaces[0])
 		fresher := sampleUser(3)
 		fresher.Name = "renamed after the warm-up's source was read"
 		users.Get(ctx, "3", (&counter[User]{value: fresher}).load)
@@ -177,7 +171,7 @@ func TestWarm(t *testing.T) {
 func TestWarmIsPipelined(t *testing.T) {
 	store := &countingStore{Store: newRedisStore(t, sharedAddr(t))}
 	c, ctx := newCache(t, store, aside.Options{}), context.Background()
-	users := aside.NewNamespace[User](c, guideNamespaces[0])
+	users := newNamespace[User](t, c, guideNamespaces[0])
 	if written, err := users.Warm(ctx, seq(2500)); err != nil || written != 2500 {
 		t.Fatalf("Warm(2500) = %d, %v", written, err)
 	}
@@ -188,7 +182,7 @@ func TestWarmIsPipelined(t *testing.T) {
 
 func TestWarmSkipsWhatCannotBeEncoded(t *testing.T) {
 	c, ctx := newCache(t, newRedisStore(t, sharedAddr(t)), aside.Options{}), context.Background()
-	ns := aside.NewNamespace[any](c, aside.NamespaceConfig{Name: "any", TTL: time.Hour})
+	ns := newNamespace[any](t, c, aside.NamespaceConfig{Name: "any", TTL: time.Hour})
 	written, err := ns.Warm(ctx, func(yield func(string, any) bool) {
 		_ = yield("1", "fine") && yield("2", make(chan int)) && yield("", 1) && yield("3", 3)
 	})
@@ -212,13 +206,15 @@ func TestNamespacesMustNotOverlap(t *testing.T) {
 		{Name: "us", Prefix: "us", TTL: time.Hour},          // "u" + id "s1" is "us1"
 		{Name: "user", Prefix: "user:o", TTL: time.Hour},    // "user:" + id "o1"
 	} {
-		if err := aside.NewNamespace[string](c, cfg).Err(); err == nil {
+		if _, err := aside.NewNamespace[string](c, cfg); err == nil {
 			t.Errorf("NewNamespace(%+v) beside users (user:), by_open_id (user:openid:) and u (u) = nil error; want it refused", cfg)
 		}
 	}
-	again := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
-	if err := again.Err(); err != nil {
+	if _, err := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour}); err != nil {
 		t.Errorf("the same namespace made twice: %v; want it allowed", err)
+	}
+	if _, err := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour}); err == nil {
+		t.Error("the same namespace made again with another type: no error; want it refused")
 	}
 }
 
@@ -253,4 +249,46 @@ func TestPendingOverflowKeepsOtherNamespaces(t *testing.T) {
 	if v, err := rb.Get(ctx, "1", readRow(db)); err != nil || v != "v2" {
 		t.Errorf("read of b:1 after the outage = %q, %v; want v2: b's invalidation must survive a's overflow", v, err)
 	}
+}
+
+// A key under a namespace's prefix is the namespace's entry whichever door
+// it comes through: the key-based functions count it in the namespace's
+// figures and fill and serve it by the namespace's policy (its negative
+// TTL, its fail-safe), with the call's own TTL; each door reads what the
+// other wrote.
+func TestBothDoorsShareTheNamespacesEntry(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		clk := newClock()
+		c, ctx := newCache(t, s, aside.Options{Now: clk.Now, Jitter: -1}), context.Background()
+		users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour,
+			NegativeTTL: 7 * time.Second, MaxStale: time.Hour})
+
+		aside.GetOrSet(ctx, c, "user:absent", time.Minute, (&counter[string]{err: aside.ErrNotFound}).load)
+		if ttl, err := c.TTL(ctx, "user:absent"); err != nil || ttl > 7*time.Second || ttl < 6*time.Second {
+			t.Errorf("TTL of a negative entry filled through GetOrSet = %v, %v; want the namespace's 7s", ttl, err)
+		}
+
+		if err := users.Set(ctx, "1", "set by the namespace"); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := aside.GetOrSet(ctx, c, users.Key("1"), time.Minute, (&counter[string]{value: "loaded"}).load); err != nil || v != "set by the namespace" {
+			t.Errorf("GetOrSet of the namespace's key = %q, %v; want the namespace's entry", v, err)
+		}
+		if err := aside.Set(ctx, c, "user:2", "set by key", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if v, found, err := users.GetIfPresent(ctx, "2"); err != nil || !found || v != "set by key" {
+			t.Errorf("users.GetIfPresent(2) = %q, %v, %v; want the entry Set wrote", v, found, err)
+		}
+
+		aside.GetOrSet(ctx, c, "user:3", time.Minute, (&counter[string]{value: "v1"}).load)
+		clk.Advance(2 * time.Minute) // past the call's TTL, within the namespace's MaxStale
+		if v, err := aside.GetOrSet(ctx, c, "user:3", time.Minute, (&counter[string]{err: errDBDown}).load); err != nil || v != "v1" {
+			t.Errorf("GetOrSet past its TTL with the database down = %q, %v; want the namespace's fail-safe to serve v1", v, err)
+		}
+		st := c.Stats()
+		if ns := st.Namespaces["users"]; ns.Hits+ns.Misses != st.Hits+st.Misses || ns.StaleServed != 1 {
+			t.Errorf("users counted %d reads and %d stale served of the cache's %d; want every read, and 1", ns.Hits+ns.Misses, ns.StaleServed, st.Hits+st.Misses)
+		}
+	})
 }

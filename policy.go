@@ -2,12 +2,13 @@ package aside
 
 import (
 	"math"
+	"reflect"
 	"time"
 )
 
 // fillPolicy says how long what a loader returns is kept, and how it may be
-// served past that: a namespace's configuration, or the cache's for
-// GetOrSet.
+// served past that: a namespace's configuration, or the cache's for keys
+// under no namespace.
 type fillPolicy struct {
 	ttl         time.Duration // a value's freshness
 	negativeTTL time.Duration // a negative entry's
@@ -21,14 +22,34 @@ type fillPolicy struct {
 	shape       uint64        // the fingerprint of the values' shape (see shape.go)
 }
 
-// policy is the cache's policy for a GetOrSet with ttl.
-func (c *Cache) policy(ttl time.Duration) fillPolicy {
+// defaultPolicy is the cache's policy for keys under no namespace, but
+// for the TTL, which each call names.
+func defaultPolicy(o Options) fillPolicy {
 	return fillPolicy{
-		ttl: ttl, negativeTTL: c.opts.NegativeTTL, jitter: c.opts.Jitter,
-		earlyBeta: c.opts.EarlyRefresh, maxStale: c.opts.MaxStale,
-		throttle: c.opts.FailSafeThrottle, softTimeout: c.opts.SoftTimeout,
-		loadTimeout: c.opts.LoadTimeout,
+		negativeTTL: o.NegativeTTL, jitter: o.Jitter,
+		earlyBeta: o.EarlyRefresh, maxStale: o.MaxStale,
+		throttle: o.FailSafeThrottle, softTimeout: o.SoftTimeout,
+		loadTimeout: o.LoadTimeout,
 	}
+}
+
+// keyPolicy is the policy of a call through the key-based functions on
+// key, for values of type typ, with the call's ttl: the policy of the
+// namespace whose prefix begins the key, or the cache's. Values carry the
+// shape of typ under the namespace's Version.
+func (c *Cache) keyPolicy(key string, typ reflect.Type, ttl time.Duration) (*counters, fillPolicy) {
+	sc := c.stats.lookupScope(key)
+	if sc.policy == nil {
+		p := c.defaults
+		p.ttl, p.shape = ttl, c.shapes.of(typ, "")
+		return sc.c, p
+	}
+	p := *sc.policy
+	p.ttl = ttl
+	if typ != sc.typ {
+		p.shape = c.shapes.of(typ, sc.version)
+	}
+	return sc.c, p
 }
 
 // meta is the timing of an entry of kind k filled now by a load that took

@@ -50,7 +50,7 @@ func TestSoftTimeoutAnswerIsNotJoinedAfterAnInvalidation(t *testing.T) {
 		clk := newClock()
 		a, b := twoCaches(t, s, aside.Options{Now: clk.Now, Jitter: -1})
 		cfg := aside.NamespaceConfig{Name: "u", TTL: time.Minute, MaxStale: time.Hour, SoftTimeout: 20 * time.Millisecond}
-		na, nb := aside.NewNamespace[string](a, cfg), aside.NewNamespace[string](b, cfg)
+		na, nb := newNamespace[string](t, a, cfg), newNamespace[string](t, b, cfg)
 		ctx := context.Background()
 		db := newRow("v1")
 		na.Get(ctx, "1", readRow(db))
@@ -77,7 +77,7 @@ func TestWaitersStaleEntryDiesWithTheInvalidation(t *testing.T) {
 		clk := newClock()
 		a, b := twoCaches(t, s, aside.Options{Now: clk.Now, Jitter: -1})
 		cfg := aside.NamespaceConfig{Name: "u", TTL: time.Minute, MaxStale: time.Hour}
-		na, nb := aside.NewNamespace[string](a, cfg), aside.NewNamespace[string](b, cfg)
+		na, nb := newNamespace[string](t, a, cfg), newNamespace[string](t, b, cfg)
 		ctx := context.Background()
 		db := newRow("v1")
 		na.Get(ctx, "1", readRow(db))
@@ -144,7 +144,7 @@ func TestFailedRefreshAnswersItsJoiners(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		clk := newClock()
 		c := newCache(t, s, aside.Options{Now: clk.Now, Jitter: -1})
-		ns := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "u", TTL: time.Minute, SoftTTL: 30 * time.Second})
+		ns := newNamespace[string](t, c, aside.NamespaceConfig{Name: "u", TTL: time.Minute, SoftTTL: 30 * time.Second})
 		ctx := context.Background()
 		ns.Get(ctx, "1", func(context.Context) (string, error) { return "v1", nil })
 		clk.Advance(40 * time.Second)
@@ -225,7 +225,7 @@ func TestLateFillReplyDoesNotVouchForLaterCallers(t *testing.T) {
 	f.casReply.Store(int64(200 * time.Millisecond))
 	first := make(chan struct{})
 	go func() { aside.GetOrSet(ctx, a, "k", time.Hour, readRow(db)); close(first) }()
-	waitFor(t, "the fill to land", func() bool { v, found, _ := aside.Get[string](ctx, b, "k"); return found && v == "v1" })
+	waitFor(t, "the fill to land", func() bool { v, found, _ := aside.GetIfPresent[string](ctx, b, "k"); return found && v == "v1" })
 	db.set("v2")
 	if _, err := b.Delete(ctx, "k"); err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func TestRefreshWithNothingToGiveSendsJoinersBack(t *testing.T) {
 	f := faultyStore(t)
 	clk := newClock()
 	c := newCache(t, f, aside.Options{Now: clk.Now, Jitter: -1, OpTimeout: time.Second})
-	ns := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "u", TTL: time.Minute, SoftTTL: 30 * time.Second})
+	ns := newNamespace[string](t, c, aside.NamespaceConfig{Name: "u", TTL: time.Minute, SoftTTL: 30 * time.Second})
 	ctx := context.Background()
 	ns.Get(ctx, "1", func(context.Context) (string, error) { return "v1", nil })
 	clk.Advance(40 * time.Second)

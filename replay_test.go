@@ -19,8 +19,8 @@ func TestInvalidationDuringOutageIsReplayed(t *testing.T) {
 	prefix := uniquePrefix(t)
 	writer := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix})
 	reader := newCache(t, newRedisStore(t, srv.Addr), aside.Options{KeyPrefix: prefix})
-	users := aside.NewNamespace[string](writer, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
-	readerUsers := aside.NewNamespace[string](reader, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	users := newNamespace[string](t, writer, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	readerUsers := newNamespace[string](t, reader, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
 	ctx := context.Background()
 	db := newRow("v1")
 	if v, _ := users.Get(ctx, "1", readRow(db)); v != "v1" {
@@ -78,8 +78,8 @@ func TestPendingOverflowClearsTheNamespace(t *testing.T) {
 	srv := redistest.Start(t)
 	c := newCache(t, newRedisStore(t, srv.Addr), aside.Options{MaxPendingInvalidations: 3})
 	ctx := context.Background()
-	users := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
-	jobs := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "jobs", Prefix: "job:", TTL: time.Hour})
+	users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	jobs := newNamespace[string](t, c, aside.NamespaceConfig{Name: "jobs", Prefix: "job:", TTL: time.Hour})
 	for i := range 10 {
 		users.Get(ctx, fmt.Sprint(i), func(context.Context) (string, error) { return "old", nil })
 	}
@@ -98,7 +98,7 @@ func TestPendingOverflowClearsTheNamespace(t *testing.T) {
 		return st.Namespaces["users"].InvalidationsReplayed > 0 && st.PendingInvalidations == 0
 	})
 	waitFor(t, "the breaker to close", func() bool { // the failed invalidations opened it
-		aside.Get[string](ctx, c, "probe")
+		aside.GetIfPresent[string](ctx, c, "probe")
 		return c.Stats().Breaker == aside.BreakerClosed
 	})
 	for i := range 10 {
@@ -138,7 +138,7 @@ func TestDeferredPatternDeleteIsReplayed(t *testing.T) {
 		t.Error("job:1, outside the pattern, was removed by its replay")
 	}
 	waitFor(t, "the breaker to close", func() bool {
-		aside.Get[string](ctx, c, "probe")
+		aside.GetIfPresent[string](ctx, c, "probe")
 		return c.Stats().Breaker == aside.BreakerClosed
 	})
 	for i := range 5 {
@@ -193,7 +193,7 @@ func TestBreakerOpensWithInvalidationsPending(t *testing.T) {
 	srv := redistest.Start(t)
 	c := newCache(t, newRedisStore(t, srv.Addr), aside.Options{})
 	ctx := context.Background()
-	users := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
 	if err := srv.Pause(); err != nil {
 		t.Fatal(err)
 	}

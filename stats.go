@@ -2,6 +2,7 @@ package aside
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -35,12 +36,17 @@ type Counters struct {
 	LoadTime Histogram `json:"loadTime"`
 }
 
-// LoadTimeBounds are the upper bounds, in seconds, of the buckets of
+// loadTimeBounds are the upper bounds, in seconds, of the buckets of
 // Counters.LoadTime: from 100 µs (a primary-key lookup on loopback) to 10 s.
-var LoadTimeBounds = [loadBuckets]float64{
+var loadTimeBounds = [loadBuckets]float64{
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 }
+
+// LoadTimeBounds returns the upper bounds, in seconds, of the buckets of
+// Counters.LoadTime: from 100 µs (a primary-key lookup on loopback) to
+// 10 s, then +Inf.
+func LoadTimeBounds() [loadBuckets]float64 { return loadTimeBounds }
 
 const loadBuckets = 16
 
@@ -48,7 +54,7 @@ const loadBuckets = 16
 type Histogram struct {
 	Count uint64  `json:"count"`
 	Sum   float64 `json:"sum"` // seconds
-	// Buckets[i] counts the durations up to LoadTimeBounds[i], cumulatively.
+	// Buckets[i] counts the durations up to LoadTimeBounds()[i], cumulatively.
 	Buckets [loadBuckets]uint64 `json:"buckets"`
 }
 
@@ -56,10 +62,10 @@ type Histogram struct {
 // the state of the circuit breaker.
 type Stats struct {
 	Counters
-	// Namespaces holds each namespace's figures by name. Reads through
-	// GetOrSet and Get count for the namespace whose prefix begins the key
-	// (the longest, if several do); keys under no namespace count only in
-	// the totals.
+	// Namespaces holds each namespace's figures by name. Calls through
+	// the key-based functions count for the namespace whose prefix begins
+	// the key (the longest, if several do); keys under no namespace count
+	// only in the totals.
 	Namespaces map[string]Counters `json:"namespaces"`
 	// Breaker is the circuit breaker's state.
 	Breaker BreakerState `json:"breaker"`
@@ -88,7 +94,7 @@ type counters struct {
 // observeLoad records one loader call's duration.
 func (c *counters) observeLoad(d time.Duration) {
 	c.loadNanos.Add(uint64(max(d, 0)))
-	i, _ := slices.BinarySearch(LoadTimeBounds[:], d.Seconds())
+	i, _ := slices.BinarySearch(loadTimeBounds[:], d.Seconds())
 	c.loadBuckets[i].Add(1)
 }
 
@@ -156,11 +162,16 @@ func (s *Counters) add(o Counters) {
 	}
 }
 
-// scope ties a key prefix to the namespace that owns it: its counters
-// and the Version of its values.
+// scope ties a key prefix to the namespace that owns it: its counters,
+// its policy and the type of its values, so that a key read through the
+// key-based functions is the namespace's entry whichever door it came
+// through. The scope of keys under no namespace has prefix "" and no
+// policy.
 type scope struct {
 	name, prefix, version string
 	c                     *counters
+	policy                *fillPolicy  // nil for keys under no namespace
+	typ                   reflect.Type // the namespace's T: its shape is policy.shape
 }
 
 // statsRegistry finds the namespace of a key. Lookups read an immutable
@@ -187,8 +198,8 @@ func (r *statsRegistry) register(sc scope) (*counters, error) {
 		scopes = slices.Clone(*p)
 	}
 	for _, o := range scopes {
-		if o.name == sc.name && o.prefix == sc.prefix && o.version == sc.version {
-			return o.c, nil
+		if o.name == sc.name && o.prefix == sc.prefix && o.typ == sc.typ && *o.policy == *sc.policy {
+			return o.c, nil // the same namespace made again
 		}
 		if err := conflict(sc, o); err != nil {
 			return nil, err
@@ -213,7 +224,7 @@ func (r *statsRegistry) register(sc scope) (*counters, error) {
 func conflict(a, b scope) error {
 	switch {
 	case a.name == b.name:
-		return fmt.Errorf("aside: namespace %q exists with prefix %q and version %q", a.name, b.prefix, b.version)
+		return fmt.Errorf("aside: namespace %q exists with another prefix (%q), type or configuration", a.name, b.prefix)
 	case a.prefix == b.prefix:
 		return fmt.Errorf("aside: namespace %q: prefix %q is namespace %q's", a.name, a.prefix, b.name)
 	}

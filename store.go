@@ -10,6 +10,10 @@ import (
 // keys, prefix included; values are opaque bytes. A Store must be safe for
 // concurrent use. Package storetest checks an implementation.
 //
+// A Cache over memstore keeps entries as values, decoded, through methods
+// of memstore's that are not part of this interface; over any other
+// Store, as bytes in an envelope, through this interface alone.
+//
 // A Store reports failures as errors and never panics; the Cache decides
 // what a failure means (a read falls through to the loader).
 type Store interface {
@@ -40,8 +44,11 @@ type Store interface {
 	// allows (one for Redis). The Cache invalidates with it: it replaces
 	// entries with short-lived tombstones.
 	Replace(ctx context.Context, items []Item) (prior [][]byte, err error)
-	// Delete removes keys and reports how many of them existed.
-	Delete(ctx context.Context, keys ...string) (removed int, err error)
+	// Delete removes keys and returns, for each, the first head bytes of
+	// what it held, or nil for a key that held nothing: enough for the
+	// Cache to tell the entries it removed from its leases and tombstones
+	// without moving whole values.
+	Delete(ctx context.Context, head int, keys ...string) (prior [][]byte, err error)
 	// Scan returns a batch of keys that match the Redis glob pattern, from
 	// cursor ("" to start), and the cursor of the next batch ("" when the
 	// walk is over). Like Redis's SCAN, it never blocks the store, count is
@@ -65,25 +72,3 @@ type Item struct {
 
 // NoExpiry is the TTL of a key that never expires.
 const NoExpiry time.Duration = -1
-
-// ValueStore is a Store in the process that can keep decoded values, so
-// that a hit costs no decoding and no allocation. A Cache whose store
-// implements ValueStore keeps its entries through these methods; they
-// cannot fail, so the Cache puts no circuit breaker or timeout around them.
-type ValueStore interface {
-	Store
-	// GetValue returns the value under key. It may be bytes written by
-	// Set, which the Cache then decodes.
-	GetValue(key string) (v any, found bool)
-	// SetValue stores v under key for ttl, replacing what was there.
-	SetValue(key string, v any, ttl time.Duration)
-	// AddOrGetValue is AddOrGet for values.
-	AddOrGetValue(key string, v any, ttl time.Duration) (current any, found bool)
-	// CompareAndSetValue is CompareAndSet for values; the Cache passes an
-	// old value of a comparable type and the store compares it with ==.
-	CompareAndSetValue(key string, old, v any, ttl time.Duration) bool
-	// CompareAndDeleteValue is CompareAndDelete for values.
-	CompareAndDeleteValue(key string, old any) bool
-	// ReplaceValue is Replace for one value: it returns what key held.
-	ReplaceValue(key string, v any, ttl time.Duration) (prior any, found bool)
-}

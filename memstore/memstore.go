@@ -2,8 +2,8 @@
 // otter (W-TinyLFU eviction, per-entry expiry). It is aside's embedded
 // default: no Redis to run, entries private to one process.
 //
-// It keeps decoded values (it is an aside.ValueStore), so a cache hit costs
-// a map lookup and no decoding. A value is shared by every reader of its
+// A Cache over it keeps decoded values (through the value methods, which
+// are for aside's use), so a cache hit costs a map lookup and no decoding. A value is shared by every reader of its
 // key: do not modify what the cache returns (slices, maps and pointers in
 // it included).
 package memstore
@@ -22,7 +22,7 @@ import (
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/internal/glob"
-	"github.com/aside-cache/aside/internal/marker"
+	"github.com/aside-cache/aside/internal/valuestore"
 )
 
 // DefaultMaxEntries bounds a Store made from the zero Options.
@@ -37,8 +37,8 @@ type Options struct {
 	MaxEntries int
 }
 
-// Store is an aside.Store and aside.ValueStore in memory. It is safe for
-// concurrent use.
+// Store is an aside.Store in memory, which a Cache uses through its value
+// methods. It is safe for concurrent use.
 type Store struct {
 	entries *otter.Cache[string, item]
 	closed  atomic.Bool
@@ -52,7 +52,7 @@ type item struct {
 
 var (
 	_ aside.Store      = (*Store)(nil)
-	_ aside.ValueStore = (*Store)(nil)
+	_ valuestore.Store = (*Store)(nil)
 )
 
 // ErrClosed is returned by calls on a closed Store.
@@ -72,7 +72,7 @@ func New(opts Options) (*Store, error) {
 		// entry of no weight for room: they live their time whatever the
 		// churn of values (see package marker).
 		Weigher: func(_ string, it item) uint32 {
-			if _, ok := it.v.(*marker.Marker); ok {
+			if _, ok := it.v.(*valuestore.Marker); ok {
 				return 0
 			}
 			return 1
@@ -138,17 +138,32 @@ func (s *Store) check(ttl time.Duration) error {
 	return nil
 }
 
-// Delete removes keys and reports how many held an entry.
-func (s *Store) Delete(_ context.Context, keys ...string) (removed int, err error) {
+// Delete removes keys and returns the first head bytes each held: nil for
+// nothing, and an empty slice for a value the value methods wrote.
+func (s *Store) Delete(_ context.Context, head int, keys ...string) ([][]byte, error) {
 	if s.closed.Load() {
-		return 0, ErrClosed
+		return nil, ErrClosed
 	}
-	for _, k := range keys {
-		if _, ok := s.entries.Invalidate(k); ok {
-			removed++
+	prior := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, found := s.DeleteValue(k)
+		if !found {
+			continue
 		}
+		b, ok := v.([]byte)
+		if !ok {
+			prior[i] = []byte{}
+			continue
+		}
+		prior[i] = b[:min(len(b), max(head, 0)):min(len(b), max(head, 0))]
 	}
-	return removed, nil
+	return prior, nil
+}
+
+// DeleteValue removes key and returns what it held.
+func (s *Store) DeleteValue(key string) (prior any, found bool) {
+	it, found := s.entries.Invalidate(key)
+	return it.v, found
 }
 
 // Scan returns every key that matches pattern in one batch: walking a map

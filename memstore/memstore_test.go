@@ -46,8 +46,8 @@ func TestExpiry(t *testing.T) {
 		if ttl, found, _ := s.TTL(ctx, "value"); !found || ttl != 500*time.Millisecond {
 			t.Errorf("TTL(value) after 1.5s of 2s = %v, %v; want 500ms", ttl, found)
 		}
-		if removed, _ := s.Delete(ctx, "short"); removed != 0 {
-			t.Errorf("Delete(expired) = %d; want 0: an expired entry is not there to remove", removed)
+		if prior, _ := s.Delete(ctx, 1, "short"); len(prior) != 1 || prior[0] != nil {
+			t.Errorf("Delete(expired) = %q; want [nil]: an expired entry is not there to remove", prior)
 		}
 		time.Sleep(time.Second)
 		if _, found := s.GetValue("value"); found {

@@ -107,8 +107,9 @@ func (c *Collector) collectNamespace(ch chan<- prometheus.Metric, name string, s
 		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.value(s)), name)
 	}
 	ch <- prometheus.MustNewConstMetric(c.hitRatio, prometheus.GaugeValue, s.HitRate/100, name)
-	buckets := make(map[float64]uint64, len(aside.LoadTimeBounds))
-	for i, bound := range aside.LoadTimeBounds {
+	bounds := aside.LoadTimeBounds()
+	buckets := make(map[float64]uint64, len(bounds))
+	for i, bound := range bounds {
 		buckets[bound] = s.LoadTime.Buckets[i]
 	}
 	ch <- prometheus.MustNewConstHistogram(c.loadTime, s.LoadTime.Count, s.LoadTime.Sum, buckets, name)

@@ -27,8 +27,14 @@ func TestCollectorExportsEveryCounter(t *testing.T) {
 	c := newCache(t, srv.Addr, aside.Options{KeyPrefix: "m:", Now: now})
 	other := newCache(t, srv.Addr, aside.Options{KeyPrefix: "m:"}) // another process
 	cfg := aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Minute, MaxStale: time.Hour}
-	users := aside.NewNamespace[string](c, cfg)
-	otherUsers := aside.NewNamespace[string](other, cfg)
+	users, err := aside.NewNamespace[string](c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherUsers, err := aside.NewNamespace[string](other, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	value := func(v string) func(context.Context) (string, error) {
 		return func(context.Context) (string, error) { return v, nil }

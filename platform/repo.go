@@ -42,7 +42,7 @@ type Repository struct {
 	jobs     *aside.Namespace[Job]
 	results  *aside.Namespace[JobResult]
 	sessions *aside.Namespace[Session]
-	lists    *aside.Namespace[[]Job] // registered for its stats; keys built by listKey
+	lists    *aside.Namespace[[]Job] // the lists' policy and stats: list keys (listKey) are read through GetOrSet
 
 	// passThrough: the cache encodes values as the API does (aside.JSON),
 	// so that the JSON reads can answer with cached bytes as they are.
@@ -58,17 +58,16 @@ func NewRepository(db DB, c *aside.Cache, log *slog.Logger) (*Repository, error)
 	if c == nil {
 		return r, nil
 	}
-	r.users = aside.NewNamespace[User](c, UsersNS)
-	r.byOpenID = aside.NewNamespace[User](c, UsersByOpenNS)
-	r.jobs = aside.NewNamespace[Job](c, JobsNS)
-	r.results = aside.NewNamespace[JobResult](c, ResultsNS)
-	r.sessions = aside.NewNamespace[Session](c, SessionsNS)
-	r.lists = aside.NewNamespace[[]Job](c, JobListsNS)
+	var errs [6]error
+	r.users, errs[0] = aside.NewNamespace[User](c, UsersNS)
+	r.byOpenID, errs[1] = aside.NewNamespace[User](c, UsersByOpenNS)
+	r.jobs, errs[2] = aside.NewNamespace[Job](c, JobsNS)
+	r.results, errs[3] = aside.NewNamespace[JobResult](c, ResultsNS)
+	r.sessions, errs[4] = aside.NewNamespace[Session](c, SessionsNS)
+	r.lists, errs[5] = aside.NewNamespace[[]Job](c, JobListsNS)
 	_, r.passThrough = c.Codec().(aside.JSON)
-	for _, err := range []error{r.users.Err(), r.byOpenID.Err(), r.jobs.Err(), r.results.Err(), r.sessions.Err(), r.lists.Err()} {
-		if err != nil {
-			return nil, err
-		}
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -262,31 +262,53 @@ func (s *Store) CompareAndDelete(ctx context.Context, key string, old []byte) (b
 	return n == 1, nil
 }
 
-// Delete removes keys with UNLINK, which frees their memory off the main
-// thread. On a cluster each key is its own command, so that keys of
-// different slots never meet in one; all go out in one pipeline.
-func (s *Store) Delete(ctx context.Context, keys ...string) (removed int, err error) {
+// unlinkHeads removes KEYS with UNLINK, which frees their memory off the
+// main thread, and returns for each the first ARGV[1] bytes it held (false
+// for a key that held nothing; "" for one that holds no string), so that
+// a pattern delete counts entries without moving whole values.
+var unlinkHeads = rueidis.NewLuaScript(`
+local heads = {}
+for i, k in ipairs(KEYS) do
+	local ok, h = pcall(redis.call, 'GETRANGE', k, 0, tonumber(ARGV[1]) - 1)
+	if not ok then h = '' end
+	if redis.call('UNLINK', k) == 1 then heads[i] = h else heads[i] = false end
+end
+return heads`)
+
+// Delete removes keys and returns the first head bytes each held, in one
+// script run on a standalone server; on a cluster each key is a script
+// run of its own, so that keys of different slots never meet in one, all
+// in one pipeline.
+func (s *Store) Delete(ctx context.Context, head int, keys ...string) ([][]byte, error) {
 	c, err := s.c()
 	if err != nil || len(keys) == 0 {
-		return 0, err
+		return nil, err
 	}
-	var cmds rueidis.Commands
+	n := strconv.Itoa(max(head, 1))
+	var runs []rueidis.LuaExec
 	if c.Mode() == rueidis.ClientModeCluster {
-		cmds = make(rueidis.Commands, len(keys))
+		runs = make([]rueidis.LuaExec, len(keys))
 		for i, k := range keys {
-			cmds[i] = c.B().Unlink().Key(k).Build()
+			runs[i] = rueidis.LuaExec{Keys: []string{k}, Args: []string{n}}
 		}
 	} else {
-		cmds = rueidis.Commands{c.B().Unlink().Key(keys...).Build()}
+		runs = []rueidis.LuaExec{{Keys: keys, Args: []string{n}}}
 	}
-	for _, r := range c.DoMulti(ctx, cmds...) {
-		n, err := r.AsInt64()
+	prior := make([][]byte, 0, len(keys))
+	for _, r := range unlinkHeads.ExecMulti(ctx, c, runs...) {
+		heads, err := r.ToArray()
 		if err != nil {
-			return removed, fmt.Errorf("redisstore: unlink: %w", err)
+			return prior, fmt.Errorf("redisstore: unlink: %w", err)
 		}
-		removed += int(n)
+		for _, h := range heads {
+			b, err := h.AsBytes()
+			if err != nil { // false: the key held nothing
+				b = nil
+			}
+			prior = append(prior, b)
+		}
 	}
-	return removed, nil
+	return prior, nil
 }
 
 // TTL returns the time key has left (PTTL).

@@ -14,5 +14,5 @@ go test -run '^$' -bench . -count "$count" . | tee "$out/library.txt" >/dev/null
 $benchstat "$out/library.txt"
 
 echo "== aside memstore beside go-redis/cache's local cache (count $count)" >&2
-(cd bench/peers && go test -mod=mod -run '^$' -bench . -count "$count") | tee "$out/peers.txt" >/dev/null
+(cd bench/peers && go test -run '^$' -bench . -count "$count") | tee "$out/peers.txt" >/dev/null
 $benchstat "$out/peers.txt"

@@ -200,7 +200,7 @@ func testCompareAndSet(t *testing.T, s aside.Store, p string) {
 	}
 	// The race it exists for: a delete between the lease and the fill.
 	set(t, s, p+"r", "lease-3", time.Minute)
-	s.Delete(ctx, p+"r")
+	s.Delete(ctx, 1, p+"r")
 	if ok, _ := s.CompareAndSet(ctx, p+"r", []byte("lease-3"), []byte("stale"), hour); ok {
 		t.Error("CompareAndSet after the key was deleted wrote the stale value")
 	}
@@ -231,23 +231,32 @@ func testDelete(t *testing.T, s aside.Store, p string) {
 	var keys []string
 	for i := range 20 { // enough keys to land in many cluster slots
 		k := fmt.Sprintf("%sk%d", p, i)
-		set(t, s, k, "v", hour)
+		set(t, s, k, fmt.Sprintf("value %d", i), hour)
 		keys = append(keys, k)
 	}
-	removed, err := s.Delete(ctx, append(keys, p+"absent")...)
-	if err != nil || removed != 20 {
-		t.Fatalf("Delete(20 present, 1 absent) = %d, %v; want 20", removed, err)
+	prior, err := s.Delete(ctx, 3, append(keys, p+"absent")...)
+	if err != nil || len(prior) != 21 {
+		t.Fatalf("Delete(20 present, 1 absent) = %d heads, %v; want 21", len(prior), err)
+	}
+	for i, h := range prior[:20] {
+		if string(h) != "val" {
+			t.Errorf("Delete's head of %q = %q; want the first 3 bytes, %q", keys[i], h, "val")
+		}
+	}
+	if prior[20] != nil {
+		t.Errorf("Delete's head of an absent key = %q; want nil", prior[20])
 	}
 	for _, k := range keys {
 		if _, found := get(t, s, k); found {
 			t.Errorf("Get(%q) found after Delete", k)
 		}
 	}
-	if removed, err := s.Delete(ctx, keys[0]); err != nil || removed != 0 {
-		t.Errorf("Delete(deleted key) = %d, %v; want 0", removed, err)
+	set(t, s, p+"short", "v", hour)
+	if prior, err := s.Delete(ctx, 3, keys[0], p+"short"); err != nil || len(prior) != 2 || prior[0] != nil || string(prior[1]) != "v" {
+		t.Errorf("Delete(deleted key, a 1-byte value) = %q, %v; want [nil, v]", prior, err)
 	}
-	if removed, err := s.Delete(ctx); err != nil || removed != 0 {
-		t.Errorf("Delete() = %d, %v; want 0", removed, err)
+	if prior, err := s.Delete(ctx, 3); err != nil || len(prior) != 0 {
+		t.Errorf("Delete() = %q, %v; want nothing", prior, err)
 	}
 }
 
@@ -365,7 +374,7 @@ func testConcurrent(t *testing.T, s aside.Store, p string) {
 					errs <- fmt.Errorf("Get(%q) = %q, %v, %v; want %q", k, got, found, err, want)
 					return
 				}
-				if _, err := s.Delete(ctx, k); err != nil {
+				if _, err := s.Delete(ctx, 1, k); err != nil {
 					errs <- err
 					return
 				}

@@ -407,7 +407,7 @@ func TestSeedingClearsEntriesOfAnEarlierDatabase(t *testing.T) {
 	}
 	defer earlier.Close()
 	stale := platform.User{ID: 1, OpenID: "demo-000001", Name: "Stale, of an earlier database", Role: platform.RoleUser}
-	if err := aside.Set(ctx, earlier, aside.NewNamespace[platform.User](earlier, platform.UsersNS).Key("1"), stale, time.Hour); err != nil {
+	if err := aside.Set(ctx, earlier, aside.Key(platform.UsersNS.Prefix, "1"), stale, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := redistest.Do(redis.Addr, "SET", prefix+"leftover", "x"); err != nil {

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aside-cache/aside/internal/pgtest"
 	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/platform/sqldb/sqldbtest"
 )
 
 // runMainEnv, set to 1 in the environment, makes the test binary run the
@@ -124,7 +124,7 @@ func stores(t *testing.T) map[string]func(t *testing.T) env {
 	return map[string]func(t *testing.T) env{
 		"sqlite+memstore": func(t *testing.T) env { return env{} },
 		"postgres+redis": func(t *testing.T) env {
-			return env{"DATABASE_URL": pgtest.NewDatabase(t), "REDIS_URL": redistest.Shared(t).URL(), "ASIDE_KEY_PREFIX": uniquePrefix(t)}
+			return env{"DATABASE_URL": sqldbtest.NewDatabase(t), "REDIS_URL": redistest.Shared(t).URL(), "ASIDE_KEY_PREFIX": uniquePrefix(t)}
 		},
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/aside-cache/aside/internal/loadgen"
+	"github.com/aside-cache/aside/cmd/internal/loadgen"
 )
 
 // benchRecord is what `aside bench -json` writes: the run's label, its

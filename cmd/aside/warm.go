@@ -96,7 +96,10 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer c2.Close()
-	users := aside.NewNamespace[platform.User](c2, platform.UsersNS)
+	users, err := aside.NewNamespace[platform.User](c2, platform.UsersNS)
+	if err != nil {
+		return err
+	}
 	demo := platform.NewDemo(*entries, 0, 2, time.Now())
 	start := time.Now()
 	written, err := users.Warm(ctx, func(yield func(string, platform.User) bool) {

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aside-cache/aside/internal/pgtest"
 	"github.com/aside-cache/aside/platform"
 	"github.com/aside-cache/aside/platform/sqldb"
+	"github.com/aside-cache/aside/platform/sqldb/sqldbtest"
 )
 
 // forEachDB runs fn on a fresh SQLite file and a fresh PostgreSQL database.
@@ -23,7 +23,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
 		fn(t, open(t, "sqlite:"+filepath.Join(t.TempDir(), "test.db")))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		fn(t, open(t, pgtest.NewDatabase(t)))
+		fn(t, open(t, sqldbtest.NewDatabase(t)))
 	})
 }
 
@@ -352,7 +352,7 @@ func TestConcurrentWritesAndDelete(t *testing.T) {
 
 // Processes starting together on an empty PostgreSQL database migrate it once.
 func TestConcurrentMigrations(t *testing.T) {
-	url := pgtest.NewDatabase(t)
+	url := sqldbtest.NewDatabase(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {

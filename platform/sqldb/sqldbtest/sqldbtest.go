@@ -1,11 +1,11 @@
-// Package pgtest gives a test a PostgreSQL database of its own: created on
+// Package sqldbtest gives a test a PostgreSQL database of its own: created on
 // the server at ASIDE_TEST_POSTGRES_URL (default
 // postgres://postgres:postgres@127.0.0.1:5432/test) and dropped when the
 // test ends. It never touches another database.
 //
 // Without a server, NewDatabase skips the test, or fails it when the CI
 // environment variable is set.
-package pgtest
+package sqldbtest
 
 import (
 	"context"
@@ -36,27 +36,27 @@ func NewDatabase(tb testing.TB) string {
 	tb.Helper()
 	admin, err := sql.Open("pgx", AdminURL())
 	if err != nil {
-		tb.Fatalf("pgtest: %v", err)
+		tb.Fatalf("sqldbtest: %v", err)
 	}
 	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := admin.PingContext(ctx); err != nil {
 		if os.Getenv("CI") != "" {
-			tb.Fatalf("pgtest: PostgreSQL at %s does not answer and CI is set: %v", redacted(AdminURL()), err)
+			tb.Fatalf("sqldbtest: PostgreSQL at %s does not answer and CI is set: %v", redacted(AdminURL()), err)
 		}
-		tb.Skipf("pgtest: PostgreSQL at %s does not answer: %v", redacted(AdminURL()), err)
+		tb.Skipf("sqldbtest: PostgreSQL at %s does not answer: %v", redacted(AdminURL()), err)
 	}
 	var b [6]byte
 	rand.Read(b[:])
 	name := "aside_test_" + hex.EncodeToString(b[:])
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("pgtest: create database %s: %v", name, err)
+		tb.Fatalf("sqldbtest: create database %s: %v", name, err)
 	}
 	tb.Cleanup(func() { drop(tb, name) })
 	u, err := url.Parse(AdminURL())
 	if err != nil {
-		tb.Fatalf("pgtest: %v", err)
+		tb.Fatalf("sqldbtest: %v", err)
 	}
 	u.Path = "/" + name
 	return u.String()
@@ -65,14 +65,14 @@ func NewDatabase(tb testing.TB) string {
 func drop(tb testing.TB, name string) {
 	admin, err := sql.Open("pgx", AdminURL())
 	if err != nil {
-		tb.Errorf("pgtest: drop %s: %v", name, err)
+		tb.Errorf("sqldbtest: drop %s: %v", name, err)
 		return
 	}
 	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-		tb.Errorf("pgtest: drop database %s: %v", name, err)
+		tb.Errorf("sqldbtest: drop database %s: %v", name, err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,14 +12,6 @@ import (
 
 	"github.com/aside-cache/aside/internal/glob"
 )
-
-// ErrDeferred is returned by Invalidate, Delete, DeletePattern and Clear
-// when the store could not be reached or failed part way: the
-// invalidation is kept and replayed before this Cache uses the store
-// again, and by a background retry (at once, then every replayInterval),
-// so that recovery never serves the entries it was meant to remove.
-// Stats.PendingInvalidations says how many wait.
-var ErrDeferred = errors.New("aside: invalidation deferred until the store answers")
 
 // replayInterval is how often pending invalidations are retried while the
 // store is away: sooner than a breaker's cooldown, so that other processes
@@ -87,28 +80,35 @@ type deferral struct {
 	seq uint64
 }
 
-// add keeps full keys of the namespace whose key prefix (relative) is
-// nsPrefix ("" for keys under no namespace), counted in st.
-func (p *pending) add(c *Cache, st *counters, nsPrefix string, full []string) {
+// init sets the bound and makes the channels.
+func (p *pending) init(bound int) {
+	p.max = bound
+	p.replaying = make(chan struct{}, 1)
+	p.kick = make(chan struct{}, 1)
+}
+
+// add keeps full keys of the namespace sc (sc.prefix "" for keys under no
+// namespace).
+func (p *pending) add(b *remoteBackend, sc scope, full []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.made()
 	for _, k := range full {
 		p.seq++
-		p.keys[k] = deferral{st: st, seq: p.seq}
+		p.keys[k] = deferral{st: sc.c, seq: p.seq}
 	}
 	if len(p.keys) > p.max {
 		// The pattern removes every key under the namespace's prefix: only
 		// those keys give way to it, whichever namespace counts them.
-		under := c.opts.KeyPrefix + nsPrefix
+		under := b.keyPrefix + sc.prefix
 		pattern := glob.Quote(under) + "*"
 		for k := range p.keys {
 			if strings.HasPrefix(k, under) {
 				delete(p.keys, k)
 			}
 		}
-		p.keepPattern(st, pattern)
-		c.opts.Logger.Warn("aside: too many invalidations pending; the namespace will be cleared when the store answers",
+		p.keepPattern(sc.c, pattern)
+		b.log.Warn("aside: too many invalidations pending; the namespace will be cleared when the store answers",
 			"pattern", pattern, "bound", p.max)
 	}
 	p.resized()
@@ -143,8 +143,8 @@ func (p *pending) keepPattern(st *counters, pattern string) {
 // breaker (a replay is itself a probe): the keys, and with walk the
 // pattern deletes too. It returns nil when none of those remain. It waits
 // for a replay already running until wait is done.
-func (c *Cache) replay(ctx, wait context.Context, walk bool) error {
-	p := &c.pending
+func (b *remoteBackend) replay(ctx, wait context.Context, walk bool) error {
+	p := &b.pending
 	select {
 	case p.replaying <- struct{}{}:
 	case <-wait.Done():
@@ -154,29 +154,32 @@ func (c *Cache) replay(ctx, wait context.Context, walk bool) error {
 	if p.size.Load() == 0 {
 		return nil // the replay waited for sent everything
 	}
-	p.mu.Lock()
-	keys := make(map[string]deferral, len(p.keys))
-	for k, d := range p.keys {
-		keys[k] = d
-	}
-	var patterns map[string]deferral
-	if walk {
-		patterns = make(map[string]deferral, len(p.patterns))
-		for pat, d := range p.patterns {
-			patterns[pat] = d
-		}
-	}
-	p.mu.Unlock()
-
+	keys, patterns := p.snapshot(walk)
 	for pat, d := range patterns {
-		n, err := c.deleteMatchingDirect(ctx, pat)
+		n, err := walkKeys(ctx, direct{b}, pat)
+		d.st.deletes.Add(uint64(n))
 		if err != nil {
 			return fmt.Errorf("aside: replay %q: %w", pat, err)
 		}
-		d.st.deletes.Add(uint64(n))
 		d.st.invalidationsReplayed.Add(1)
 		p.done(p.patterns, pat, d.seq)
 	}
+	return b.replayKeys(ctx, keys)
+}
+
+// snapshot copies what is pending: the keys, and with walk the patterns.
+func (p *pending) snapshot(walk bool) (keys, patterns map[string]deferral) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keys = maps.Clone(p.keys)
+	if walk {
+		patterns = maps.Clone(p.patterns)
+	}
+	return keys, patterns
+}
+
+// replayKeys writes the tombstones of keys, a batch per round trip.
+func (b *remoteBackend) replayKeys(ctx context.Context, keys map[string]deferral) error {
 	batch := make([]Item, 0, warmBatch)
 	ds := make([]deferral, 0, warmBatch)
 	flush := func() error {
@@ -186,22 +189,20 @@ func (c *Cache) replay(ctx, wait context.Context, walk bool) error {
 		if err := ctx.Err(); err != nil {
 			return err // Close: the rest stays pending
 		}
-		prior, err := c.store.Replace(c.timer.bound(ctx), batch)
+		prior, err := b.store.Replace(b.timer.bound(ctx), batch)
 		if err != nil {
 			return fmt.Errorf("aside: replay invalidations: %w", err)
 		}
 		for i, it := range batch {
-			if isEntry(prior[i]) {
-				ds[i].st.deletes.Add(1)
-			}
+			ds[i].st.deletes.Add(uint64(countEntries(prior[i : i+1])))
 			ds[i].st.invalidationsReplayed.Add(1)
-			p.done(p.keys, it.Key, ds[i].seq)
+			b.pending.done(b.pending.keys, it.Key, ds[i].seq)
 		}
 		batch, ds = batch[:0], ds[:0]
 		return nil
 	}
 	for k, d := range keys {
-		batch, ds = append(batch, Item{Key: k, Value: tombstone, TTL: c.opts.LeaseTTL}), append(ds, d)
+		batch, ds = append(batch, Item{Key: k, Value: tombstone, TTL: b.leaseTTL}), append(ds, d)
 		if len(batch) == warmBatch {
 			if err := flush(); err != nil {
 				return err
@@ -227,8 +228,8 @@ func (p *pending) done(set map[string]deferral, name string, seq uint64) {
 // are replayed here, in a round trip per batch; a pattern delete's walk
 // can take seconds, so while one is pending the call is refused (a read
 // answers from its loader) and the replay loop walks it.
-func (c *Cache) replayBeforeUse(ctx context.Context) error {
-	p := &c.pending
+func (b *remoteBackend) replayBeforeUse(ctx context.Context) error {
+	p := &b.pending
 	switch {
 	case p.size.Load() == 0:
 		return nil
@@ -236,65 +237,40 @@ func (c *Cache) replayBeforeUse(ctx context.Context) error {
 		p.kicked()
 		return errWalkPending
 	}
-	return c.replay(ctx, c.timer.bound(ctx), false)
+	return b.replay(ctx, b.timer.bound(ctx), false)
 }
 
 // replayLoop retries pending invalidations in the background until Close,
 // so that they reach the store soon after it answers again, whether or not
 // this process reads.
-func (c *Cache) replayLoop() {
-	defer c.loops.Done()
+func (b *remoteBackend) replayLoop() {
+	defer b.loops.Done()
 	t := time.NewTicker(replayInterval)
 	defer t.Stop()
 	failed := false
 	for {
-		kick := c.pending.kick
+		kick := b.pending.kick
 		if failed {
 			kick = nil // a store that failed the last replay is tried at the interval
 		}
 		select {
-		case <-c.closing.Done():
+		case <-b.closing.Done():
 			return
 		case <-t.C:
 		case <-kick:
 		}
 		failed = false
-		if c.pending.size.Load() > 0 {
-			err := c.replay(c.closing, c.closing, true)
+		if b.pending.size.Load() > 0 {
+			err := b.replay(b.closing, b.closing, true)
 			failed = err != nil
 			if err == nil {
-				c.opts.Logger.Info("aside: pending invalidations replayed")
+				b.log.Info("aside: pending invalidations replayed")
 			}
 		}
 		select { // a store that fails at once is not retried in a hot loop
-		case <-c.closing.Done():
+		case <-b.closing.Done():
 			return
 		case <-time.After(replaySpacing):
-		}
-	}
-}
-
-// deleteMatchingDirect is deleteMatching without the breaker, for replay.
-func (c *Cache) deleteMatchingDirect(ctx context.Context, pattern string) (removed int, err error) {
-	cursor := ""
-	for {
-		if err := ctx.Err(); err != nil {
-			return removed, err // Close: the pattern stays pending
-		}
-		var keys []string
-		keys, cursor, err = c.store.Scan(c.timer.bound(ctx), cursor, pattern, scanCount)
-		if err != nil {
-			return removed, err
-		}
-		if len(keys) > 0 {
-			n, err := c.store.Delete(c.timer.bound(ctx), keys...)
-			removed += n
-			if err != nil {
-				return removed, err
-			}
-		}
-		if cursor == "" {
-			return removed, nil
 		}
 	}
 }

@@ -1,0 +1,114 @@
+package aside
+
+import (
+	"context"
+	"time"
+)
+
+// A backend is where a Cache keeps its entries. New chooses one, once, by
+// the Store it is given:
+//
+//   - localBackend (local.go), over an in-process store (memstore): entries
+//     are kept as values, decoded, and compared by identity; nothing can
+//     fail, so there is no codec, no breaker, no timeout, nothing to replay.
+//   - remoteBackend (remote.go), over any other Store (Redis): entries are
+//     bytes in the envelope (entry.go), values encoded by the Codec; every
+//     call goes through the circuit breaker and is bounded by OpTimeout;
+//     invalidations the store did not take are kept and replayed
+//     (replay.go).
+//
+// The read (read.go, flight.go, lease.go) knows only this interface, and
+// tokens it cannot look into. A third backend slots in without touching
+// it: a near cache (Redis, with hot entries kept decoded in the process)
+// wraps remoteBackend; its find answers from memory when it holds the key
+// and asks Redis otherwise; remember keeps in memory what a read decoded
+// from an entry that find returned (a completed fill, never a lease or a
+// tombstone); swap, drop, invalidate and delete pass through and forget
+// the key; Redis's invalidation pushes forget keys too.
+type backend interface {
+	// find reads what full holds.
+	find(ctx context.Context, full string) (held, error)
+	// remember is told the decoding e (an *entry[T]) that a read made of
+	// h, an entry find returned, so that the backend may reuse it.
+	remember(full string, h held, e any)
+	// lease takes full for a loader: with over zero, if it holds nothing;
+	// otherwise if it still holds over (a tombstone, or an entry of
+	// another shape). took reports whether it did; mine is then the
+	// lease, and cur otherwise what full holds.
+	lease(ctx context.Context, full string, over token) (mine token, cur held, took bool, err error)
+	// swap writes e for ttl if full still holds old, and returns e's
+	// token: fills, claims, and the write-backs of failed loads.
+	swap(ctx context.Context, full string, old token, e storable, ttl time.Duration) (now token, swapped bool, err error)
+	// drop removes full if it still holds old.
+	drop(ctx context.Context, full string, old token) error
+	// set writes e for ttl, whatever full holds.
+	set(ctx context.Context, full string, e storable, ttl time.Duration) error
+	// add writes each item whose key holds nothing (a tombstone is
+	// something) and reports how many it wrote, and the errors of the
+	// items it could not encode (which it left out).
+	add(ctx context.Context, items []addItem) (added int, unencoded []error, err error)
+	// invalidate replaces the full keys of one namespace (sc) with
+	// tombstones and reports how many held entries. A key the store does
+	// not take is kept for replay, and the error wraps ErrDeferred.
+	invalidate(ctx context.Context, sc scope, keys []string) (entries int, err error)
+	// walker is how a pattern delete reaches the store (the breaker's way).
+	walker
+	// keepPattern keeps a pattern delete the store broke off, to run it
+	// again whole, and reports whether it did.
+	keepPattern(st *counters, pattern string) bool
+	// ttl returns the time full has left, when it holds an entry.
+	ttl(ctx context.Context, full string) (left time.Duration, isEntry bool, err error)
+	// report adds the backend's state to s: the breaker, what is pending.
+	report(s *Stats)
+	// close stops the backend's goroutines and closes the store.
+	close() error
+}
+
+// walker is what a SCAN/UNLINK walk needs of a store (walk.go).
+type walker interface {
+	// scan returns a batch of the full keys matching pattern from cursor.
+	scan(ctx context.Context, cursor, pattern string) (keys []string, next string, err error)
+	// remove removes full keys and reports how many held entries.
+	remove(ctx context.Context, keys []string) (entries int, err error)
+}
+
+// token is what a compare-and-set must find in a key: opaque to the read,
+// the backend's own (bytes for a remote store, a pointer for a local one).
+type token struct{ v any }
+
+// zero reports whether t is no token at all.
+func (t token) zero() bool { return t.v == nil }
+
+// held is what a key holds, as a backend found it.
+type held struct {
+	holds holding
+	// For an entry: value is a decoding of it when the backend has one (an
+	// *entry[T] of some T: in process, or remembered), and data its bytes
+	// when it came as bytes; either may be nil, not both.
+	value any
+	data  []byte
+	token token // what a compare-and-set must find there
+}
+
+// holding is the kind of what a key holds.
+type holding uint8
+
+const (
+	holdsNothing   holding = iota
+	holdsLease             // a loader's lease: it is filling the key
+	holdsTombstone         // the mark of a recent invalidation
+	holdsEntry             // something else: a value or a negative entry, to decode
+)
+
+// storable is an entry a backend can write: kept as it is in process,
+// encoded for a remote store.
+type storable interface {
+	encode(codec Codec) ([]byte, error)
+}
+
+// addItem is one entry of a warm-up.
+type addItem struct {
+	full string
+	e    storable
+	ttl  time.Duration
+}

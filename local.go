@@ -1,0 +1,134 @@
+package aside
+
+import (
+	"context"
+	"time"
+
+	"github.com/aside-cache/aside/internal/valuestore"
+)
+
+// localBackend keeps entries in an in-process store as values: an entry
+// is the *entry[T] itself, so a hit costs no decoding, and a
+// compare-and-set compares pointers. Leases and tombstones are
+// valuestore.Markers, which the store never evicts for room. Nothing here
+// can fail but a closed store.
+type localBackend struct {
+	store    Store            // for Scan, TTL and Close
+	values   valuestore.Store // the same store's value face
+	leaseTTL time.Duration    // how long markers live
+}
+
+// localTombstone is the tombstone of every key: all are one pointer, so
+// that a loader can lease any of them by compare-and-set.
+var localTombstone = &valuestore.Marker{}
+
+func (b *localBackend) find(_ context.Context, full string) (held, error) {
+	v, ok := b.values.GetValue(full)
+	if !ok {
+		return held{}, nil
+	}
+	return b.classify(v), nil
+}
+
+// classify says what a value the store holds is.
+func (b *localBackend) classify(v any) held {
+	h := held{holds: holdsEntry, value: v, token: token{v}}
+	switch x := v.(type) {
+	case *valuestore.Marker:
+		h.value, h.holds = nil, holdsLease
+		if x == localTombstone {
+			h.holds = holdsTombstone
+		}
+	case []byte: // written through the byte API
+		h.value, h.data, h.holds = nil, x, holdsOf(x)
+	}
+	return h
+}
+
+func (b *localBackend) remember(string, held, any) {}
+
+func (b *localBackend) lease(_ context.Context, full string, over token) (token, held, bool, error) {
+	mine := &valuestore.Marker{}
+	if !over.zero() {
+		if b.values.CompareAndSetValue(full, over.v, mine, b.leaseTTL) {
+			return token{mine}, held{}, true, nil
+		}
+		cur, _ := b.find(context.Background(), full)
+		return token{}, cur, false, nil
+	}
+	cur, present := b.values.AddOrGetValue(full, mine, b.leaseTTL)
+	if !present {
+		return token{mine}, held{}, true, nil
+	}
+	return token{}, b.classify(cur), false, nil
+}
+
+func (b *localBackend) swap(_ context.Context, full string, old token, e storable, ttl time.Duration) (token, bool, error) {
+	return token{e}, b.values.CompareAndSetValue(full, old.v, e, ttl), nil
+}
+
+func (b *localBackend) drop(_ context.Context, full string, old token) error {
+	b.values.CompareAndDeleteValue(full, old.v)
+	return nil
+}
+
+func (b *localBackend) set(_ context.Context, full string, e storable, ttl time.Duration) error {
+	b.values.SetValue(full, e, ttl)
+	return nil
+}
+
+func (b *localBackend) add(_ context.Context, items []addItem) (added int, unencoded []error, err error) {
+	for _, it := range items {
+		if _, present := b.values.AddOrGetValue(it.full, it.e, it.ttl); !present {
+			added++
+		}
+	}
+	return added, nil, nil
+}
+
+func (b *localBackend) invalidate(_ context.Context, _ scope, keys []string) (entries int, err error) {
+	for _, k := range keys {
+		if prior, ok := b.values.ReplaceValue(k, localTombstone, b.leaseTTL); ok && b.isEntry(prior) {
+			entries++
+		}
+	}
+	return entries, nil
+}
+
+func (b *localBackend) scan(ctx context.Context, cursor, pattern string) ([]string, string, error) {
+	return b.store.Scan(ctx, cursor, pattern, scanCount)
+}
+
+func (b *localBackend) remove(_ context.Context, keys []string) (entries int, err error) {
+	for _, k := range keys {
+		if prior, ok := b.values.DeleteValue(k); ok && b.isEntry(prior) {
+			entries++
+		}
+	}
+	return entries, nil
+}
+
+// isEntry reports whether a value the store held was an entry, not a
+// marker.
+func (b *localBackend) isEntry(v any) bool {
+	if data, ok := v.([]byte); ok {
+		return holdsOf(data) == holdsEntry
+	}
+	_, marker := v.(*valuestore.Marker)
+	return !marker
+}
+
+func (b *localBackend) keepPattern(*counters, string) bool { return false }
+
+func (b *localBackend) ttl(ctx context.Context, full string) (time.Duration, bool, error) {
+	v, ok := b.values.GetValue(full)
+	if !ok || !b.isEntry(v) {
+		return 0, false, nil
+	}
+	left, found, err := b.store.TTL(ctx, full)
+	return left, found, err
+}
+
+func (b *localBackend) report(s *Stats) { s.Breaker = BreakerNone }
+
+func (b *localBackend) close() error { return b.store.Close() }

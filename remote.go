@@ -1,0 +1,278 @@
+package aside
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// remoteBackend keeps entries in a Store of bytes (Redis): each entry is
+// an envelope (entry.go), and a compare-and-set compares bytes. Every
+// call goes through do: the circuit breaker first, then the replay of any
+// invalidation the store did not take, then the call, bounded by
+// OpTimeout. A Redis hit whose bytes are those last read for its key
+// reuses their decoding (memo).
+type remoteBackend struct {
+	store     Store
+	codec     Codec
+	breaker   *breaker
+	timer     *opTimer    // bounds each call by OpTimeout
+	memo      *decodeMemo // nil: none
+	pending   pending     // invalidations the store did not take, to replay
+	log       *slog.Logger
+	keyPrefix string
+	leaseTTL  time.Duration
+
+	closing context.Context // done once Close begins: stops the replay loop
+	loops   sync.WaitGroup  // the replay loop
+}
+
+func newRemoteBackend(store Store, opts Options, closing context.Context) (*remoteBackend, error) {
+	b := &remoteBackend{
+		store: store, codec: opts.Codec, log: opts.Logger, keyPrefix: opts.KeyPrefix, leaseTTL: opts.LeaseTTL,
+		breaker: newBreaker(opts.Breaker, opts.Logger), timer: newOpTimer(opts.OpTimeout), closing: closing,
+	}
+	b.pending.init(opts.MaxPendingInvalidations)
+	if opts.DecodeMemoBytes > 0 {
+		var err error
+		if b.memo, err = newDecodeMemo(opts.DecodeMemoBytes); err != nil {
+			return nil, err
+		}
+	}
+	b.loops.Add(1)
+	go b.replayLoop()
+	return b, nil
+}
+
+// do runs one store call under the breaker, bounded by OpTimeout. A
+// caller already gone makes no call.
+func (b *remoteBackend) do(ctx context.Context, op func(context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	call, err := b.breaker.allow()
+	if err != nil {
+		return err
+	}
+	if call.probe {
+		return b.probe(ctx, call)
+	}
+	if err = b.replayBeforeUse(ctx); err == nil {
+		err = op(b.timer.bound(ctx))
+	}
+	call.report(ctx, err)
+	return err
+}
+
+// probeKey is the key the breaker's probe reads (under the prefix); it
+// never holds anything.
+const probeKey = "\x00probe"
+
+// probe makes the half-open breaker's probe in place of a caller's call:
+// the pending invalidations' replay, or a read of a key that holds
+// nothing. Whatever the outcome, the caller's call is not made: a read
+// answers from the loader; a write is skipped, an invalidation kept.
+func (b *remoteBackend) probe(ctx context.Context, call call) error {
+	err := b.replayBeforeUse(ctx)
+	if err == nil {
+		_, _, err = b.store.TTL(b.timer.bound(ctx), b.keyPrefix+probeKey)
+	}
+	call.report(ctx, err)
+	return fmt.Errorf("%w: circuit breaker half-open, probing", ErrUnavailable)
+}
+
+// find is do for the read on the hit path, written out so that a hit
+// allocates no closure.
+func (b *remoteBackend) find(ctx context.Context, full string) (held, error) {
+	if err := ctx.Err(); err != nil {
+		return held{}, err
+	}
+	call, err := b.breaker.allow()
+	if err != nil {
+		return held{}, err
+	}
+	if call.probe {
+		return held{}, b.probe(ctx, call)
+	}
+	if err := b.replayBeforeUse(ctx); err != nil {
+		call.report(ctx, err)
+		return held{}, err
+	}
+	data, found, err := b.store.Get(b.timer.bound(ctx), full)
+	call.report(ctx, err)
+	if err != nil || !found {
+		return held{}, err
+	}
+	h := held{holds: holdsOf(data), data: data, token: token{data}}
+	if h.holds == holdsEntry {
+		h.value = b.memo.get(full, data)
+	}
+	return h, nil
+}
+
+func (b *remoteBackend) remember(full string, h held, e any) { b.memo.put(full, h.data, e) }
+
+func (b *remoteBackend) lease(ctx context.Context, full string, over token) (mine token, cur held, took bool, err error) {
+	lease := newLease()
+	if !over.zero() {
+		err = b.do(ctx, func(ctx context.Context) (err error) {
+			took, err = b.store.CompareAndSet(ctx, full, over.v.([]byte), lease, b.leaseTTL)
+			return err
+		})
+		if err != nil || took {
+			return token{lease}, held{}, took, err
+		}
+		cur, err = b.find(ctx, full)
+		return token{}, cur, false, err
+	}
+	var data []byte
+	var present bool
+	err = b.do(ctx, func(ctx context.Context) (err error) {
+		data, present, err = b.store.AddOrGet(ctx, full, lease, b.leaseTTL)
+		return err
+	})
+	if err != nil || !present {
+		return token{lease}, held{}, err == nil, err
+	}
+	return token{}, held{holds: holdsOf(data), data: data, token: token{data}}, false, nil
+}
+
+func (b *remoteBackend) swap(ctx context.Context, full string, old token, e storable, ttl time.Duration) (token, bool, error) {
+	data, err := e.encode(b.codec)
+	if err != nil {
+		return token{}, false, fmt.Errorf("%w: %w", errEncode, err)
+	}
+	var swapped bool
+	err = b.do(ctx, func(ctx context.Context) (err error) {
+		swapped, err = b.store.CompareAndSet(ctx, full, old.v.([]byte), data, ttl)
+		return err
+	})
+	return token{data}, swapped, err
+}
+
+func (b *remoteBackend) drop(ctx context.Context, full string, old token) error {
+	return b.do(ctx, func(ctx context.Context) error {
+		_, err := b.store.CompareAndDelete(ctx, full, old.v.([]byte))
+		return err
+	})
+}
+
+func (b *remoteBackend) set(ctx context.Context, full string, e storable, ttl time.Duration) error {
+	data, err := e.encode(b.codec)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errEncode, err)
+	}
+	return b.do(ctx, func(ctx context.Context) error { return b.store.Set(ctx, full, data, ttl) })
+}
+
+// add encodes the items and writes them in one call; an item that does
+// not encode is left out, its error returned in unencoded.
+func (b *remoteBackend) add(ctx context.Context, items []addItem) (added int, unencoded []error, err error) {
+	batch := make([]Item, 0, len(items))
+	for _, it := range items {
+		data, err := it.e.encode(b.codec)
+		if err != nil {
+			unencoded = append(unencoded, fmt.Errorf("%w: %q: %w", errEncode, it.full, err))
+			continue
+		}
+		batch = append(batch, Item{Key: it.full, Value: data, TTL: it.ttl})
+	}
+	if len(batch) == 0 {
+		return 0, unencoded, nil
+	}
+	err = b.do(ctx, func(ctx context.Context) (err error) {
+		added, err = b.store.AddMany(ctx, batch)
+		return err
+	})
+	return added, unencoded, err
+}
+
+func (b *remoteBackend) invalidate(ctx context.Context, sc scope, keys []string) (entries int, err error) {
+	items := make([]Item, len(keys))
+	for i, k := range keys {
+		items[i] = Item{Key: k, Value: tombstone, TTL: b.leaseTTL}
+	}
+	var prior [][]byte
+	err = b.do(ctx, func(ctx context.Context) (err error) {
+		prior, err = b.store.Replace(ctx, items)
+		return err
+	})
+	if err != nil {
+		b.pending.add(b, sc, keys)
+		return 0, fmt.Errorf("%w: %d keys (%q, ...): %w", ErrDeferred, len(keys), keys[0], err)
+	}
+	return countEntries(prior), nil
+}
+
+// countEntries counts what were entries among the prior values (or their
+// heads) of keys: values and negative entries, not leases or tombstones.
+func countEntries(prior [][]byte) (n int) {
+	for _, p := range prior {
+		if p != nil && holdsOf(p) == holdsEntry {
+			n++
+		}
+	}
+	return n
+}
+
+func (b *remoteBackend) scan(ctx context.Context, cursor, pattern string) (keys []string, next string, err error) {
+	err = b.do(ctx, func(ctx context.Context) (err error) {
+		keys, next, err = b.store.Scan(ctx, cursor, pattern, scanCount)
+		return err
+	})
+	return keys, next, err
+}
+
+func (b *remoteBackend) remove(ctx context.Context, keys []string) (entries int, err error) {
+	err = b.do(ctx, func(ctx context.Context) error {
+		prior, err := b.store.Delete(ctx, kindOffset+1, keys...)
+		entries = countEntries(prior)
+		return err
+	})
+	return entries, err
+}
+
+func (b *remoteBackend) keepPattern(st *counters, pattern string) bool {
+	b.pending.addPattern(st, pattern)
+	return true
+}
+
+func (b *remoteBackend) ttl(ctx context.Context, full string) (left time.Duration, isEntry bool, err error) {
+	err = b.do(ctx, func(ctx context.Context) error {
+		data, found, err := b.store.Get(ctx, full)
+		if err != nil || !found || holdsOf(data) != holdsEntry {
+			return err
+		}
+		left, isEntry, err = b.store.TTL(ctx, full)
+		return err
+	})
+	return left, isEntry, err
+}
+
+func (b *remoteBackend) report(s *Stats) {
+	s.Breaker, s.BreakerTrips = b.breaker.state(), b.breaker.trips.Load()
+	s.PendingInvalidations = int(b.pending.size.Load())
+}
+
+func (b *remoteBackend) close() error {
+	b.loops.Wait()
+	if n := b.pending.size.Load(); n > 0 {
+		b.log.Warn("aside: closed with invalidations the store never took", "pending", n)
+	}
+	return b.store.Close()
+}
+
+// direct is the remote store without the breaker: the replay's way, which
+// is itself a probe.
+type direct struct{ b *remoteBackend }
+
+func (d direct) scan(ctx context.Context, cursor, pattern string) ([]string, string, error) {
+	return d.b.store.Scan(d.b.timer.bound(ctx), cursor, pattern, scanCount)
+}
+
+func (d direct) remove(ctx context.Context, keys []string) (int, error) {
+	prior, err := d.b.store.Delete(d.b.timer.bound(ctx), kindOffset+1, keys...)
+	return countEntries(prior), err
+}
