@@ -209,3 +209,35 @@ func TestBreakerProbesAndHoldsBeforeReadingAgain(t *testing.T) {
 		t.Errorf("breaker %s once reads come from Redis again; want closed", st.Breaker)
 	}
 }
+
+// Callers whose own deadline has passed, or passes, do not open the
+// breaker on a healthy Redis; a cancelled context stops a pattern delete,
+// which is then the caller's to run again, not kept (a store failure's
+// would be).
+func TestCallerContextsDoNotTripTheBreaker(t *testing.T) {
+	c := newCache(t, newRedisStore(t, sharedAddr(t)), aside.Options{})
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	for range 20 {
+		aside.GetIfPresent[int](expired, c, "k")
+		c.Exists(expired, "k")
+		aside.GetOrSet(expired, c, "k", time.Hour, (&counter[int]{}).load)
+	}
+	if st := c.Stats(); st.Breaker != aside.BreakerClosed || st.Errors != 0 {
+		t.Errorf("after 60 calls past their deadline: breaker %s, errors %d; want closed, 0", st.Breaker, st.Errors)
+	}
+	ctx := context.Background()
+	aside.Set(ctx, c, "user:1", 1, time.Hour)
+	cancelled, stop := context.WithCancel(ctx)
+	stop()
+	if n, err := c.DeletePattern(cancelled, "user:*"); !errors.Is(err, context.Canceled) || errors.Is(err, aside.ErrDeferred) || n != 0 {
+		t.Errorf("DeletePattern with a cancelled context = %d, %v; want 0, context.Canceled, not deferred", n, err)
+	}
+	if _, found, _ := aside.GetIfPresent[int](ctx, c, "user:1"); !found {
+		t.Error("a cancelled DeletePattern deleted user:1")
+	}
+	if st := c.Stats(); st.Breaker != aside.BreakerClosed || st.Errors != 0 || st.PendingInvalidations != 0 {
+		t.Errorf("after a cancelled pattern delete: breaker %s, errors %d, pending %d; want closed, 0, 0",
+			st.Breaker, st.Errors, st.PendingInvalidations)
+	}
+}

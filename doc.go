@@ -6,7 +6,7 @@
 //	c, _ := aside.New(store, aside.Options{})      // or memstore.New(memstore.Options{})
 //	defer c.Close()
 //
-//	users := aside.NewNamespace[User](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+//	users, err := aside.NewNamespace[User](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
 //	u, err := users.Get(ctx, "42", func(ctx context.Context) (User, error) {
 //		return db.User(ctx, 42) // return aside.ErrNotFound for a missing row
 //	})
@@ -97,6 +97,12 @@
 // the keyspace with SCAN and UNLINK in batches, on every master of a
 // cluster; it never runs KEYS or FLUSHDB.
 //
+// Two doors lead to the same entries: a Namespace reads and writes by id;
+// GetOrSet, GetOrSetEncoded, GetIfPresent, Set and Delete take keys. A key
+// under a namespace's prefix is that namespace's entry through either
+// door: counted in its figures, filled and served by its policy, with the
+// call's own TTL where the call names one.
+//
 // # Stores
 //
 // Package redisstore keeps entries in Redis (standalone, Sentinel or
@@ -111,7 +117,8 @@
 //
 // # Figures
 //
-// Stats returns hits, misses, sets, deletes (keys actually removed),
+// Stats returns hits, misses, sets, deletes (entries removed, never the
+// tombstones or leases that go with them),
 // errors and the hit rate, in total and per namespace, with loads, load
 // errors, coalesced waits, bypassed calls, skipped writes and the breaker's
 // state. Counting takes no lock on the hit path.

@@ -1,273 +1,255 @@
 package aside_test
 
+// The guide's eleven cache tests (tests/cache.test.ts), ported with real
+// assertions and run on both stores.
+
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/aside-cache/aside"
 )
 
-func TestLoaderErrorIsReturnedNotCachedNotRetried(t *testing.T) {
+func TestGuideSetAndGet(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		c, ctx := newCache(t, s, aside.Options{}), context.Background()
-		dbDown := errors.New("database down")
-		loader := &counter[User]{err: dbDown}
-		_, err := aside.GetOrSet(ctx, c, "user:1", time.Hour, loader.load)
-		var le *aside.LoadError
-		if !errors.Is(err, dbDown) || !errors.As(err, &le) || le.Key != "user:1" {
-			t.Fatalf("GetOrSet with a failing loader = %v; want a *LoadError for user:1 wrapping the loader's error", err)
+		want := sampleUser(1)
+		if err := aside.Set(ctx, c, "user:1", want, time.Hour); err != nil {
+			t.Fatalf("Set: %v", err)
 		}
-		if n := loader.calls.Load(); n != 1 {
-			t.Errorf("loader called %d times for one GetOrSet; want 1 (never retried behind the caller)", n)
+		got, found, err := aside.GetIfPresent[User](ctx, c, "user:1")
+		if err != nil || !found {
+			t.Fatalf("Get(user:1) = found %v, err %v; want found", found, err)
 		}
-		if ok, _ := c.Exists(ctx, "user:1"); ok {
-			t.Error("a loader error was cached")
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Get(user:1) differs from what was set (-want +got):\n%s", diff)
 		}
-		loader.err, loader.value = nil, sampleUser(1)
-		if got, err := aside.GetOrSet(ctx, c, "user:1", time.Hour, loader.load); err != nil || got.ID != 1 {
-			t.Errorf("GetOrSet after the loader recovered = %+v, %v; want the user", got, err)
+		if err := aside.Set(ctx, c, "greeting", "hello", time.Hour); err != nil {
+			t.Fatalf("Set string: %v", err)
 		}
-		if st := c.Stats(); st.LoadErrors != 1 || st.Loads != 2 || st.Errors != 0 {
-			t.Errorf("loads %d, load errors %d, errors %d; want 2, 1, 0", st.Loads, st.LoadErrors, st.Errors)
+		if got, _, _ := aside.GetIfPresent[string](ctx, c, "greeting"); got != "hello" {
+			t.Errorf("Get(greeting) = %q, want hello", got)
 		}
 	})
 }
 
-func TestCoalescedWaitersShareTheLoaderError(t *testing.T) {
+func TestGuideMiss(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		c := newCache(t, s, aside.Options{})
-		release := make(chan struct{})
-		var calls sync.WaitGroup
-		calls.Add(1)
-		var n int
-		load := func(context.Context) (int, error) {
-			n++
-			calls.Done()
-			<-release
-			return 0, errors.New("boom")
+		got, found, err := aside.GetIfPresent[User](context.Background(), c, "user:404")
+		if err != nil || found || got != (User{}) {
+			t.Errorf("Get(absent) = %+v, %v, %v; want zero, false, nil", got, found, err)
 		}
-		var wg sync.WaitGroup
-		errs := make([]error, 20)
-		for i := range errs {
-			wg.Go(func() { _, errs[i] = aside.GetOrSet(context.Background(), c, "k", time.Hour, load) })
-		}
-		calls.Wait()
-		waitFor(t, "every caller to join the load", func() bool { return c.Stats().Coalesced == 19 })
-		close(release)
-		wg.Wait()
-		for i, err := range errs {
-			if err == nil || !strings.Contains(err.Error(), "boom") {
-				t.Errorf("caller %d got %v; want the loader's error", i, err)
-			}
-		}
-		if n != 1 {
-			t.Errorf("loader ran %d times; want 1", n)
+		if st := c.Stats(); st.Misses != 1 || st.Hits != 0 {
+			t.Errorf("after one miss: hits %d misses %d; want 0 and 1", st.Hits, st.Misses)
 		}
 	})
 }
 
-func TestNotFoundIsCachedAsNegativeEntry(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c, ctx := newCache(t, s, aside.Options{NegativeTTL: 20 * time.Second, Jitter: -1}), context.Background()
-		loader := &counter[User]{err: fmt.Errorf("user 9: %w", aside.ErrNotFound)}
-		for i := range 3 {
-			_, err := aside.GetOrSet(ctx, c, "user:9", time.Hour, loader.load)
-			if !errors.Is(err, aside.ErrNotFound) {
-				t.Fatalf("GetOrSet #%d = %v; want ErrNotFound", i, err)
-			}
-		}
-		if n := loader.calls.Load(); n != 1 {
-			t.Errorf("loader called %d times; want 1 (the negative entry answers)", n)
-		}
-		if ttl, err := c.TTL(ctx, "user:9"); err != nil || ttl <= 19*time.Second || ttl > 20*time.Second {
-			t.Errorf("TTL of the negative entry = %v, %v; want NegativeTTL (20s)", ttl, err)
-		}
-		if _, found, err := aside.GetIfPresent[User](ctx, c, "user:9"); found || !errors.Is(err, aside.ErrNotFound) {
-			t.Errorf("Get of a negative entry = found %v, err %v; want false, ErrNotFound", found, err)
-		}
-		if st := c.Stats(); st.Hits != 3 || st.Misses != 1 || st.LoadErrors != 0 {
-			t.Errorf("hits %d misses %d load errors %d; want 3, 1, 0", st.Hits, st.Misses, st.LoadErrors)
-		}
-	})
-}
-
-func TestZeroValuesAreHits(t *testing.T) {
+func TestGuideDelete(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		c, ctx := newCache(t, s, aside.Options{}), context.Background()
-		check := func(name string, reads func() (int64, error)) {
-			t.Helper()
-			for range 2 {
-				if _, err := reads(); err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
-			}
-			if n, _ := reads(); n != 1 {
-				t.Errorf("%s: loader called %d times for 3 reads; want 1", name, n)
-			}
-		}
-		zeroInt, emptyString := &counter[int]{}, &counter[string]{}
-		emptyStruct, nilSlice := &counter[struct{}]{}, &counter[[]int]{}
-		check("0", func() (int64, error) {
-			_, err := aside.GetOrSet(ctx, c, "int", time.Hour, zeroInt.load)
-			return zeroInt.calls.Load(), err
-		})
-		check(`""`, func() (int64, error) {
-			_, err := aside.GetOrSet(ctx, c, "string", time.Hour, emptyString.load)
-			return emptyString.calls.Load(), err
-		})
-		check("struct{}{}", func() (int64, error) {
-			_, err := aside.GetOrSet(ctx, c, "struct", time.Hour, emptyStruct.load)
-			return emptyStruct.calls.Load(), err
-		})
-		check("nil slice", func() (int64, error) {
-			_, err := aside.GetOrSet(ctx, c, "slice", time.Hour, nilSlice.load)
-			return nilSlice.calls.Load(), err
-		})
-	})
-}
-
-func TestTimeRoundTripsExactly(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c, ctx := newCache(t, s, aside.Options{}), context.Background()
-		at := time.Date(2026, 2, 3, 4, 5, 6, 987654321, time.FixedZone("X", 5*3600+1800))
-		type row struct{ At time.Time }
-		if err := aside.Set(ctx, c, "t", row{at}, time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		got, _, err := aside.GetIfPresent[row](ctx, c, "t")
-		if err != nil || !got.At.Equal(at) || got.At.Nanosecond() != 987654321 {
-			t.Errorf("time round trip = %v, %v; want %v to the nanosecond", got.At, err, at)
-		}
-	})
-}
-
-func TestFirstCallerLeavingDoesNotCancelTheSharedLoad(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{})
-		started, release := make(chan struct{}), make(chan struct{})
-		var loadErr error
-		load := func(ctx context.Context) (string, error) {
-			close(started)
-			<-release
-			loadErr = ctx.Err() // the first caller is gone by now
-			return "v", ctx.Err()
-		}
-		first, cancelFirst := context.WithCancel(context.Background())
-		firstDone := make(chan error, 1)
-		go func() {
-			_, err := aside.GetOrSet(first, c, "k", time.Hour, load)
-			firstDone <- err
-		}()
-		<-started
-		secondDone := make(chan string, 1)
-		go func() {
-			v, _ := aside.GetOrSet(context.Background(), c, "k", time.Hour, load)
-			secondDone <- v
-		}()
-		waitFor(t, "the second caller to join", func() bool { return c.Stats().Coalesced == 1 })
-
-		cancelFirst()
-		if err := <-firstDone; !errors.Is(err, context.Canceled) {
-			t.Errorf("first caller after cancelling = %v; want context.Canceled, at once", err)
-		}
-		close(release)
-		if v := <-secondDone; v != "v" {
-			t.Errorf("second caller got %q; want the shared load's value", v)
-		}
-		if loadErr != nil {
-			t.Errorf("the load's context ended with the first caller: %v", loadErr)
-		}
-		if v, found, _ := aside.GetIfPresent[string](context.Background(), c, "k"); !found || v != "v" {
-			t.Errorf("after the load: cached %q, %v; want v", v, found)
-		}
-	})
-}
-
-func TestWaiterLeavesOnItsOwnContext(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{})
-		release := make(chan struct{})
-		defer close(release)
-		load := func(context.Context) (int, error) { <-release; return 1, nil }
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		defer cancel()
-		_, err := aside.GetOrSet(ctx, c, "slow", time.Hour, load)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("GetOrSet past its deadline = %v; want DeadlineExceeded", err)
-		}
-	})
-}
-
-func TestLoaderPanicIsAnError(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{})
-		_, err := aside.GetOrSet(context.Background(), c, "k", time.Hour, func(context.Context) (int, error) {
-			panic("loader bug")
-		})
-		if err == nil || !strings.Contains(err.Error(), "loader bug") {
-			t.Errorf("GetOrSet with a panicking loader = %v; want an error naming the panic", err)
-		}
-	})
-}
-
-func TestLoadTimeoutStopsAHungLoader(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{LoadTimeout: 20 * time.Millisecond})
-		_, err := aside.GetOrSet(context.Background(), c, "k", time.Hour, func(ctx context.Context) (int, error) {
-			<-ctx.Done()
-			return 0, ctx.Err()
-		})
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("GetOrSet with a hung loader = %v; want DeadlineExceeded from LoadTimeout", err)
-		}
-	})
-}
-
-// A namespace's LoadTimeout bounds its loads, whatever the cache's; a
-// negative one is a configuration error.
-func TestNamespaceLoadTimeout(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{}) // the cache's: 30 s
-		ns := newNamespace[int](t, c, aside.NamespaceConfig{Name: "slow", TTL: time.Hour, LoadTimeout: 20 * time.Millisecond})
-		var deadline time.Duration
-		_, err := ns.Get(context.Background(), "1", func(ctx context.Context) (int, error) {
-			d, _ := ctx.Deadline()
-			deadline = time.Until(d)
-			<-ctx.Done()
-			return 0, ctx.Err()
-		})
-		if !errors.Is(err, context.DeadlineExceeded) || deadline > 20*time.Millisecond {
-			t.Errorf("Get with a hung loader = %v, the loader's deadline %v away; want DeadlineExceeded within 20ms", err, deadline)
-		}
-		if _, err := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "bad", TTL: time.Hour, LoadTimeout: -1}); err == nil || !strings.Contains(err.Error(), "LoadTimeout") {
-			t.Errorf("a namespace with a negative LoadTimeout = %v; want an error naming LoadTimeout", err)
-		}
-	})
-}
-
-func TestJitterSpreadsTTLs(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c, ctx := newCache(t, s, aside.Options{}), context.Background()
-		const ttl = 100 * time.Second
-		seen := map[time.Duration]bool{}
-		for i := range 50 {
-			key := fmt.Sprint("k", i)
-			if _, err := aside.GetOrSet(ctx, c, key, ttl, (&counter[int]{value: i}).load); err != nil {
+		for _, k := range []string{"a", "b"} {
+			if err := aside.Set(ctx, c, k, 1, time.Hour); err != nil {
 				t.Fatal(err)
 			}
-			got, err := c.TTL(ctx, key)
-			if err != nil || got < 89*time.Second || got > 110*time.Second {
-				t.Fatalf("TTL of a fill with ttl 100s and ±10%% jitter = %v, %v; want within [90s, 110s]", got, err)
-			}
-			seen[got.Truncate(time.Second)] = true
 		}
-		if len(seen) < 5 {
-			t.Errorf("50 fills got %d distinct TTLs (to the second); jitter does not spread them", len(seen))
+		removed, err := c.Delete(ctx, "a", "b", "never-set")
+		if err != nil || removed != 2 {
+			t.Fatalf("Delete(a, b, never-set) = %d, %v; want 2", removed, err)
+		}
+		if _, found, _ := aside.GetIfPresent[int](ctx, c, "a"); found {
+			t.Error("a is still cached after Delete")
+		}
+		if removed, err := c.Delete(ctx, "a"); err != nil || removed != 0 {
+			t.Errorf("Delete(a) again = %d, %v; want 0", removed, err)
+		}
+		if st := c.Stats(); st.Deletes != 2 {
+			t.Errorf("Deletes = %d; want 2 (keys actually removed)", st.Deletes)
+		}
+	})
+}
+
+func TestGuideExists(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		if ok, err := c.Exists(ctx, "k"); err != nil || ok {
+			t.Errorf("Exists(k) before Set = %v, %v; want false", ok, err)
+		}
+		if err := aside.Set(ctx, c, "k", "v", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := c.Exists(ctx, "k"); err != nil || !ok {
+			t.Errorf("Exists(k) after Set = %v, %v; want true", ok, err)
+		}
+	})
+}
+
+func TestGuideTTL(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		if err := aside.Set(ctx, c, "k", "v", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		ttl, err := c.TTL(ctx, "k")
+		if err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
+			t.Errorf("TTL(k) = %v, %v; want in (59m, 1h]", ttl, err)
+		}
+		if _, err := c.TTL(ctx, "absent"); !errors.Is(err, aside.ErrNotFound) {
+			t.Errorf("TTL(absent) = %v; want ErrNotFound", err)
+		}
+	})
+}
+
+func TestGuideGetOrSetHit(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		loader := &counter[User]{value: sampleUser(7)}
+		for i := range 3 {
+			got, err := aside.GetOrSet(ctx, c, "user:7", time.Hour, loader.load)
+			if err != nil || got != loader.value {
+				t.Fatalf("GetOrSet #%d = %+v, %v; want the loader's user", i, got, err)
+			}
+		}
+		if n := loader.calls.Load(); n != 1 {
+			t.Errorf("loader called %d times for 3 reads; want 1", n)
+		}
+		if st := c.Stats(); st.Hits != 2 || st.Misses != 1 || st.Loads != 1 {
+			t.Errorf("hits %d misses %d loads %d; want 2, 1, 1", st.Hits, st.Misses, st.Loads)
+		}
+	})
+}
+
+func TestGuideGetOrSetMiss(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{Jitter: -1}), context.Background()
+		loader := &counter[string]{value: "from the database"}
+		got, err := aside.GetOrSet(ctx, c, "k", 10*time.Minute, loader.load)
+		if err != nil || got != loader.value {
+			t.Fatalf("GetOrSet = %q, %v; want the loader's value", got, err)
+		}
+		cached, found, err := aside.GetIfPresent[string](ctx, c, "k")
+		if err != nil || !found || cached != loader.value {
+			t.Errorf("Get after the miss = %q, %v, %v; want the loaded value cached", cached, found, err)
+		}
+		if ttl, _ := c.TTL(ctx, "k"); ttl <= 9*time.Minute || ttl > 10*time.Minute {
+			t.Errorf("TTL after fill = %v; want about 10m", ttl)
+		}
+	})
+}
+
+func TestGuideKeyGeneration(t *testing.T) {
+	tests := []struct {
+		prefix string
+		id     any
+		want   string
+	}{
+		{"user:", 123, "user:123"},
+		{"user:", int64(-5), "user:-5"},
+		{"user:", uint32(9), "user:9"},
+		{"job:", "abc", "job:abc"},
+		{"job:", "1:result", "job:1%3Aresult"}, // cannot reach job:1:result
+		{"user:", "*", "user:%2A"},
+		{"user:", "a b", "user:a%20b"},
+		{"user:", "50%", "user:50%25"},
+		{"user:", "{tag}", "user:%7Btag%7D"},
+		{"user:", "é", "user:é"},
+	}
+	for _, tt := range tests {
+		if got := aside.Key(tt.prefix, tt.id); got != tt.want {
+			t.Errorf("Key(%q, %#v) = %q; want %q", tt.prefix, tt.id, got, tt.want)
+		}
+	}
+}
+
+func TestGuideStatsTracking(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		aside.Set(ctx, c, "a", 1, time.Hour)                                   // set
+		aside.GetIfPresent[int](ctx, c, "a")                                   // hit
+		aside.GetIfPresent[int](ctx, c, "b")                                   // miss
+		aside.GetOrSet(ctx, c, "c", time.Hour, (&counter[int]{value: 3}).load) // miss, load, set
+		aside.GetOrSet(ctx, c, "c", time.Hour, (&counter[int]{value: 3}).load) // hit
+		c.Delete(ctx, "a", "b")                                                // one delete
+		want := aside.Counters{Hits: 2, Misses: 2, Sets: 2, Deletes: 1, Loads: 1, HitRate: 50}
+		if diff := cmp.Diff(want, c.Stats().Counters, cmpopts.IgnoreFields(aside.Counters{}, "LoadTime")); diff != "" {
+			t.Errorf("stats (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestGuideHitRate(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		if r := c.Stats().HitRate; r != 0 {
+			t.Errorf("HitRate with no traffic = %v; want 0", r)
+		}
+		aside.Set(ctx, c, "k", "v", time.Hour)
+		for range 3 {
+			aside.GetIfPresent[string](ctx, c, "k")
+		}
+		aside.GetIfPresent[string](ctx, c, "absent")
+		if r := c.Stats().HitRate; r != 75 {
+			t.Errorf("HitRate after 3 hits and 1 miss = %v; want 75", r)
+		}
+		c.ResetStats()
+		if st := c.Stats(); st.Counters != (aside.Counters{}) {
+			t.Errorf("after ResetStats: %+v; want all zero", st.Counters)
+		}
+	})
+}
+
+// The guide's concurrency test only checked that ten results came back.
+// Ours: 1,000 goroutines miss one cold key together; the loader runs once.
+// (A fill that times out leaves its joiners unsure that no invalidation
+// came between, so they read again: on a starved CI machine, 100 ms is not
+// enough for the fill after 1,000 goroutines wake. The test is of
+// coalescing, not of timeouts, so it gives Redis 5 s.)
+func TestGuideConcurrentOperations(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c := newCache(t, s, aside.Options{OpTimeout: 5 * time.Second})
+		release := make(chan struct{})
+		var calls int64
+		var mu sync.Mutex
+		load := func(context.Context) (User, error) {
+			mu.Lock()
+			calls++
+			mu.Unlock()
+			<-release // hold the load until every goroutine has missed
+			return sampleUser(42), nil
+		}
+		const n = 1000
+		var started, done sync.WaitGroup
+		errs := make(chan error, n)
+		started.Add(n)
+		for range n {
+			done.Go(func() {
+				started.Done()
+				got, err := aside.GetOrSet(context.Background(), c, "user:42", time.Hour, load)
+				if err != nil || got.ID != 42 {
+					errs <- err
+				}
+			})
+		}
+		started.Wait()
+		waitFor(t, "every goroutine to join the load", func() bool { return c.Stats().Coalesced == n-1 })
+		close(release)
+		done.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("GetOrSet: %v", err)
+		}
+		if calls != 1 {
+			t.Errorf("loader called %d times by %d concurrent misses; want 1", calls, n)
+		}
+		if st := c.Stats(); st.Coalesced != n-1 || st.Loads != 1 {
+			t.Errorf("coalesced %d loads %d; want %d and 1", st.Coalesced, st.Loads, n-1)
 		}
 	})
 }
@@ -301,58 +283,4 @@ func TestBadCalls(t *testing.T) {
 	if _, err := aside.New(nil, aside.Options{}); err == nil {
 		t.Error("New(nil store): no error")
 	}
-}
-
-func TestTypeMismatchIsAMissNotAPanic(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c, ctx := newCache(t, s, aside.Options{}), context.Background()
-		if err := aside.Set(ctx, c, "k", sampleUser(1), time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		got, err := aside.GetOrSet(ctx, c, "k", time.Hour, (&counter[int]{value: 5}).load)
-		if err != nil || got != 5 {
-			t.Errorf("GetOrSet[int] over a cached User = %v, %v; want the loader's 5", got, err)
-		}
-		if st := c.Stats(); st.Errors != 0 || st.Sets != 2 {
-			t.Errorf("errors %d, sets %d; want 0 and 2: an entry of another type is no error, and the load replaces it", st.Errors, st.Sets)
-		}
-		if v, found, _ := aside.GetIfPresent[int](ctx, c, "k"); !found || v != 5 {
-			t.Errorf("Get[int] after the load = %v, %v; want the 5 that replaced the User", v, found)
-		}
-	})
-}
-
-func TestCloseStopsLoadsAndRefusesCalls(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c, err := aside.New(s, aside.Options{KeyPrefix: uniquePrefix(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		started := make(chan struct{})
-		result := make(chan error, 1)
-		go func() {
-			_, err := aside.GetOrSet(context.Background(), c, "k", time.Hour, func(ctx context.Context) (int, error) {
-				close(started)
-				<-ctx.Done() // Close must end the load
-				return 0, ctx.Err()
-			})
-			result <- err
-		}()
-		<-started
-		if err := c.Close(); err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-		if err := <-result; !errors.Is(err, context.Canceled) {
-			t.Errorf("load in flight at Close ended with %v; want context.Canceled", err)
-		}
-		if _, err := aside.GetOrSet(context.Background(), c, "k", time.Hour, (&counter[int]{}).load); !errors.Is(err, aside.ErrClosed) {
-			t.Errorf("GetOrSet after Close = %v; want ErrClosed", err)
-		}
-		if _, err := c.Delete(context.Background(), "k"); !errors.Is(err, aside.ErrClosed) {
-			t.Errorf("Delete after Close = %v; want ErrClosed", err)
-		}
-		if err := c.Close(); err != nil {
-			t.Errorf("second Close = %v; want nil", err)
-		}
-	})
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,3 +159,164 @@ func sampleUser(id int64) User {
 }
 
 func sharedAddr(t testing.TB) string { return redistest.Shared(t).Addr }
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// twoCaches returns two caches over one store, as two processes over one
+// Redis: their loads in flight are their own.
+func twoCaches(t *testing.T, s aside.Store, opts aside.Options) (a, b *aside.Cache) {
+	t.Helper()
+	opts.KeyPrefix = uniquePrefix(t)
+	return newCache(t, s, opts), newCache(t, s, opts)
+}
+
+// gate is a loader that reports its call and waits to be released.
+type gate struct {
+	called  chan struct{}
+	release chan struct{}
+	once    sync.Once
+	value   func() (string, error)
+}
+
+func newGate(value func() (string, error)) *gate {
+	return &gate{called: make(chan struct{}), release: make(chan struct{}), value: value}
+}
+
+func (g *gate) load(context.Context) (string, error) {
+	v, err := g.value()
+	g.once.Do(func() { close(g.called) })
+	<-g.release
+	return v, err
+}
+
+// faulty is a store, without its in-process face, whose calls a test can
+// slow down or fail.
+type faulty struct {
+	aside.Store
+	getErr      atomic.Bool
+	addOrGet    func()                 // runs before AddOrGet answers
+	casReply    atomic.Int64           // delay of CompareAndSet's reply, after it ran (ns)
+	replaceHook func(call int64) error // decides each Replace call
+	replaces    atomic.Int64
+}
+
+func (f *faulty) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if f.getErr.Load() {
+		return nil, false, errors.New("faulty: get fails")
+	}
+	return f.Store.Get(ctx, key)
+}
+
+func (f *faulty) AddOrGet(ctx context.Context, key string, v []byte, ttl time.Duration) ([]byte, bool, error) {
+	if f.addOrGet != nil {
+		f.addOrGet()
+	}
+	return f.Store.AddOrGet(ctx, key, v, ttl)
+}
+
+func (f *faulty) CompareAndSet(ctx context.Context, key string, old, v []byte, ttl time.Duration) (bool, error) {
+	ok, err := f.Store.CompareAndSet(ctx, key, old, v, ttl)
+	time.Sleep(time.Duration(f.casReply.Load()))
+	return ok, err
+}
+
+func (f *faulty) Replace(ctx context.Context, items []aside.Item) ([][]byte, error) {
+	if f.replaceHook != nil {
+		if err := f.replaceHook(f.replaces.Add(1)); err != nil {
+			return nil, err
+		}
+	}
+	return f.Store.Replace(ctx, items)
+}
+
+func faultyStore(t *testing.T) *faulty {
+	m, err := memstore.New(memstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &faulty{Store: m} // bytes only: the Cache treats it as remote
+}
+
+// row is a database row the tests change under the cache.
+type row struct {
+	mu sync.Mutex
+	v  string
+}
+
+func (r *row) get() string { r.mu.Lock(); defer r.mu.Unlock(); return r.v }
+
+func (r *row) set(v string) { r.mu.Lock(); defer r.mu.Unlock(); r.v = v }
+
+func newRow(v string) *row { return &row{v: v} }
+
+func readRow(r *row) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) { return r.get(), nil }
+}
+
+// newNamespace makes a namespace and fails the test on a configuration error.
+func newNamespace[T any](t testing.TB, c *aside.Cache, cfg aside.NamespaceConfig) *aside.Namespace[T] {
+	t.Helper()
+	ns, err := aside.NewNamespace[T](c, cfg)
+	if err != nil {
+		t.Fatalf("NewNamespace(%+v): %v", cfg, err)
+	}
+	return ns
+}
+
+// clock is a clock a test moves by hand: the logical times of entries
+// follow it, the stores' physical expiry does not (it is real time, and
+// longer than any test).
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
+
+// flaky is a database row whose reads can be made to fail or to block.
+type flaky struct {
+	mu      sync.Mutex
+	value   string
+	fail    error
+	block   chan struct{} // non-nil: reads wait for it to close
+	calls   int
+	advance func() // called at each read: a load that takes fake time
+}
+
+func (f *flaky) set(value string, fail error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.value, f.fail = value, fail
+}
+
+func (f *flaky) load(context.Context) (string, error) {
+	f.mu.Lock()
+	f.calls++
+	block, value, fail, advance := f.block, f.value, f.fail, f.advance
+	f.mu.Unlock()
+	if advance != nil {
+		advance()
+	}
+	if block != nil {
+		<-block
+	}
+	return value, fail
+}
+
+func (f *flaky) count() int { f.mu.Lock(); defer f.mu.Unlock(); return f.calls }
+
+var errDBDown = errors.New("database down")

@@ -128,69 +128,6 @@ func TestNamespaceNegativeTTLDefaultsToTheCaches(t *testing.T) {
 	})
 }
 
-func seq(n int) func(yield func(string, User) bool) {
-	return func(yield func(string, User) bool) {
-		for i := range n {
-			if !yield(fmt.Sprint(i), sampleUser(int64(i))) {
-				return
-			}
-		}
-	}
-}
-
-func TestWarm(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c, ctx := newCache(t, s, aside.Options{}), context.Background()
-		users := newNamespace[User](t, c, guideNamespaces[0])
-		fresher := sampleUser(3)
-		fresher.Name = "renamed after the warm-up's source was read"
-		users.Get(ctx, "3", (&counter[User]{value: fresher}).load)
-
-		written, err := users.Warm(ctx, seq(1200))
-		if err != nil || written != 1199 {
-			t.Fatalf("Warm(1200 users, 1 present) = %d, %v; want 1199", written, err)
-		}
-		loader := &counter[User]{}
-		got, _ := users.Get(ctx, "3", loader.load)
-		if got.Name != fresher.Name {
-			t.Errorf("Warm overwrote a present entry: %q", got.Name)
-		}
-		if got, _ := users.Get(ctx, "1100", loader.load); got.ID != 1100 || loader.calls.Load() != 0 {
-			t.Errorf("users.Get(1100) after Warm = %+v with %d loads; want a hit", got, loader.calls.Load())
-		}
-		if ttl, _ := c.TTL(ctx, "user:7"); ttl < 54*time.Minute || ttl > 66*time.Minute {
-			t.Errorf("TTL of a warmed entry = %v; want the namespace's hour ±10%%", ttl)
-		}
-		if st := c.Stats().Namespaces["users"]; st.Sets != 1200 {
-			t.Errorf("users Sets = %d; want 1200 (1 fill, 1199 warmed)", st.Sets)
-		}
-	})
-}
-
-// A warm-up goes in batches: never one round trip per item.
-func TestWarmIsPipelined(t *testing.T) {
-	store := &countingStore{Store: newRedisStore(t, sharedAddr(t))}
-	c, ctx := newCache(t, store, aside.Options{}), context.Background()
-	users := newNamespace[User](t, c, guideNamespaces[0])
-	if written, err := users.Warm(ctx, seq(2500)); err != nil || written != 2500 {
-		t.Fatalf("Warm(2500) = %d, %v", written, err)
-	}
-	if calls := store.calls(); calls != 5 {
-		t.Errorf("Warm of 2,500 entries made %d store calls; want 5 batches of 500", calls)
-	}
-}
-
-func TestWarmSkipsWhatCannotBeEncoded(t *testing.T) {
-	c, ctx := newCache(t, newRedisStore(t, sharedAddr(t)), aside.Options{}), context.Background()
-	ns := newNamespace[any](t, c, aside.NamespaceConfig{Name: "any", TTL: time.Hour})
-	written, err := ns.Warm(ctx, func(yield func(string, any) bool) {
-		_ = yield("1", "fine") && yield("2", make(chan int)) && yield("", 1) && yield("3", 3)
-	})
-	if written != 2 || err == nil {
-		t.Errorf("Warm with an unencodable value and an empty id = %d, %v; want 2 written and an error naming both", written, err)
-	}
-}
-
 // Two namespaces of one cache never share a name, a prefix, or keys: a
 // second namespace that would (its prefix the first's followed by text an
 // id can spell) is refused when it is made. A prefix that continues

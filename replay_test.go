@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,4 +221,42 @@ func TestBreakerOpensWithInvalidationsPending(t *testing.T) {
 	if slowAfterOpen > 0 {
 		t.Errorf("%d reads waited a timeout with the breaker open", slowAfterOpen)
 	}
+}
+
+// An invalidation deferred again while a replay of its key is in flight
+// is replayed too, not forgotten with the first. (With the breaker open, a
+// Delete defers without waiting for the replay under way.)
+func TestDeferralDuringReplayIsKept(t *testing.T) {
+	f := faultyStore(t)
+	c := newCache(t, f, aside.Options{})
+	ctx := context.Background()
+	inReplay, release := make(chan struct{}), make(chan struct{})
+	var phase atomic.Int32 // 0: fail; 1: hold the next call; 2: pass
+	f.replaceHook = func(call int64) error {
+		switch phase.Load() {
+		case 0:
+			return errors.New("faulty: replace fails") // the invalidations: the breaker opens
+		case 1:
+			if phase.CompareAndSwap(1, 2) {
+				close(inReplay) // the first replay: held while k is deferred again
+				<-release
+			}
+		}
+		return nil
+	}
+	for range 5 {
+		if _, err := c.Delete(ctx, "k"); !errors.Is(err, aside.ErrDeferred) {
+			t.Fatalf("Delete = %v; want ErrDeferred", err)
+		}
+	}
+	if c.Stats().Breaker != aside.BreakerOpen {
+		t.Fatal("the breaker did not open")
+	}
+	phase.Store(1)
+	<-inReplay
+	if _, err := c.Delete(ctx, "k"); !errors.Is(err, aside.ErrDeferred) {
+		t.Fatalf("Delete during the replay = %v; want ErrDeferred", err)
+	}
+	close(release)
+	waitFor(t, "both invalidations replayed", func() bool { return c.Stats().InvalidationsReplayed == 2 })
 }

@@ -1,8 +1,7 @@
 package aside_test
 
-// Regressions of races found in review: each test sets up the interleaving
-// that once served an invalidated value, hung a caller, or lost a deferred
-// invalidation.
+// Who may take a flight's answer: each test sets up an interleaving that
+// once served an invalidated value or hung a caller (found in review).
 
 import (
 	"context"
@@ -13,35 +12,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/memstore"
 )
-
-// twoCaches returns two caches over one store, as two processes over one
-// Redis: their loads in flight are their own.
-func twoCaches(t *testing.T, s aside.Store, opts aside.Options) (a, b *aside.Cache) {
-	t.Helper()
-	opts.KeyPrefix = uniquePrefix(t)
-	return newCache(t, s, opts), newCache(t, s, opts)
-}
-
-// gate is a loader that reports its call and waits to be released.
-type gate struct {
-	called  chan struct{}
-	release chan struct{}
-	once    sync.Once
-	value   func() (string, error)
-}
-
-func newGate(value func() (string, error)) *gate {
-	return &gate{called: make(chan struct{}), release: make(chan struct{}), value: value}
-}
-
-func (g *gate) load(context.Context) (string, error) {
-	v, err := g.value()
-	g.once.Do(func() { close(g.called) })
-	<-g.release
-	return v, err
-}
 
 // A flight that answered stale at the soft timeout must not answer a
 // caller that begins after another process's invalidation.
@@ -167,54 +138,6 @@ func TestFailedRefreshAnswersItsJoiners(t *testing.T) {
 	})
 }
 
-// faulty is a store, without its in-process face, whose calls a test can
-// slow down or fail.
-type faulty struct {
-	aside.Store
-	getErr      atomic.Bool
-	addOrGet    func()                 // runs before AddOrGet answers
-	casReply    atomic.Int64           // delay of CompareAndSet's reply, after it ran (ns)
-	replaceHook func(call int64) error // decides each Replace call
-	replaces    atomic.Int64
-}
-
-func (f *faulty) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	if f.getErr.Load() {
-		return nil, false, errors.New("faulty: get fails")
-	}
-	return f.Store.Get(ctx, key)
-}
-
-func (f *faulty) AddOrGet(ctx context.Context, key string, v []byte, ttl time.Duration) ([]byte, bool, error) {
-	if f.addOrGet != nil {
-		f.addOrGet()
-	}
-	return f.Store.AddOrGet(ctx, key, v, ttl)
-}
-
-func (f *faulty) CompareAndSet(ctx context.Context, key string, old, v []byte, ttl time.Duration) (bool, error) {
-	ok, err := f.Store.CompareAndSet(ctx, key, old, v, ttl)
-	time.Sleep(time.Duration(f.casReply.Load()))
-	return ok, err
-}
-
-func (f *faulty) Replace(ctx context.Context, items []aside.Item) ([][]byte, error) {
-	if f.replaceHook != nil {
-		if err := f.replaceHook(f.replaces.Add(1)); err != nil {
-			return nil, err
-		}
-	}
-	return f.Store.Replace(ctx, items)
-}
-
-func faultyStore(t *testing.T) *faulty {
-	m, err := memstore.New(memstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &faulty{Store: m} // bytes only: the Cache treats it as remote
-}
-
 // A fill whose reply comes late does not vouch for an answer to a caller
 // that began after an invalidation that followed the fill.
 func TestLateFillReplyDoesNotVouchForLaterCallers(t *testing.T) {
@@ -264,42 +187,4 @@ func TestRefreshWithNothingToGiveSendsJoinersBack(t *testing.T) {
 	if v := <-got; v != "own" && v != "v1" {
 		t.Errorf("reader joined to a refresh with nothing to give = %q; want a value, never the zero string", v)
 	}
-}
-
-// An invalidation deferred again while a replay of its key is in flight
-// is replayed too, not forgotten with the first. (With the breaker open, a
-// Delete defers without waiting for the replay under way.)
-func TestDeferralDuringReplayIsKept(t *testing.T) {
-	f := faultyStore(t)
-	c := newCache(t, f, aside.Options{})
-	ctx := context.Background()
-	inReplay, release := make(chan struct{}), make(chan struct{})
-	var phase atomic.Int32 // 0: fail; 1: hold the next call; 2: pass
-	f.replaceHook = func(call int64) error {
-		switch phase.Load() {
-		case 0:
-			return errors.New("faulty: replace fails") // the invalidations: the breaker opens
-		case 1:
-			if phase.CompareAndSwap(1, 2) {
-				close(inReplay) // the first replay: held while k is deferred again
-				<-release
-			}
-		}
-		return nil
-	}
-	for range 5 {
-		if _, err := c.Delete(ctx, "k"); !errors.Is(err, aside.ErrDeferred) {
-			t.Fatalf("Delete = %v; want ErrDeferred", err)
-		}
-	}
-	if c.Stats().Breaker != aside.BreakerOpen {
-		t.Fatal("the breaker did not open")
-	}
-	phase.Store(1)
-	<-inReplay
-	if _, err := c.Delete(ctx, "k"); !errors.Is(err, aside.ErrDeferred) {
-		t.Fatalf("Delete during the replay = %v; want ErrDeferred", err)
-	}
-	close(release)
-	waitFor(t, "both invalidations replayed", func() bool { return c.Stats().InvalidationsReplayed == 2 })
 }

@@ -251,3 +251,34 @@ func TestDeletePatternOnCluster(t *testing.T) {
 		t.Errorf("Clear on a cluster = %d, %v; want 1", removed, err)
 	}
 }
+
+// Deletes count in the namespace of each key, whichever call removed it.
+func TestDeletesCountPerNamespace(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		newNamespace[int](t, c, guideNamespaces[0]) // user:
+		newNamespace[int](t, c, guideNamespaces[1]) // job:
+		for _, k := range []string{"user:1", "user:2", "job:1", "job:2", "other"} {
+			aside.Set(ctx, c, k, 1, time.Hour)
+		}
+		if n, err := c.Delete(ctx, "user:1", "job:1"); err != nil || n != 2 {
+			t.Fatalf("Delete across namespaces = %d, %v", n, err)
+		}
+		if n, err := c.DeletePattern(ctx, "*2"); err != nil || n != 2 {
+			t.Fatalf("DeletePattern(*2) = %d, %v", n, err)
+		}
+		st := c.Stats()
+		if st.Namespaces["users"].Deletes != 2 || st.Namespaces["jobs"].Deletes != 2 || st.Deletes != 4 {
+			t.Errorf("deletes: users %d, jobs %d, total %d; want 2, 2, 4",
+				st.Namespaces["users"].Deletes, st.Namespaces["jobs"].Deletes, st.Deletes)
+		}
+		// Clear removes every key under the prefix, "other" and the
+		// tombstones Delete left on user:1 and job:1, and counts entries.
+		if n, err := c.Clear(ctx); err != nil || n != 1 {
+			t.Errorf("Clear = %d, %v; want 1 entry (the tombstones are not entries)", n, err)
+		}
+		if st := c.Stats(); st.Deletes != 5 {
+			t.Errorf("deletes after Clear = %d; want 5", st.Deletes)
+		}
+	})
+}

@@ -3,26 +3,14 @@ package aside_test
 import (
 	"context"
 	"errors"
-	"sync"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/memstore"
 )
-
-// row is a database row the tests change under the cache.
-type row struct {
-	mu sync.Mutex
-	v  string
-}
-
-func (r *row) get() string  { r.mu.Lock(); defer r.mu.Unlock(); return r.v }
-func (r *row) set(v string) { r.mu.Lock(); defer r.mu.Unlock(); r.v = v }
-func newRow(v string) *row  { return &row{v: v} }
-func readRow(r *row) func(context.Context) (string, error) {
-	return func(context.Context) (string, error) { return r.get(), nil }
-}
 
 // The race the original lost: a reader loads v1, a writer commits v2 and
 // invalidates, the reader's fill arrives. The fill must not land.
@@ -229,41 +217,6 @@ func TestFailedLoadReleasesTheLease(t *testing.T) {
 	})
 }
 
-func TestNilInterfaceValueIsAValue(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{})
-		got, err := aside.GetOrSet(context.Background(), c, "a", time.Hour, func(context.Context) (any, error) { return nil, nil })
-		if err != nil || got != nil {
-			t.Errorf("GetOrSet[any] of a nil value = %v, %v; want nil, nil", got, err)
-		}
-	})
-}
-
-// Callers of one key with different types do not share a load.
-func TestDifferentTypesLoadApart(t *testing.T) {
-	c := newCache(t, newMemstore(t), aside.Options{})
-	release := make(chan struct{})
-	var wg sync.WaitGroup
-	var s string
-	var n int
-	var errS, errN error
-	wg.Go(func() {
-		s, errS = aside.GetOrSet(context.Background(), c, "k", time.Hour, func(context.Context) (string, error) { <-release; return "s", nil })
-	})
-	wg.Go(func() {
-		n, errN = aside.GetOrSet(context.Background(), c, "k", time.Hour, func(context.Context) (int, error) { <-release; return 5, nil })
-	})
-	waitFor(t, "both misses", func() bool { return c.Stats().Misses == 2 })
-	close(release)
-	wg.Wait()
-	// The int caller may find the string entry and read it through the
-	// codec, as it would from Redis, or the other way round: "5" is a fine
-	// string. What must not happen is an error or a wrong int.
-	if errS != nil || errN != nil || (s != "s" && s != "5") || n != 5 {
-		t.Errorf("string and int callers of one key = %q, %v and %d, %v", s, errS, n, errN)
-	}
-}
-
 // A store that does not answer costs a read one timeout: the flight takes
 // no lease and fills nothing after a failed first read.
 func TestUnansweredReadMakesNoMoreStoreCalls(t *testing.T) {
@@ -286,106 +239,40 @@ func TestUnansweredReadMakesNoMoreStoreCalls(t *testing.T) {
 	}
 }
 
-// Callers whose own deadline has passed, or passes, do not open the
-// breaker on a healthy Redis; a cancelled context stops a pattern delete,
-// which is then the caller's to run again, not kept (a store failure's
-// would be).
-func TestCallerContextsDoNotTripTheBreaker(t *testing.T) {
-	c := newCache(t, newRedisStore(t, sharedAddr(t)), aside.Options{})
-	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-	defer cancel()
-	for range 20 {
-		aside.GetIfPresent[int](expired, c, "k")
-		c.Exists(expired, "k")
-		aside.GetOrSet(expired, c, "k", time.Hour, (&counter[int]{}).load)
+// On a memstore bounded to a few entries, churn through many more entries
+// evicts none of the tombstones and leases: a warm-up that read its rows
+// before an invalidation still writes nothing after it, and a lease still
+// makes other readers wait for its fill.
+func TestTombstonesAndLeasesOutliveValueChurn(t *testing.T) {
+	s, err := memstore.New(memstore.Options{MaxEntries: 100})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if st := c.Stats(); st.Breaker != aside.BreakerClosed || st.Errors != 0 {
-		t.Errorf("after 60 calls past their deadline: breaker %s, errors %d; want closed, 0", st.Breaker, st.Errors)
-	}
+	a, b := twoCaches(t, s, aside.Options{})
 	ctx := context.Background()
-	aside.Set(ctx, c, "user:1", 1, time.Hour)
-	cancelled, stop := context.WithCancel(ctx)
-	stop()
-	if n, err := c.DeletePattern(cancelled, "user:*"); !errors.Is(err, context.Canceled) || errors.Is(err, aside.ErrDeferred) || n != 0 {
-		t.Errorf("DeletePattern with a cancelled context = %d, %v; want 0, context.Canceled, not deferred", n, err)
-	}
-	if _, found, _ := aside.GetIfPresent[int](ctx, c, "user:1"); !found {
-		t.Error("a cancelled DeletePattern deleted user:1")
-	}
-	if st := c.Stats(); st.Breaker != aside.BreakerClosed || st.Errors != 0 || st.PendingInvalidations != 0 {
-		t.Errorf("after a cancelled pattern delete: breaker %s, errors %d, pending %d; want closed, 0, 0",
-			st.Breaker, st.Errors, st.PendingInvalidations)
-	}
-}
+	users := newNamespace[string](t, a, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	others := newNamespace[string](t, b, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
 
-// Deletes count in the namespace of each key, whichever call removed it.
-func TestDeletesCountPerNamespace(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c, ctx := newCache(t, s, aside.Options{}), context.Background()
-		newNamespace[int](t, c, guideNamespaces[0]) // user:
-		newNamespace[int](t, c, guideNamespaces[1]) // job:
-		for _, k := range []string{"user:1", "user:2", "job:1", "job:2", "other"} {
-			aside.Set(ctx, c, k, 1, time.Hour)
-		}
-		if n, err := c.Delete(ctx, "user:1", "job:1"); err != nil || n != 2 {
-			t.Fatalf("Delete across namespaces = %d, %v", n, err)
-		}
-		if n, err := c.DeletePattern(ctx, "*2"); err != nil || n != 2 {
-			t.Fatalf("DeletePattern(*2) = %d, %v", n, err)
-		}
-		st := c.Stats()
-		if st.Namespaces["users"].Deletes != 2 || st.Namespaces["jobs"].Deletes != 2 || st.Deletes != 4 {
-			t.Errorf("deletes: users %d, jobs %d, total %d; want 2, 2, 4",
-				st.Namespaces["users"].Deletes, st.Namespaces["jobs"].Deletes, st.Deletes)
-		}
-		// Clear removes every key under the prefix, "other" and the
-		// tombstones Delete left on user:1 and job:1, and counts entries.
-		if n, err := c.Clear(ctx); err != nil || n != 1 {
-			t.Errorf("Clear = %d, %v; want 1 entry (the tombstones are not entries)", n, err)
-		}
-		if st := c.Stats(); st.Deletes != 5 {
-			t.Errorf("deletes after Clear = %d; want 5", st.Deletes)
-		}
-	})
-}
-
-func TestKeyOfANilStringer(t *testing.T) {
-	if got := aside.Key("t:", (*time.Time)(nil)); got != "t:<nil>" {
-		t.Errorf("Key of a nil *time.Time = %q; want t:<nil>, and no panic", got)
+	hold := newGate(func() (string, error) { return "holder's", nil })
+	go users.Get(ctx, "leased", hold.load)
+	<-hold.called
+	if err := users.Invalidate(ctx, "1"); err != nil {
+		t.Fatal(err)
 	}
-}
-
-// A warm-up that read its rows before an invalidation cannot write them
-// after it: the invalidation leaves a tombstone that Warm's add-if-absent
-// finds present, while a reader's load still fills the key.
-func TestWarmAfterInvalidationWritesNothing(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c, ctx := newCache(t, s, aside.Options{}), context.Background()
-		users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
-		read := map[string]string{"1": "v1"} // the warm-up's read ...
-		if err := users.Invalidate(ctx, "1"); err != nil {
-			t.Fatal(err) // ... a write commits v2 and invalidates ...
-		}
-		written, err := users.Warm(ctx, func(yield func(string, string) bool) { // ... then the warm-up writes
-			for k, v := range read {
-				yield(k, v)
-			}
-		})
-		if err != nil || written != 0 {
-			t.Errorf("Warm of a key invalidated after its read = %d, %v; want nothing written", written, err)
-		}
-		if got, err := users.Get(ctx, "1", func(context.Context) (string, error) { return "v2", nil }); err != nil || got != "v2" {
-			t.Errorf("read after the invalidation = %q, %v; want v2 from the loader", got, err)
-		}
-		if v, found, _ := aside.GetIfPresent[string](ctx, c, users.Key("1")); !found || v != "v2" {
-			t.Errorf("the loader's fill over the tombstone: %q, %v; want v2 cached", v, found)
-		}
-		if ok, _ := c.Exists(ctx, users.Key("2")); ok {
-			t.Error("Exists of a never-set key")
-		}
-		users.Invalidate(ctx, "3")
-		if ok, _ := c.Exists(ctx, users.Key("3")); ok {
-			t.Error("Exists is true for a tombstone")
-		}
-	})
+	for i := range 2000 { // 20 times the bound
+		users.Get(ctx, fmt.Sprint("churn", i), readRow(newRow("x")))
+		users.Get(ctx, fmt.Sprint("churn", i%50), readRow(newRow("x"))) // some are hot
+	}
+	written, err := users.Warm(ctx, func(yield func(string, string) bool) { yield("1", "v1, read before the invalidation") })
+	if err != nil || written != 0 {
+		t.Errorf("Warm after the invalidation and the churn = %d, %v; want nothing written: the tombstone stands", written, err)
+	}
+	loader := &counter[string]{value: "b's"}
+	got := make(chan string, 1)
+	go func() { v, _ := others.Get(ctx, "leased", loader.load); got <- v }()
+	waitFor(t, "b to wait on a's lease", func() bool { return b.Stats().LeaseWaits == 1 })
+	close(hold.release)
+	if v := <-got; v != "holder's" || loader.calls.Load() != 0 {
+		t.Errorf("b on a's lease after the churn = %q after %d loads; want a's fill and none of its own", v, loader.calls.Load())
+	}
 }
