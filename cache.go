@@ -43,6 +43,7 @@ func New(store Store, opts Options) (*Cache, error) {
 		return nil, err
 	}
 	c := &Cache{opts: opts, defaults: defaultPolicy(opts)}
+	c.stats.unscopedScope.c = &c.stats.unscoped
 	c.closing, c.close = context.WithCancel(context.Background())
 	if values, ok := store.(valuestore.Store); ok {
 		c.be = &localBackend{store: store, values: values, leaseTTL: opts.LeaseTTL}

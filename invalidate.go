@@ -57,7 +57,7 @@ func (c *Cache) perNamespace(full []string, op func(sc scope, keys []string) (in
 	for _, k := range full {
 		sc := c.stats.lookupScope(k[len(c.opts.KeyPrefix):])
 		g := groups[sc.c]
-		g.sc, g.keys = sc, append(g.keys, k)
+		g.sc, g.keys = *sc, append(g.keys, k)
 		groups[sc.c] = g
 	}
 	if len(groups) == 1 {

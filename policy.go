@@ -2,7 +2,6 @@ package aside
 
 import (
 	"math"
-	"reflect"
 	"time"
 )
 
@@ -31,25 +30,6 @@ func defaultPolicy(o Options) fillPolicy {
 		throttle: o.FailSafeThrottle, softTimeout: o.SoftTimeout,
 		loadTimeout: o.LoadTimeout,
 	}
-}
-
-// keyPolicy is the policy of a call through the key-based functions on
-// key, for values of type typ, with the call's ttl: the policy of the
-// namespace whose prefix begins the key, or the cache's. Values carry the
-// shape of typ under the namespace's Version.
-func (c *Cache) keyPolicy(key string, typ reflect.Type, ttl time.Duration) (*counters, fillPolicy) {
-	sc := c.stats.lookupScope(key)
-	if sc.policy == nil {
-		p := c.defaults
-		p.ttl, p.shape = ttl, c.shapes.of(typ, "")
-		return sc.c, p
-	}
-	p := *sc.policy
-	p.ttl = ttl
-	if typ != sc.typ {
-		p.shape = c.shapes.of(typ, sc.version)
-	}
-	return sc.c, p
 }
 
 // meta is the timing of an entry of kind k filled now by a load that took

@@ -20,11 +20,25 @@ type read[T any] struct {
 	load func(context.Context) (T, error)
 }
 
-// keyRead is a read through the key-based functions: the key's namespace
-// (if one's prefix begins it) counts it and lends it its policy.
+// keyRead is a read through the key-based functions, with the call's ttl:
+// the key's namespace (if one's prefix begins it) counts it and lends it
+// its policy, or else the cache does. Values carry the shape of T under
+// the namespace's Version.
 func keyRead[T any](c *Cache, key string, ttl time.Duration, load func(context.Context) (T, error)) read[T] {
-	st, p := c.keyPolicy(key, reflect.TypeFor[T](), ttl)
-	return read[T]{c: c, st: st, key: key, full: c.opts.KeyPrefix + key, p: p, load: load}
+	sc := c.stats.lookupScope(key)
+	r := read[T]{c: c, st: sc.c, key: key, full: c.opts.KeyPrefix + key, load: load}
+	switch typ := reflect.TypeFor[T](); {
+	case sc.policy == nil:
+		r.p = c.defaults
+		r.p.shape = c.shapes.of(typ, "")
+	case typ == sc.typ:
+		r.p = *sc.policy
+	default:
+		r.p = *sc.policy
+		r.p.shape = c.shapes.of(typ, sc.version)
+	}
+	r.p.ttl = ttl
+	return r
 }
 
 // look is what a read found in the key, for a reader of T.

@@ -178,7 +178,8 @@ type scope struct {
 // slice through an atomic pointer, so the hit path takes no lock;
 // registration copies the slice under mu.
 type statsRegistry struct {
-	unscoped counters // keys under no namespace
+	unscoped      counters // keys under no namespace
+	unscopedScope scope    // their scope: unscoped, no policy
 
 	mu     sync.Mutex           // guards byName and writes of scopes
 	byName map[string]*counters // one set of counters per namespace name
@@ -254,16 +255,17 @@ func (r *statsRegistry) lookup(key string) *counters { return r.lookupScope(key)
 
 // lookupScope returns the namespace scope of a key relative to the cache's
 // prefix: the one with the longest prefix that begins it, or the scope of
-// keys under no namespace (prefix "").
-func (r *statsRegistry) lookupScope(key string) scope {
+// keys under no namespace (prefix ""). The scope is shared: do not modify
+// it.
+func (r *statsRegistry) lookupScope(key string) *scope {
 	if p := r.scopes.Load(); p != nil {
 		for i := range *p {
 			if strings.HasPrefix(key, (*p)[i].prefix) {
-				return (*p)[i]
+				return &(*p)[i]
 			}
 		}
 	}
-	return scope{c: &r.unscoped}
+	return &r.unscopedScope
 }
 
 func (r *statsRegistry) snapshot() (total Counters, byName map[string]Counters) {
