@@ -46,7 +46,7 @@ var loadTimeBounds = [loadBuckets]float64{
 // LoadTimeBounds returns the upper bounds, in seconds, of the buckets of
 // Counters.LoadTime: from 100 µs (a primary-key lookup on loopback) to
 // 10 s, then +Inf.
-func LoadTimeBounds() [loadBuckets]float64 { return loadTimeBounds }
+func LoadTimeBounds() [16]float64 { return loadTimeBounds }
 
 const loadBuckets = 16
 
