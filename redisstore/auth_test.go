@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,4 +148,25 @@ func writeCertificate(t *testing.T, dir string) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return pool
+}
+
+// A URL that does not parse is refused with an error that names what is
+// wrong and never shows the URL's password.
+func TestBadURLErrorHidesThePassword(t *testing.T) {
+	for _, raw := range []string{
+		"redis://:Secret Pw1@127.0.0.1:6379/0",
+		"redis://app:Secret%zzPw1@127.0.0.1:6379/0",
+		"redis://app:Secret Pw1@[::1/0",
+		"rediz://app:SecretPw1@127.0.0.1:6379/0",
+		"redis://app:SecretPw1@127.0.0.1:6379/notanumber",
+	} {
+		_, err := redisstore.New(redisstore.Options{URL: raw})
+		if err == nil {
+			t.Errorf("New(%q): no error", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "Secret") {
+			t.Errorf("New(%q) = %v; the error shows the password", raw, err)
+		}
+	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -48,7 +50,7 @@ func (o Options) clientOption() (rueidis.ClientOption, error) {
 	case o.URL != "":
 		var err error
 		if opt, err = rueidis.ParseURL(o.URL); err != nil {
-			return opt, fmt.Errorf("redisstore: bad URL: %w", err)
+			return opt, fmt.Errorf("redisstore: bad URL (not shown: it may hold a password): %s", urlReason(o.URL, err))
 		}
 	case len(o.Addrs) > 0:
 		for _, a := range o.Addrs {
@@ -136,4 +138,14 @@ func FromEnv(getenv func(string) string) (opts Options, configured bool, err err
 		}
 	}
 	return opts, true, nil
+}
+
+// urlReason is what is wrong with a URL that does not parse, without the
+// URL: the parser's errors quote it whole, password included.
+func urlReason(raw string, err error) string {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	return strings.ReplaceAll(err.Error(), raw, "(the URL)")
 }
