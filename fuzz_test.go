@@ -9,7 +9,8 @@ import (
 // FuzzKey checks that id escaping is injective and that an escaped id holds
 // nothing that could act as a separator, glob syntax or a hash tag.
 func FuzzKey(f *testing.F) {
-	for _, seed := range []string{"", "1", "1:result", "*", "a b", "50%", "%3A", "{x}", "é", "\x00\x7f", "[a-z]?\\"} {
+	for _, seed := range []string{"", "1", "1:result", "*", "a b", "50%", "%3A", "{x}", "é", "\x00\x7f", "[a-z]?\\",
+		strings.Repeat("x", MaxIDLen), strings.Repeat("x", MaxIDLen+1), strings.Repeat(":", 43), "%~" + strings.Repeat("0", 64)} {
 		f.Add(seed, "1")
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
@@ -20,6 +21,12 @@ func FuzzKey(f *testing.F) {
 		escaped := strings.TrimPrefix(ka, "user:")
 		if strings.ContainsAny(escaped, ":*?[]\\{} \x00\x7f") {
 			t.Fatalf("Key(%q) = %q keeps a special byte", a, ka)
+		}
+		if len(escaped) > MaxIDLen {
+			t.Fatalf("Key(%q) = %q: %d bytes of id, above MaxIDLen", a, ka, len(escaped))
+		}
+		if strings.HasPrefix(escaped, "%~") {
+			return // hashed: injective but for SHA-256 collisions
 		}
 		back, ok := unescapeID(escaped)
 		if !ok || back != a {

@@ -104,8 +104,8 @@ func checkCall(c *Cache, key string, ttl time.Duration, hasLoader bool) error {
 		return errors.New("aside: nil *Cache")
 	case c.closed.Load():
 		return ErrClosed
-	case key == "":
-		return errors.New("aside: empty key")
+	case checkKey(key) != nil:
+		return checkKey(key)
 	case ttl <= 0:
 		return fmt.Errorf("aside: ttl %v for %q is not positive", ttl, key)
 	case !hasLoader:

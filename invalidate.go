@@ -23,8 +23,8 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) (removed int, err er
 	}
 	full := make([]string, len(keys))
 	for i, k := range keys {
-		if k == "" {
-			return 0, errors.New("aside: empty key")
+		if err := checkKey(k); err != nil {
+			return 0, err
 		}
 		full[i] = c.opts.KeyPrefix + k
 	}
@@ -189,8 +189,8 @@ func (c *Cache) inspect(ctx context.Context, key string) (ttl time.Duration, fou
 	if c.closed.Load() {
 		return 0, false, ErrClosed
 	}
-	if key == "" {
-		return 0, false, errors.New("aside: empty key")
+	if err := checkKey(key); err != nil {
+		return 0, false, err
 	}
 	full := c.opts.KeyPrefix + key
 	ttl, found, err = c.be.ttl(ctx, full)

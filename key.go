@@ -1,6 +1,9 @@
 package aside
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -49,9 +52,43 @@ func needsEscape(c byte) bool {
 	return c < 0x20 || c == 0x7f
 }
 
+// MaxIDLen bounds an id as a key holds it. An id whose escaped form is
+// longer is written as "%~" and the SHA-256 of the id in hex (66 bytes),
+// so that no input can grow a key (a hostile open id, a negative entry per
+// probe), and a hashed id never equals an escaped one: escapeID writes '%'
+// only before two hex digits. A pattern delete matches hashed ids by the
+// hash only.
+const MaxIDLen = 128
+
+// MaxKeyLen bounds a key given to the key-based functions, relative to
+// the prefix: a longer one is refused (checkKey), as ids are hashed past
+// MaxIDLen.
+const MaxKeyLen = 1024
+
+// checkKey refuses an empty key and one longer than MaxKeyLen.
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return errors.New("aside: empty key")
+	case len(key) > MaxKeyLen:
+		return fmt.Errorf("aside: key of %d bytes (%.32q...) is longer than MaxKeyLen (%d)", len(key), key, MaxKeyLen)
+	}
+	return nil
+}
+
 // escapeID percent-encodes the bytes of id that needsEscape names. Because
-// '%' itself is escaped, the encoding is injective: two ids never share a key.
+// '%' itself is escaped, the encoding is injective: two ids never share a
+// key. An id longer than MaxIDLen escaped is hashed.
 func escapeID(id string) string {
+	if e := percentEncode(id); len(e) <= MaxIDLen {
+		return e
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "%~" + hex.EncodeToString(sum[:])
+}
+
+// percentEncode writes the bytes of id that needsEscape names as %XX.
+func percentEncode(id string) string {
 	n := 0
 	for i := 0; i < len(id); i++ {
 		if needsEscape(id[i]) {
@@ -76,8 +113,8 @@ func escapeID(id string) string {
 	return b.String()
 }
 
-// unescapeID reverses escapeID. It reports false for text escapeID cannot
-// have written.
+// unescapeID reverses escapeID for an id it did not hash. It reports false
+// for text percentEncode cannot have written.
 func unescapeID(s string) (string, bool) {
 	if !strings.Contains(s, "%") {
 		for i := 0; i < len(s); i++ {
