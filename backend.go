@@ -31,6 +31,9 @@ type backend interface {
 	// remember is told the decoding e (an *entry[T]) that a read made of
 	// h, an entry find returned, so that the backend may reuse it.
 	remember(full string, h held, e any)
+	// reweigh is told that the entry full holds as t has grown: it keeps
+	// its encoding now. A backend bounded by bytes weighs it again.
+	reweigh(full string, t token)
 	// lease takes full for a loader: with over zero, if it holds nothing;
 	// otherwise if it still holds over (a tombstone, or an entry of
 	// another shape). took reports whether it did; mine is then the
@@ -100,10 +103,12 @@ const (
 	holdsEntry             // something else: a value or a negative entry, to decode
 )
 
-// storable is an entry a backend can write: kept as it is in process,
-// encoded for a remote store.
+// storable is an entry a backend can write: kept as it is in process
+// (weighed first, for a store bounded by bytes), encoded for a remote
+// store.
 type storable interface {
 	encode(codec Codec) ([]byte, error)
+	weigh()
 }
 
 // addItem is one entry of a warm-up.

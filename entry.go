@@ -36,6 +36,9 @@ type entry[T any] struct {
 	// entry kept decoded in process. The entry is immutable, so the
 	// encoding stays true.
 	enc *atomic.Pointer[[]byte]
+	// size is the bytes the entry and its value hold (weight.go), measured
+	// before an in-process store keeps it; 0 until then.
+	size int
 }
 
 // newValueEntry returns an entry of v.
@@ -52,21 +55,23 @@ func (e *entry[T]) with(m meta) *entry[T] {
 func (e *entry[T]) encode(codec Codec) ([]byte, error) { return encodeEntry(codec, e) }
 
 // encoded returns the value's encoding, made once for an entry that keeps
-// it. The bytes are shared by every caller that gets them this way.
-func (e *entry[T]) encoded(codec Codec) ([]byte, error) {
+// it (made reports that this call made and kept it). The bytes are shared
+// by every caller that gets them this way.
+func (e *entry[T]) encoded(codec Codec) (b []byte, made bool, err error) {
 	if e.enc == nil { // a decoding of bytes: the read asks once
-		return encodeValue(codec, nil, e.value)
+		b, err = encodeValue(codec, nil, e.value)
+		return b, false, err
 	}
 	if b := e.enc.Load(); b != nil {
-		return *b, nil
+		return *b, false, nil
 	}
-	b, err := encodeValue(codec, nil, e.value)
+	b, err = encodeValue(codec, nil, e.value)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	b = b[:len(b):len(b)] // a caller's append copies rather than writing into the shared bytes
 	e.enc.Store(&b)       // a racing caller may store its own equal bytes: harmless
-	return b, nil
+	return b, true, nil
 }
 
 type kind byte

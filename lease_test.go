@@ -244,7 +244,7 @@ func TestUnansweredReadMakesNoMoreStoreCalls(t *testing.T) {
 // before an invalidation still writes nothing after it, and a lease still
 // makes other readers wait for its fill.
 func TestTombstonesAndLeasesOutliveValueChurn(t *testing.T) {
-	s, err := memstore.New(memstore.Options{MaxEntries: 100})
+	s, err := memstore.New(memstore.Options{MaxBytes: 32 << 10}) // about 200 entries
 	if err != nil {
 		t.Fatal(err)
 	}

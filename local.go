@@ -64,6 +64,7 @@ func (b *localBackend) lease(_ context.Context, full string, over token) (token,
 }
 
 func (b *localBackend) swap(_ context.Context, full string, old token, e storable, ttl time.Duration) (token, bool, error) {
+	e.weigh()
 	return token{e}, b.values.CompareAndSetValue(full, old.v, e, ttl), nil
 }
 
@@ -73,12 +74,22 @@ func (b *localBackend) drop(_ context.Context, full string, old token) error {
 }
 
 func (b *localBackend) set(_ context.Context, full string, e storable, ttl time.Duration) error {
+	e.weigh()
 	b.values.SetValue(full, e, ttl)
 	return nil
 }
 
+// reweigh writes the entry back in place, with the time it has left, for
+// the store to weigh it again.
+func (b *localBackend) reweigh(full string, t token) {
+	if left, found, err := b.store.TTL(context.Background(), full); err == nil && found && left > 0 {
+		b.values.CompareAndSetValue(full, t.v, t.v, left)
+	}
+}
+
 func (b *localBackend) add(_ context.Context, items []addItem) (added int, unencoded []error, err error) {
 	for _, it := range items {
+		it.e.weigh()
 		if _, present := b.values.AddOrGetValue(it.full, it.e, it.ttl); !present {
 			added++
 		}

@@ -103,7 +103,11 @@ func (r *read[T]) getEncoded(ctx context.Context) ([]byte, error) {
 	}
 	if f.is == lookHit && f.e.kind == kindValue && r.servedAsIs(f.e.meta) {
 		r.st.hits.Add(1)
-		return f.e.encoded(r.c.opts.Codec)
+		b, made, err := f.e.encoded(r.c.opts.Codec)
+		if made {
+			r.c.be.reweigh(r.full, f.h.token) // the entry now keeps its encoding too
+		}
+		return b, err
 	}
 	var v T
 	if a, ok := r.hit(ctx, f); ok {

@@ -114,6 +114,8 @@ func (b *remoteBackend) find(ctx context.Context, full string) (held, error) {
 
 func (b *remoteBackend) remember(full string, h held, e any) { b.memo.put(full, h.data, e) }
 
+func (b *remoteBackend) reweigh(string, token) {}
+
 func (b *remoteBackend) lease(ctx context.Context, full string, over token) (mine token, cur held, took bool, err error) {
 	lease := newLease()
 	if !over.zero() {

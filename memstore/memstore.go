@@ -25,16 +25,42 @@ import (
 	"github.com/aside-cache/aside/internal/valuestore"
 )
 
-// DefaultMaxEntries bounds a Store made from the zero Options.
-const DefaultMaxEntries = 100_000
+// DefaultMaxBytes bounds a Store made from the zero Options.
+const DefaultMaxBytes = 64 << 20
 
-// Options configures a Store. The zero value is bounded: DefaultMaxEntries.
+// Options configures a Store. The zero value is bounded: DefaultMaxBytes.
 type Options struct {
-	// MaxEntries bounds the number of entries. Past it, the entries least
-	// likely to be used again are evicted. The leases and tombstones of a
-	// Cache do not count and are never evicted: each lives a lease's
-	// life. Default 100,000.
-	MaxEntries int
+	// MaxBytes bounds the memory the entries hold. Past it, the entries
+	// least likely to be used again are evicted. Each entry weighs its key,
+	// about 100 bytes of bookkeeping, and what it holds: its bytes, or a
+	// Cache's decoded value walked through (strings, slices, maps and
+	// pointers) with the encoding kept beside it. The leases and
+	// tombstones of a Cache weigh nothing and are never evicted: each lives
+	// a lease's life. Default 64 MiB.
+	MaxBytes int64
+}
+
+// entryOverhead is what an entry costs beyond its key and value: otter's
+// node, its item and the map slot, measured at about 100 bytes.
+const entryOverhead = 100
+
+// weigher is a value that knows the bytes it holds: a Cache's entry.
+type weigher interface{ Weight() int }
+
+// weight is what an entry of the store weighs (see Options.MaxBytes).
+func weight(key string, it item) uint32 {
+	n := len(key) + entryOverhead
+	switch v := it.v.(type) {
+	case *valuestore.Marker:
+		return 0 // never evicted for room
+	case []byte:
+		n += len(v)
+	case weigher:
+		n += v.Weight()
+	default:
+		n += 64
+	}
+	return uint32(min(n, math.MaxUint32))
 }
 
 // Store is an aside.Store in memory, which a Cache uses through its value
@@ -60,23 +86,18 @@ var ErrClosed = errors.New("memstore: closed")
 
 // New returns a Store.
 func New(opts Options) (*Store, error) {
-	if opts.MaxEntries < 0 {
-		return nil, fmt.Errorf("memstore: MaxEntries %d is negative", opts.MaxEntries)
+	if opts.MaxBytes < 0 {
+		return nil, fmt.Errorf("memstore: MaxBytes %d is negative", opts.MaxBytes)
 	}
-	if opts.MaxEntries == 0 {
-		opts.MaxEntries = DefaultMaxEntries
+	if opts.MaxBytes == 0 {
+		opts.MaxBytes = DefaultMaxBytes
 	}
 	entries, err := otter.New(&otter.Options[string, item]{
-		MaximumWeight: uint64(opts.MaxEntries),
+		MaximumWeight: uint64(opts.MaxBytes),
 		// Leases and tombstones weigh nothing, and otter never evicts an
 		// entry of no weight for room: they live their time whatever the
-		// churn of values (see package marker).
-		Weigher: func(_ string, it item) uint32 {
-			if _, ok := it.v.(*valuestore.Marker); ok {
-				return 0
-			}
-			return 1
-		},
+		// churn of values (see package valuestore).
+		Weigher: weight,
 		// Each entry lives the TTL it was written with; a read changes
 		// nothing, and otter then does no work for expiry on a read.
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, item]) time.Duration { return e.Value.ttl }),
@@ -343,6 +364,9 @@ func (s *Store) CompareAndSet(_ context.Context, key string, old, value []byte, 
 
 // Len returns the number of entries, expired ones not yet removed included.
 func (s *Store) Len() int { return s.entries.EstimatedSize() }
+
+// Bytes returns what the entries weigh (see Options.MaxBytes).
+func (s *Store) Bytes() int64 { return int64(s.entries.WeightedSize()) }
 
 // Close empties the store and stops its maintenance goroutine.
 func (s *Store) Close() error {

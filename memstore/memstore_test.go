@@ -92,18 +92,24 @@ func TestValues(t *testing.T) {
 	}
 }
 
-func TestBounded(t *testing.T) {
-	s, err := memstore.New(memstore.Options{MaxEntries: 100})
+// The store holds no more than MaxBytes, each entry weighed with its key,
+// its bytes and its bookkeeping.
+func TestBoundedByBytes(t *testing.T) {
+	s, err := memstore.New(memstore.Options{MaxBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for i := range 10_000 {
-		s.SetValue(fmt.Sprint(i), i, time.Hour)
+	value := make([]byte, 1000)
+	for i := range 10_000 { // about 11 MB written
+		s.Set(context.Background(), fmt.Sprint(i), value, time.Hour)
 	}
-	waitUntil(t, func() bool { return s.Len() <= 100 })
-	if _, err := memstore.New(memstore.Options{MaxEntries: -1}); err == nil {
-		t.Error("New with MaxEntries -1: no error")
+	waitUntil(t, func() bool { return s.Bytes() <= 1<<20 })
+	if n := s.Bytes(); n < 900<<10 {
+		t.Errorf("%d bytes kept under a bound of 1 MiB; want the store nearly full, each entry weighed about 1,100 bytes", n)
+	}
+	if _, err := memstore.New(memstore.Options{MaxBytes: -1}); err == nil {
+		t.Error("New with MaxBytes -1: no error")
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -21,7 +22,7 @@ type config struct {
 	keyPrefix   string
 	adminToken  string
 	seed        bool
-	maxEntries  int
+	maxBytes    int64
 	opTimeout   time.Duration // 0: the library's default
 	logLevel    slog.Level
 	accessLog   bool
@@ -56,12 +57,12 @@ func readConfig(getenv func(string) string) (config, error) {
 	default:
 		return cfg, fmt.Errorf("ASIDE_SEED %q: want auto or off", v)
 	}
-	if v := getenv("ASIDE_MEMSTORE_MAX_ENTRIES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return cfg, fmt.Errorf("ASIDE_MEMSTORE_MAX_ENTRIES %q: want a positive integer", v)
+	if v := getenv("ASIDE_MEMSTORE_MAX_BYTES"); v != "" {
+		n, err := parseBytes(v)
+		if err != nil {
+			return cfg, fmt.Errorf("ASIDE_MEMSTORE_MAX_BYTES %q: %w", v, err)
 		}
-		cfg.maxEntries = n
+		cfg.maxBytes = n
 	}
 	if v := getenv("ASIDE_OP_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -100,4 +101,23 @@ func redisAddress(o redisstore.Options) string {
 	}
 	// rueidis takes further seed nodes as addr= parameters.
 	return strings.Join(append([]string{u.Host}, u.Query()["addr"]...), ",")
+}
+
+// parseBytes reads a size: bytes, or a number with KiB, MiB or GiB.
+func parseBytes(v string) (int64, error) {
+	unit := int64(1)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			v, unit = n, u.size
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/unit {
+		return 0, errors.New("want a size above 0 and at most 1TiB, in bytes or with KiB, MiB or GiB, such as 256MiB")
+	}
+	return n * unit, nil
 }

@@ -39,14 +39,14 @@ func TestReadConfig(t *testing.T) {
 	}
 	cfg, err = readConfig(env(map[string]string{
 		"ADDR": "127.0.0.1:9000", "REDIS_HOST": "r", "ASIDE_CACHE": "OFF", "ASIDE_SEED": "off",
-		"ASIDE_KEY_PREFIX": "app:", "ASIDE_OP_TIMEOUT": "250ms", "ASIDE_MEMSTORE_MAX_ENTRIES": "500", "ASIDE_LOG_LEVEL": "warn",
+		"ASIDE_KEY_PREFIX": "app:", "ASIDE_OP_TIMEOUT": "250ms", "ASIDE_MEMSTORE_MAX_BYTES": "256MiB", "ASIDE_LOG_LEVEL": "warn",
 	}))
 	if err != nil || cfg.addr != "127.0.0.1:9000" || cfg.redis == nil || cfg.redis.Addrs[0] != "r:6379" || !cfg.cacheOff ||
-		cfg.seed || cfg.keyPrefix != "app:" || cfg.opTimeout != 250*time.Millisecond || cfg.maxEntries != 500 || cfg.logLevel != slog.LevelWarn {
+		cfg.seed || cfg.keyPrefix != "app:" || cfg.opTimeout != 250*time.Millisecond || cfg.maxBytes != 256<<20 || cfg.logLevel != slog.LevelWarn {
 		t.Errorf("readConfig = %+v, %v; want every variable read", cfg, err)
 	}
 	for name, value := range map[string]string{
-		"ASIDE_CACHE": "maybe", "ASIDE_SEED": "yes", "ASIDE_OP_TIMEOUT": "fast", "ASIDE_MEMSTORE_MAX_ENTRIES": "-1",
+		"ASIDE_CACHE": "maybe", "ASIDE_SEED": "yes", "ASIDE_OP_TIMEOUT": "fast", "ASIDE_MEMSTORE_MAX_BYTES": "-1",
 		"ASIDE_LOG_LEVEL": "loud", "REDIS_PORT": "x",
 	} {
 		if _, err := readConfig(env(map[string]string{name: value})); err == nil || !strings.Contains(err.Error(), name) {

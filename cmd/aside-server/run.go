@@ -121,7 +121,7 @@ func openCache(cfg config, log *slog.Logger) (c *aside.Cache, name string, ping 
 		}
 		store, name, ping = rs, "redis", rs.Ping
 	} else {
-		ms, err := memstore.New(memstore.Options{MaxEntries: cfg.maxEntries})
+		ms, err := memstore.New(memstore.Options{MaxBytes: cfg.maxBytes})
 		if err != nil {
 			return nil, "", nil, err
 		}
