@@ -44,6 +44,9 @@ type backend interface {
 	swap(ctx context.Context, full string, old token, e storable, ttl time.Duration) (now token, swapped bool, err error)
 	// drop removes full if it still holds old.
 	drop(ctx context.Context, full string, old token) error
+	// bury writes a tombstone in full if it still holds old: what a load
+	// that leased a tombstone gives back when it fills nothing.
+	bury(ctx context.Context, full string, old token) error
 	// set writes e for ttl, whatever full holds.
 	set(ctx context.Context, full string, e storable, ttl time.Duration) error
 	// add writes each item whose key holds nothing (a tombstone is

@@ -34,11 +34,33 @@ func encodeValue[T any](codec Codec, dst []byte, v T) ([]byte, error) {
 	case *[]byte:
 		return append(dst, *(*[]byte)(unsafe.Pointer(&v))...), nil
 	}
-	payload, err := codec.Marshal(v)
+	payload, err := marshal(codec, v)
 	if err != nil {
 		return nil, fmt.Errorf("aside: encode %T: %w", v, err)
 	}
 	return append(dst, payload...), nil
+}
+
+// marshal is the codec's Marshal, a panic in it (a MarshalJSON of the
+// value's) turned into an error: it may run on a goroutine of aside's,
+// where a panic would end the process.
+func marshal(codec Codec, v any) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("aside: codec panicked: %v", r)
+		}
+	}()
+	return codec.Marshal(v)
+}
+
+// unmarshal is the codec's Unmarshal, a panic in it turned into an error.
+func unmarshal(codec Codec, data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("aside: codec panicked: %v", r)
+		}
+	}()
+	return codec.Unmarshal(data, v)
 }
 
 // decodeValue decodes a payload as T.
@@ -55,7 +77,7 @@ func decodeValue[T any](codec Codec, payload []byte) (T, error) {
 		return *(*T)(unsafe.Pointer(&b)), nil
 	}
 	p := new(T)
-	if err := codec.Unmarshal(payload, p); err != nil {
+	if err := unmarshal(codec, payload, p); err != nil {
 		return *p, err
 	}
 	return *p, nil

@@ -185,10 +185,10 @@ func decodeEntry[T any](codec Codec, data []byte, shape uint64) (e entry[T], err
 	}
 	e.kind, e.meta = k, m
 	switch {
+	case (k == kindValue || k == kindNotFound) && m.shape != shape:
+		return e, errOtherShape
 	case k != kindValue:
 		return e, nil
-	case m.shape != shape:
-		return e, errOtherShape
 	}
 	if e.value, err = decodeValue[T](codec, payload); err != nil {
 		return entry[T]{}, fmt.Errorf("%w: %v", errCorrupt, err)

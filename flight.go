@@ -213,7 +213,7 @@ func (fr *flightRun[T]) loaded(ctx context.Context, res loaded[T], loadAt time.T
 func (fr *flightRun[T]) failed(ctx context.Context, res loaded[T]) {
 	fr.st.loadErrors.Add(1)
 	now := fr.c.nowMs()
-	stale := fr.h.servable(now)
+	stale := fr.h.servable(now, fr.p)
 	var vouched time.Time
 	if stale != nil || fr.refresh {
 		vouched = fr.throttle(ctx, now)

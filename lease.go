@@ -17,12 +17,26 @@ type hold[T any] struct {
 	claim bool      // a claim on an existing entry, not a lease on an empty key
 	prior *entry[T] // the entry the claim was taken on, as it was
 	at    time.Time // when the read that found the key free, or prior, began
+	// buried: the lease replaced a tombstone, which the key must keep for
+	// a lease's life: a fill keeps the key at least that long, and a load
+	// that fills nothing puts a tombstone back.
+	buried bool
 }
 
-// servable returns the entry fail-safe may serve at now, or nil.
-func (h hold[T]) servable(now int64) *entry[T] {
-	if h.prior == nil || h.prior.kind != kindValue || h.prior.state(now, 0) == stateGone {
+// servable returns the entry fail-safe may serve at now in the load's
+// stead, or nil: the claimed entry while it is fresh (a refresh), or past
+// its time when the policy has fail-safe (maxStale).
+func (h hold[T]) servable(now int64, p fillPolicy) *entry[T] {
+	if h.prior == nil || h.prior.kind != kindValue {
 		return nil
+	}
+	switch h.prior.state(now, 0) {
+	case stateGone:
+		return nil
+	case stateStale:
+		if p.maxStale <= 0 {
+			return nil
+		}
 	}
 	return h.prior
 }
@@ -94,7 +108,7 @@ func (fr *flightRun[T]) decide(ctx context.Context, f found[T], at time.Time, wt
 	wt.seen = nil
 	switch f.is {
 	case lookEmpty: // taken: f.h holds our lease
-		return led[T]{h: hold[T]{token: f.h.token, at: at}}, done
+		return led[T]{h: hold[T]{token: f.h.token, at: at, buried: f.h.holds == holdsTombstone}}, done
 	case lookFailed:
 		return led[T]{}, done
 	case lookHit:
@@ -139,7 +153,7 @@ func (fr *flightRun[T]) wait(wt *waiting[T]) bool {
 // gaveUp is lead's answer when its wait is over: fail-safe's stale value
 // when the last look saw one, or nothing held.
 func (fr *flightRun[T]) gaveUp(wt waiting[T]) led[T] {
-	if wt.seen != nil && wt.seen.state(fr.c.nowMs(), 0) == stateStale && fr.c.closing.Err() == nil {
+	if wt.seen != nil && wt.seen.state(fr.c.nowMs(), 0) == stateStale && fr.p.maxStale > 0 && fr.c.closing.Err() == nil {
 		return led[T]{e: wt.seen, found: true, stale: true, at: wt.seenAt} // serve it, let the holder load
 	}
 	return led[T]{} // waited a lease's life, or Close
@@ -151,20 +165,20 @@ func (fr *flightRun[T]) gaveUp(wt waiting[T]) led[T] {
 // lost a race for, or that held something undecodable, now dropped: look
 // again after a pause), or a failure.
 func (fr *flightRun[T]) acquire(ctx context.Context) found[T] {
-	over := token{}
+	over, buried := token{}, holdsNothing
 	for range 2 {
 		mine, cur, took, err := fr.c.be.lease(ctx, fr.full, over)
 		switch {
 		case err != nil:
 			fr.c.count(ctx, fr.st, err, "lease", fr.full)
 			return found[T]{is: lookFailed}
-		case took:
-			return found[T]{is: lookEmpty, h: held{token: mine}}
+		case took: // over a tombstone, the lease must keep its mark
+			return found[T]{is: lookEmpty, h: held{token: mine, holds: buried}}
 		}
 		f := fr.open(ctx, cur)
 		switch f.is {
 		case lookVoid: // a tombstone, or another shape: lease over it
-			over = f.h.token
+			over, buried = f.h.token, f.h.holds
 			continue
 		case lookEmpty:
 			f.is = lookLeased
@@ -235,7 +249,15 @@ func (fr *flightRun[T]) fill(ctx context.Context, e *entry[T]) (filled bool) {
 		fr.st.writesSkipped.Add(1)
 		return false
 	}
-	physical := untilMs(max(e.staleUntil, e.freshUntil), fr.c.nowMs())
+	now := fr.c.nowMs()
+	if fr.h.buried {
+		// The tombstone this fill replaces would have lived up to a lease's
+		// life: the entry keeps the key as long (past its time, it is
+		// stale, which only fail-safe serves), so that a warm-up of rows
+		// read before the invalidation still finds the key taken.
+		e.staleUntil = max(e.staleUntil, now+fr.c.opts.LeaseTTL.Milliseconds())
+	}
+	physical := untilMs(max(e.staleUntil, e.freshUntil), now)
 	_, swapped, err := fr.c.be.swap(ctx, fr.full, fr.h.token, e, physical)
 	switch {
 	case errors.Is(err, errEncode):
@@ -296,6 +318,8 @@ func (fr *flightRun[T]) release(ctx context.Context) {
 	var err error
 	switch {
 	case h.token.zero():
+	case h.buried:
+		err = fr.c.be.bury(ctx, fr.full, h.token)
 	case h.claim:
 		m := h.prior.meta
 		m.claimUntil = 0

@@ -276,3 +276,35 @@ func TestTombstonesAndLeasesOutliveValueChurn(t *testing.T) {
 		t.Errorf("b on a's lease after the churn = %q after %d loads; want a's fill and none of its own", v, loader.calls.Load())
 	}
 }
+
+// On a memstore bounded to a few entries, churn while a process reloads a
+// stale entry under its claim does not evict the claim: another process
+// waits for the reload instead of loading the key a second time.
+func TestClaimOutlivesValueChurn(t *testing.T) {
+	s, err := memstore.New(memstore.Options{MaxBytes: 32 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newClock()
+	a, b := twoCaches(t, s, aside.Options{Now: clk.Now, Jitter: -1})
+	cfg := aside.NamespaceConfig{Name: "u", TTL: time.Minute, MaxStale: time.Hour}
+	na, nb := newNamespace[string](t, a, cfg), newNamespace[string](t, b, cfg)
+	ctx := context.Background()
+	na.Get(ctx, "1", readRow(newRow("v1")))
+	clk.Advance(2 * time.Minute)
+	hold := newGate(func() (string, error) { return "a's", nil })
+	aDone := make(chan string, 1)
+	go func() { v, _ := na.Get(ctx, "1", hold.load); aDone <- v }()
+	<-hold.called
+	for i := range 2000 {
+		nb.Get(ctx, fmt.Sprint("churn", i), readRow(newRow("x")))
+	}
+	loader := &counter[string]{value: "b's"}
+	bDone := make(chan string, 1)
+	go func() { v, _ := nb.Get(ctx, "1", loader.load); bDone <- v }()
+	waitFor(t, "b to wait on a's claim", func() bool { return b.Stats().LeaseWaits == 1 })
+	close(hold.release)
+	if va, vb := <-aDone, <-bDone; loader.calls.Load() != 0 || va != "a's" || vb != "a's" {
+		t.Errorf("a got %q, b got %q after %d loads of b's own; want a's reload for both, and none", va, vb, loader.calls.Load())
+	}
+}

@@ -23,7 +23,7 @@ type loaded[T any] struct {
 // the key.
 func (fr *flightRun[T]) loadWithSoftTimeout(ctx context.Context) loaded[T] {
 	results := startLoader(ctx, fr.c, fr.p.loadTimeout, fr.load)
-	stale := fr.h.servable(fr.c.nowMs())
+	stale := fr.h.servable(fr.c.nowMs(), fr.p)
 	if fr.refresh || stale == nil || fr.p.softTimeout <= 0 {
 		return <-results
 	}

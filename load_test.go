@@ -372,3 +372,29 @@ func TestLoaderGoexitEndsTheLoad(t *testing.T) {
 		}
 	})
 }
+
+// panicJSON is a value whose encoding panics.
+type panicJSON struct{ X int }
+
+func (panicJSON) MarshalJSON() ([]byte, error) { panic("marshal panics") }
+
+// A codec that panics on a value (a MarshalJSON of its own) is an error,
+// as one that fails is: the process lives, the value is returned but not
+// cached, and the lease is given up.
+func TestPanickingEncodingIsAnError(t *testing.T) {
+	s := newRedisStore(t, sharedAddr(t))
+	a, b := twoCaches(t, s, aside.Options{})
+	ctx := context.Background()
+	if v, err := aside.GetOrSet(ctx, a, "k", time.Hour, (&counter[panicJSON]{value: panicJSON{1}}).load); err != nil || v.X != 1 {
+		t.Errorf("GetOrSet of a value whose MarshalJSON panics = %+v, %v; want it returned", v, err)
+	}
+	if st := a.Stats(); st.Errors != 1 {
+		t.Errorf("errors = %d; want 1", st.Errors)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	loader := &counter[panicJSON]{value: panicJSON{2}}
+	if v, err := aside.GetOrSet(short, b, "k", time.Hour, loader.load); err != nil || v.X != 2 {
+		t.Errorf("another process's read = %+v, %v; want its own load at once", v, err)
+	}
+}

@@ -73,6 +73,11 @@ func (b *localBackend) drop(_ context.Context, full string, old token) error {
 	return nil
 }
 
+func (b *localBackend) bury(_ context.Context, full string, old token) error {
+	b.values.CompareAndSetValue(full, old.v, localTombstone, b.leaseTTL)
+	return nil
+}
+
 func (b *localBackend) set(_ context.Context, full string, e storable, ttl time.Duration) error {
 	e.weigh()
 	b.values.SetValue(full, e, ttl)
@@ -89,6 +94,9 @@ func (b *localBackend) reweigh(full string, t token) {
 
 func (b *localBackend) add(_ context.Context, items []addItem) (added int, unencoded []error, err error) {
 	for _, it := range items {
+		if b.values.Invalidated(it.full) {
+			continue // its tombstone may be gone (see valuestore.Store.Invalidated)
+		}
 		it.e.weigh()
 		if _, present := b.values.AddOrGetValue(it.full, it.e, it.ttl); !present {
 			added++
@@ -99,6 +107,7 @@ func (b *localBackend) add(_ context.Context, items []addItem) (added int, unenc
 
 func (b *localBackend) invalidate(_ context.Context, _ scope, keys []string) (entries int, err error) {
 	for _, k := range keys {
+		b.values.MarkInvalidated(k, b.leaseTTL)
 		if prior, ok := b.values.ReplaceValue(k, localTombstone, b.leaseTTL); ok && b.isEntry(prior) {
 			entries++
 		}

@@ -153,6 +153,16 @@ func TestNamespacesMustNotOverlap(t *testing.T) {
 	if _, err := aside.NewNamespace[int](c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour}); err == nil {
 		t.Error("the same namespace made again with another type: no error; want it refused")
 	}
+	for _, cfg := range []aside.NamespaceConfig{
+		{Name: "users", Prefix: "user:", TTL: time.Second},
+		{Name: "users", Prefix: "user:", TTL: time.Hour, MaxStale: time.Hour},
+		{Name: "users", Prefix: "user:", TTL: time.Hour, NegativeTTL: time.Millisecond},
+		{Name: "users", Prefix: "user:", TTL: time.Hour, Version: "2"},
+	} {
+		if _, err := aside.NewNamespace[string](c, cfg); err == nil {
+			t.Errorf("the same name and prefix with another policy (%+v): no error; want it refused", cfg)
+		}
+	}
 }
 
 // During an outage, one namespace overflowing MaxPendingInvalidations

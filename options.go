@@ -57,7 +57,9 @@ type Options struct {
 	MaxPendingInvalidations int
 	// Now is the clock of entries' logical times (freshness, stale periods,
 	// refreshes), for tests that move time on. Physical expiry stays the
-	// store's. Default time.Now.
+	// store's: an entry with no soft TTL, no stale period and no early
+	// refresh has no logical time but its physical expiry, so only the
+	// store's clock expires it. Default time.Now.
 	Now func() time.Time
 	// Codec encodes values for stores outside the process. Default JSON.
 	Codec Codec

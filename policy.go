@@ -43,9 +43,8 @@ func (p fillPolicy) meta(k kind, now time.Time, took time.Duration) meta {
 		ttl = p.negativeTTL
 	}
 	fresh := ms + max(int64(float64(ttl.Milliseconds())*r), 1)
-	m := meta{freshUntil: fresh, staleUntil: fresh, loadMicros: uint32(min(took.Microseconds(), math.MaxUint32))}
+	m := meta{freshUntil: fresh, staleUntil: fresh, loadMicros: uint32(min(took.Microseconds(), math.MaxUint32)), shape: p.shape}
 	if k == kindValue {
-		m.shape = p.shape
 		if p.maxStale > 0 {
 			m.staleUntil = fresh + p.maxStale.Milliseconds()
 		}

@@ -163,7 +163,7 @@ func (r *read[T]) open(ctx context.Context, h held) found[T] {
 		return found[T]{is: lookVoid, h: h}
 	}
 	if e, ok := h.value.(*entry[T]); ok { // the hit, before anything rarer
-		if e.kind == kindValue && e.shape != r.p.shape {
+		if e.shape != r.p.shape {
 			return found[T]{is: lookVoid, h: h}
 		}
 		return found[T]{is: lookHit, e: e, h: h}

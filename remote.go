@@ -161,6 +161,13 @@ func (b *remoteBackend) drop(ctx context.Context, full string, old token) error 
 	})
 }
 
+func (b *remoteBackend) bury(ctx context.Context, full string, old token) error {
+	return b.do(ctx, func(ctx context.Context) error {
+		_, err := b.store.CompareAndSet(ctx, full, old.v.([]byte), tombstone, b.leaseTTL)
+		return err
+	})
+}
+
 func (b *remoteBackend) set(ctx context.Context, full string, e storable, ttl time.Duration) error {
 	data, err := e.encode(b.codec)
 	if err != nil {

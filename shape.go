@@ -22,10 +22,11 @@ import (
 // from either deploy still reaches the one key both use.
 //
 // The fingerprint covers what a codec sees of T: kinds, exported field
-// names and tags, element and key types, recursively. A type with its own
-// marshalling (a MarshalJSON or MarshalText method, time.Time for one)
-// counts by its name, as its encoding cannot be seen; Version covers a
-// change in what such a method writes.
+// names and tags, element and key types, recursively. A type that codes
+// itself (a MarshalJSON, UnmarshalJSON, MarshalText, UnmarshalText,
+// MarshalBinary or UnmarshalBinary method; time.Time for one) counts by
+// its name, as its encoding cannot be seen; Version covers a change in
+// what such a method writes or reads.
 
 // shapes memoizes the fingerprints of a Cache's types. A read through the
 // key-based functions asks for one on every call, so the first few are
@@ -100,10 +101,12 @@ func fingerprint(typ reflect.Type, version string) uint64 {
 	return h.Sum64()
 }
 
-var (
-	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
-	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
-)
+// The interfaces by which a type codes itself: its encoding cannot be seen.
+var selfCoding = []reflect.Type{
+	reflect.TypeFor[json.Marshaler](), reflect.TypeFor[json.Unmarshaler](),
+	reflect.TypeFor[encoding.TextMarshaler](), reflect.TypeFor[encoding.TextUnmarshaler](),
+	reflect.TypeFor[encoding.BinaryMarshaler](), reflect.TypeFor[encoding.BinaryUnmarshaler](),
+}
 
 // describe writes what a codec sees of t. seen numbers the named types
 // being described, so that a recursive type ends in a back-reference.
@@ -165,12 +168,16 @@ func describeStruct(b *strings.Builder, t reflect.Type, seen map[reflect.Type]in
 	b.WriteByte('}')
 }
 
-// marshals reports whether t (or *t) encodes itself.
+// marshals reports whether t (or *t) encodes or decodes itself.
 func marshals(t reflect.Type) bool {
 	if t.Kind() == reflect.Interface {
 		return false
 	}
 	p := reflect.PointerTo(t)
-	return t.Implements(jsonMarshaler) || t.Implements(textMarshaler) ||
-		p.Implements(jsonMarshaler) || p.Implements(textMarshaler)
+	for _, i := range selfCoding {
+		if t.Implements(i) || p.Implements(i) {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ package aside_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -79,6 +80,61 @@ func TestNamespaceVersionRetiresOlderEntries(t *testing.T) {
 		}
 		if b, err := euros.GetEncoded(ctx, "1", load.load); err != nil || string(b) != "12" {
 			t.Errorf("GetEncoded = %s, %v; want 12", b, err)
+		}
+	})
+}
+
+// A negative entry carries its shape too: a deploy of another Version or
+// another type does not take an older deploy's "not found" for its own.
+func TestNegativeEntriesCarryTheirShape(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		older, newer := twoCaches(t, s, aside.Options{})
+		ctx := context.Background()
+		v1 := newNamespace[userV1](t, older, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
+		v2 := newNamespace[userV1](t, newer, aside.NamespaceConfig{Name: "users", TTL: time.Hour, Version: "2"})
+		v1.Get(ctx, "1", (&counter[userV1]{err: aside.ErrNotFound}).load)
+		load := &counter[userV1]{value: userV1{ID: 1, Name: "Ada"}}
+		if u, err := v2.Get(ctx, "1", load.load); err != nil || u.Name != "Ada" {
+			t.Errorf("version 2 over version 1's negative entry = %+v, %v; want the loader's", u, err)
+		}
+		v1.Get(ctx, "2", (&counter[userV1]{err: aside.ErrNotFound}).load)
+		other := &counter[userV2]{value: userV2{ID: 2, FullName: "Grace"}}
+		if u, err := aside.GetOrSet(ctx, newer, v1.Key("2"), time.Hour, other.load); err != nil || u.FullName != "Grace" {
+			t.Errorf("another type over a negative entry = %+v, %v; want the loader's", u, err)
+		}
+	})
+}
+
+// euros decodes a number of euros into cents: a type that decodes itself
+// (no MarshalJSON), whose encoding the fingerprint cannot see.
+type euros int64
+
+func (e *euros) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*e = euros(f * 100)
+	return nil
+}
+
+type priceV1 struct {
+	Price int64 `json:"price"`
+}
+
+type priceV2 struct {
+	Price euros `json:"price"`
+}
+
+// A field retyped to a type that decodes itself is another shape: the
+// older entry is never decoded by the new decoder.
+func TestSelfDecodingTypesCountByName(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		a, b := twoCaches(t, s, aside.Options{})
+		ctx := context.Background()
+		aside.GetOrSet(ctx, a, "price", time.Hour, (&counter[priceV1]{value: priceV1{1250}}).load)
+		if p, err := aside.GetOrSet(ctx, b, "price", time.Hour, (&counter[priceV2]{value: priceV2{1250}}).load); err != nil || p.Price != 1250 {
+			t.Errorf("a price read as a self-decoding type = %+v, %v; want the loader's 1250, not the older entry decoded as 125000", p, err)
 		}
 	})
 }

@@ -3,10 +3,13 @@ package aside_test
 import (
 	"context"
 	"fmt"
+	"math"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/aside-cache/aside"
+	"github.com/aside-cache/aside/memstore"
 )
 
 // A warm-up that read its rows before an invalidation cannot write them
@@ -104,5 +107,70 @@ func TestWarmSkipsWhatCannotBeEncoded(t *testing.T) {
 	})
 	if written != 2 || err == nil {
 		t.Errorf("Warm with an unencodable value and an empty id = %d, %v; want 2 written and an error naming both", written, err)
+	}
+}
+
+// A warm-up of rows read before an invalidation writes nothing for a
+// lease's life after it, whatever happened to the key meanwhile: a load
+// that leased the tombstone and then failed (an error, a value that does
+// not encode, a loader that ended its goroutine) puts the tombstone back;
+// a fill that replaced it keeps the key that long even when its own TTL is
+// shorter; and on memstore, churn that evicts the fill does not let it in.
+func TestWarmAfterInvalidationWritesNothingWhateverCameBetween(t *testing.T) {
+	type between struct {
+		name  string
+		store func(t *testing.T) aside.Store
+		ttl   time.Duration
+		after func(ctx context.Context, ns *aside.Namespace[float64], c *aside.Cache)
+	}
+	fail := func(load func(context.Context) (float64, error)) func(context.Context, *aside.Namespace[float64], *aside.Cache) {
+		return func(ctx context.Context, ns *aside.Namespace[float64], _ *aside.Cache) { ns.Get(ctx, "1", load) }
+	}
+	redis := func(t *testing.T) aside.Store { return newRedisStore(t, sharedAddr(t)) }
+	small := func(t *testing.T) aside.Store {
+		s, err := memstore.New(memstore.Options{MaxBytes: 32 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, b := range []between{
+		{"a failed load, memstore", func(t *testing.T) aside.Store { return newMemstore(t) }, time.Hour,
+			fail(func(context.Context) (float64, error) { return 0, errDBDown })},
+		{"a failed load, redis", redis, time.Hour, fail(func(context.Context) (float64, error) { return 0, errDBDown })},
+		{"a value that does not encode", redis, time.Hour, fail(func(context.Context) (float64, error) { return math.NaN(), nil })},
+		{"a loader that ends its goroutine", redis, time.Hour,
+			fail(func(context.Context) (float64, error) { runtime.Goexit(); return 0, nil })},
+		{"a fill that expired", redis, 200 * time.Millisecond,
+			func(ctx context.Context, ns *aside.Namespace[float64], _ *aside.Cache) {
+				ns.Get(ctx, "1", (&counter[float64]{value: 2}).load)
+				time.Sleep(400 * time.Millisecond)
+			}},
+		{"a fill evicted by churn", small, time.Hour,
+			func(ctx context.Context, ns *aside.Namespace[float64], c *aside.Cache) {
+				ns.Get(ctx, "1", (&counter[float64]{value: 2}).load)
+				for i := range 2000 {
+					aside.GetOrSet(ctx, c, fmt.Sprint("churn:", i), time.Hour, (&counter[string]{value: "x"}).load)
+				}
+			}},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			a, other := twoCaches(t, b.store(t), aside.Options{Jitter: -1})
+			ctx := context.Background()
+			cfg := aside.NamespaceConfig{Name: "f", TTL: b.ttl}
+			na, nb := newNamespace[float64](t, a, cfg), newNamespace[float64](t, other, cfg)
+			na.Get(ctx, "1", (&counter[float64]{value: 1}).load) // the warm-up reads 1 ...
+			if err := nb.Invalidate(ctx, "1"); err != nil {      // ... a write commits 2 and invalidates ...
+				t.Fatal(err)
+			}
+			b.after(ctx, nb, other)
+			written, err := na.Warm(ctx, func(yield func(string, float64) bool) { yield("1", 1) }) // ... the warm-up writes
+			if written != 0 {
+				t.Errorf("Warm of a row read before the invalidation wrote %d (%v)", written, err)
+			}
+			if v, _ := nb.Get(ctx, "1", (&counter[float64]{value: 2}).load); v != 2 {
+				t.Errorf("read after the warm-up = %v; want 2", v)
+			}
+		})
 	}
 }

@@ -9,8 +9,14 @@ import (
 // Weight returns the bytes an entry kept in process holds: the entry, the
 // memory its value reaches (strings, slices, maps, pointers, walked once
 // when the entry is kept), and the encoding GetEncoded keeps beside it. A
-// store bounded by bytes (memstore) weighs entries with it.
+// store bounded by bytes (memstore) weighs entries with it. A claimed
+// entry (being reloaded) weighs nothing, so that the store keeps it, like
+// a lease, until the reload ends: another reader must not find the key
+// empty and load it a second time.
 func (e *entry[T]) Weight() int {
+	if e.claimUntil != 0 {
+		return 0 // a claim is kept whole until its reload ends (a lease's life at most)
+	}
 	w := e.size
 	if e.enc != nil {
 		if b := e.enc.Load(); b != nil {

@@ -44,7 +44,9 @@ type Options struct {
 // node, its item and the map slot, measured at about 100 bytes.
 const entryOverhead = 100
 
-// weigher is a value that knows the bytes it holds: a Cache's entry.
+// weigher is a value that knows the bytes it holds: a Cache's entry. One
+// that weighs nothing (an entry being reloaded under its claim) must stay
+// whatever the room, as leases and tombstones do.
 type weigher interface{ Weight() int }
 
 // weight is what an entry of the store weighs (see Options.MaxBytes).
@@ -56,7 +58,11 @@ func weight(key string, it item) uint32 {
 	case []byte:
 		n += len(v)
 	case weigher:
-		n += v.Weight()
+		w := v.Weight()
+		if w == 0 {
+			return 0 // never evicted for room
+		}
+		n += w
 	default:
 		n += 64
 	}
@@ -67,6 +73,7 @@ func weight(key string, it item) uint32 {
 // methods. It is safe for concurrent use.
 type Store struct {
 	entries *otter.Cache[string, item]
+	marks   *otter.Cache[string, time.Duration] // keys invalidated lately, for the ttl held
 	closed  atomic.Bool
 }
 
@@ -105,7 +112,26 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memstore: %w", err)
 	}
-	return &Store{entries: entries}, nil
+	marks, err := otter.New(&otter.Options[string, time.Duration]{
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, time.Duration]) time.Duration { return e.Value }),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("memstore: %w", err)
+	}
+	return &Store{entries: entries, marks: marks}, nil
+}
+
+// MarkInvalidated remembers for ttl that key was invalidated.
+func (s *Store) MarkInvalidated(key string, ttl time.Duration) {
+	if ttl > 0 && !s.closed.Load() {
+		s.marks.Set(key, ttl)
+	}
+}
+
+// Invalidated reports whether key was marked invalidated within its ttl.
+func (s *Store) Invalidated(key string) bool {
+	_, ok := s.marks.GetIfPresent(key)
+	return ok
 }
 
 // errNotBytes is returned by Get for an entry that SetValue wrote.
@@ -375,5 +401,7 @@ func (s *Store) Close() error {
 	}
 	s.entries.InvalidateAll()
 	s.entries.StopAllGoroutines()
+	s.marks.InvalidateAll()
+	s.marks.StopAllGoroutines()
 	return nil
 }

@@ -26,6 +26,16 @@ type Store interface {
 	ReplaceValue(key string, v any, ttl time.Duration) (prior any, found bool)
 	// DeleteValue removes key and returns what it held.
 	DeleteValue(key string) (prior any, found bool)
+	// MarkInvalidated remembers for ttl that key was invalidated, and
+	// Invalidated reports it. The tombstone an invalidation leaves is the
+	// mark a warm-up must find, but an entry that replaced it can be
+	// evicted (the store is bounded) or expire sooner, and a warm-up of
+	// rows read before the invalidation must still not write them. The
+	// marks live apart from the values, never evicted for room: each lives
+	// ttl (a lease's life), which bounds how many there are by the rate of
+	// invalidations.
+	MarkInvalidated(key string, ttl time.Duration)
+	Invalidated(key string) bool
 }
 
 // Marker is a lease or a tombstone as aside keeps them in a Store. They
