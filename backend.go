@@ -1,6 +1,7 @@
 package aside
 
 import (
+	"bytes"
 	"context"
 	"time"
 )
@@ -18,7 +19,7 @@ import (
 //     (replay.go).
 //
 // The read (read.go, flight.go, lease.go) knows only this interface, and
-// tokens it cannot look into. A third backend slots in without touching
+// holdings it cannot look into. A third backend slots in without touching
 // it: a near cache (Redis, with hot entries kept decoded in the process)
 // wraps remoteBackend; its find answers from memory when it holds the key
 // and asks Redis otherwise; remember keeps in memory what a read decoded
@@ -31,22 +32,22 @@ type backend interface {
 	// remember is told the decoding e (an *entry[T]) that a read made of
 	// h, an entry find returned, so that the backend may reuse it.
 	remember(full string, h held, e any)
-	// reweigh is told that the entry full holds as t has grown: it keeps
+	// reweigh is told that the entry full holds as h has grown: it keeps
 	// its encoding now. A backend bounded by bytes weighs it again.
-	reweigh(full string, t token)
+	reweigh(full string, h held)
 	// lease takes full for a loader: with over zero, if it holds nothing;
 	// otherwise if it still holds over (a tombstone, or an entry of
 	// another shape). took reports whether it did; mine is then the
 	// lease, and cur otherwise what full holds.
-	lease(ctx context.Context, full string, over token) (mine token, cur held, took bool, err error)
-	// swap writes e for ttl if full still holds old, and returns e's
-	// token: fills, claims, and the write-backs of failed loads.
-	swap(ctx context.Context, full string, old token, e storable, ttl time.Duration) (now token, swapped bool, err error)
+	lease(ctx context.Context, full string, over held) (mine, cur held, took bool, err error)
+	// swap writes e for ttl if full still holds old, and returns what full
+	// then holds: fills, claims, and the write-backs of failed loads.
+	swap(ctx context.Context, full string, old held, e storable, ttl time.Duration) (now held, swapped bool, err error)
 	// drop removes full if it still holds old.
-	drop(ctx context.Context, full string, old token) error
+	drop(ctx context.Context, full string, old held) error
 	// bury writes a tombstone in full if it still holds old: what a load
 	// that leased a tombstone gives back when it fills nothing.
-	bury(ctx context.Context, full string, old token) error
+	bury(ctx context.Context, full string, old held) error
 	// set writes e for ttl, whatever full holds.
 	set(ctx context.Context, full string, e storable, ttl time.Duration) error
 	// add writes each item whose key holds nothing (a tombstone is
@@ -78,22 +79,28 @@ type walker interface {
 	remove(ctx context.Context, keys []string) (entries int, err error)
 }
 
-// token is what a compare-and-set must find in a key: opaque to the read,
-// the backend's own (bytes for a remote store, a pointer for a local one).
-type token struct{ v any }
-
-// zero reports whether t is no token at all.
-func (t token) zero() bool { return t.v == nil }
-
-// held is what a key holds, as a backend found it.
+// held is what a key holds, as a backend found it: its kind, and what a
+// compare-and-set must find there, opaque to the read: the bytes for a
+// remote store, the value (a pointer) for a local one. value is also a
+// decoding of the key's entry when the backend has one (an *entry[T] of
+// some T: the value kept in process, or one remembered), and data its
+// bytes when it came as bytes.
 type held struct {
 	holds holding
-	// For an entry: value is a decoding of it when the backend has one (an
-	// *entry[T] of some T: in process, or remembered), and data its bytes
-	// when it came as bytes; either may be nil, not both.
 	value any
 	data  []byte
-	token token // what a compare-and-set must find there
+}
+
+// zero reports whether h holds nothing at all: no lease, no entry.
+func (h held) zero() bool { return h.value == nil && h.data == nil }
+
+// same reports whether h and o hold the same: the same bytes, or the same
+// value in process.
+func (h held) same(o held) bool {
+	if h.data != nil || o.data != nil {
+		return h.data != nil && o.data != nil && bytes.Equal(h.data, o.data)
+	}
+	return h.value == o.value
 }
 
 // holding is the kind of what a key holds.

@@ -57,21 +57,21 @@ func (e *entry[T]) encode(codec Codec) ([]byte, error) { return encodeEntry(code
 // encoded returns the value's encoding, made once for an entry that keeps
 // it (made reports that this call made and kept it). The bytes are shared
 // by every caller that gets them this way.
-func (e *entry[T]) encoded(codec Codec) (b []byte, made bool, err error) {
+func (e *entry[T]) encoded(codec Codec) ([]byte, bool, error) {
 	if e.enc == nil { // a decoding of bytes: the read asks once
-		b, err = encodeValue(codec, nil, e.value)
+		b, err := encodeValue(codec, nil, e.value)
 		return b, false, err
 	}
 	if b := e.enc.Load(); b != nil {
 		return *b, false, nil
 	}
-	b, err = encodeValue(codec, nil, e.value)
+	made, err := encodeValue(codec, nil, e.value)
 	if err != nil {
 		return nil, false, err
 	}
-	b = b[:len(b):len(b)] // a caller's append copies rather than writing into the shared bytes
-	e.enc.Store(&b)       // a racing caller may store its own equal bytes: harmless
-	return b, true, nil
+	made = made[:len(made):len(made)] // a caller's append copies rather than writing into the shared bytes
+	e.enc.Store(&made)                // a racing caller may store its own equal bytes: harmless
+	return made, true, nil
 }
 
 type kind byte

@@ -154,7 +154,7 @@ func (fr *flightRun[T]) fly(ctx context.Context, fenced bool) {
 	if fenced {
 		l := fr.lead(ctx)
 		switch {
-		case fr.refresh && (l.found || l.h.token.zero()):
+		case fr.refresh && (l.found || l.h.held.zero()):
 			// An answer a refresh cannot give (nothing to refresh, or
 			// another refresh under way) sends its joiners back to read
 			// again: its basis is the zero time.
@@ -186,10 +186,10 @@ func (fr *flightRun[T]) fly(ctx context.Context, fenced bool) {
 // negative entry for ErrNotFound) and answers the callers.
 func (fr *flightRun[T]) loaded(ctx context.Context, res loaded[T], loadAt time.Time) {
 	now := fr.c.now()
-	e := newValueEntry(res.v, fr.p.meta(kindValue, now, res.took))
+	e := newValueEntry(res.v, fr.meta(kindValue, now, res.took))
 	var err error
 	if res.err != nil {
-		e = &entry[T]{kind: kindNotFound, meta: fr.p.meta(kindNotFound, now, res.took)}
+		e = &entry[T]{kind: kindNotFound, meta: fr.meta(kindNotFound, now, res.took)}
 		err = &LoadError{Key: fr.key, Err: res.err}
 	}
 	sent := time.Now()

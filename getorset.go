@@ -95,7 +95,7 @@ func Set[T any](ctx context.Context, c *Cache, key string, v T, ttl time.Duratio
 	}
 	r := keyRead[T](c, key, ttl, nil)
 	fresh := c.nowMs() + ttl.Milliseconds()
-	return r.set(ctx, v, meta{freshUntil: fresh, staleUntil: fresh, shape: r.p.shape}, ttl)
+	return r.set(ctx, v, meta{freshUntil: fresh, staleUntil: fresh, shape: r.shape}, ttl)
 }
 
 func checkCall(c *Cache, key string, ttl time.Duration, hasLoader bool) error {

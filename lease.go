@@ -1,7 +1,6 @@
 package aside
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -13,7 +12,7 @@ import (
 // find there (zero: fill nothing), and the entry past its time that
 // fail-safe may serve in the load's stead.
 type hold[T any] struct {
-	token token     // the lease, or the claimed entry
+	held  held      // the lease, or the claimed entry
 	claim bool      // a claim on an existing entry, not a lease on an empty key
 	prior *entry[T] // the entry the claim was taken on, as it was
 	at    time.Time // when the read that found the key free, or prior, began
@@ -26,7 +25,7 @@ type hold[T any] struct {
 // servable returns the entry fail-safe may serve at now in the load's
 // stead, or nil: the claimed entry while it is fresh (a refresh), or past
 // its time when the policy has fail-safe (maxStale).
-func (h hold[T]) servable(now int64, p fillPolicy) *entry[T] {
+func (h hold[T]) servable(now int64, p *fillPolicy) *entry[T] {
 	if h.prior == nil || h.prior.kind != kindValue {
 		return nil
 	}
@@ -108,7 +107,7 @@ func (fr *flightRun[T]) decide(ctx context.Context, f found[T], at time.Time, wt
 	wt.seen = nil
 	switch f.is {
 	case lookEmpty: // taken: f.h holds our lease
-		return led[T]{h: hold[T]{token: f.h.token, at: at, buried: f.h.holds == holdsTombstone}}, done
+		return led[T]{h: hold[T]{held: f.h, at: at, buried: f.buried}}, done
 	case lookFailed:
 		return led[T]{}, done
 	case lookHit:
@@ -160,12 +159,12 @@ func (fr *flightRun[T]) gaveUp(wt waiting[T]) led[T] {
 }
 
 // acquire tries once to take the lease on the key. It reports lookEmpty
-// with the lease (in the found's token) when it took it; otherwise what
+// with the lease (in the found's h) when it took it; otherwise what
 // the key holds: an entry, another loader's lease (also said of a key it
 // lost a race for, or that held something undecodable, now dropped: look
 // again after a pause), or a failure.
 func (fr *flightRun[T]) acquire(ctx context.Context) found[T] {
-	over, buried := token{}, holdsNothing
+	var over held
 	for range 2 {
 		mine, cur, took, err := fr.c.be.lease(ctx, fr.full, over)
 		switch {
@@ -173,12 +172,12 @@ func (fr *flightRun[T]) acquire(ctx context.Context) found[T] {
 			fr.c.count(ctx, fr.st, err, "lease", fr.full)
 			return found[T]{is: lookFailed}
 		case took: // over a tombstone, the lease must keep its mark
-			return found[T]{is: lookEmpty, h: held{token: mine, holds: buried}}
+			return found[T]{is: lookEmpty, h: mine, buried: over.holds == holdsTombstone}
 		}
 		f := fr.open(ctx, cur)
 		switch f.is {
 		case lookVoid: // a tombstone, or another shape: lease over it
-			over, buried = f.h.token, f.h.holds
+			over = f.h
 			continue
 		case lookEmpty:
 			f.is = lookLeased
@@ -199,12 +198,12 @@ func (fr *flightRun[T]) claim(ctx context.Context, f found[T], now int64) (hold[
 	// life: an entry the clock puts past its physical expiry still takes
 	// a claim a fill can find.
 	physical := max(untilMs(max(m.staleUntil, m.freshUntil), now), fr.c.opts.LeaseTTL)
-	claimed, swapped, err := fr.c.be.swap(ctx, fr.full, f.h.token, f.e.with(m), physical)
+	claimed, swapped, err := fr.c.be.swap(ctx, fr.full, f.h, f.e.with(m), physical)
 	if err != nil {
 		fr.c.count(ctx, fr.st, err, "claim", fr.full)
 		return hold[T]{}, false
 	}
-	return hold[T]{token: claimed, claim: true, prior: f.e}, swapped
+	return hold[T]{held: claimed, claim: true, prior: f.e}, swapped
 }
 
 // leaseWait paces the polls of a key another loader holds: from 1 ms,
@@ -245,7 +244,7 @@ func (w *leaseWait) sleep(closing context.Context) bool {
 // is counted as an error and logged, and the key given up, so that the
 // next reader loads at once rather than wait out the lease.
 func (fr *flightRun[T]) fill(ctx context.Context, e *entry[T]) (filled bool) {
-	if fr.h.token.zero() {
+	if fr.h.held.zero() {
 		fr.st.writesSkipped.Add(1)
 		return false
 	}
@@ -258,7 +257,7 @@ func (fr *flightRun[T]) fill(ctx context.Context, e *entry[T]) (filled bool) {
 		e.staleUntil = max(e.staleUntil, now+fr.c.opts.LeaseTTL.Milliseconds())
 	}
 	physical := untilMs(max(e.staleUntil, e.freshUntil), now)
-	_, swapped, err := fr.c.be.swap(ctx, fr.full, fr.h.token, e, physical)
+	_, swapped, err := fr.c.be.swap(ctx, fr.full, fr.h.held, e, physical)
 	switch {
 	case errors.Is(err, errEncode):
 		fr.st.errors.Add(1)
@@ -300,7 +299,7 @@ func (fr *flightRun[T]) throttle(ctx context.Context, now int64) (vouched time.T
 		m.refreshAfter = 0
 	}
 	sent := time.Now()
-	_, swapped, err := fr.c.be.swap(ctx, fr.full, h.token, h.prior.with(m), untilMs(max(m.staleUntil, m.freshUntil), now))
+	_, swapped, err := fr.c.be.swap(ctx, fr.full, h.held, h.prior.with(m), untilMs(max(m.staleUntil, m.freshUntil), now))
 	if err != nil {
 		fr.c.count(ctx, fr.st, err, "throttle", fr.full)
 	}
@@ -317,15 +316,15 @@ func (fr *flightRun[T]) release(ctx context.Context) {
 	h := fr.h
 	var err error
 	switch {
-	case h.token.zero():
+	case h.held.zero():
 	case h.buried:
-		err = fr.c.be.bury(ctx, fr.full, h.token)
+		err = fr.c.be.bury(ctx, fr.full, h.held)
 	case h.claim:
 		m := h.prior.meta
 		m.claimUntil = 0
-		_, _, err = fr.c.be.swap(ctx, fr.full, h.token, h.prior.with(m), untilMs(max(m.staleUntil, m.freshUntil), fr.c.nowMs()))
+		_, _, err = fr.c.be.swap(ctx, fr.full, h.held, h.prior.with(m), untilMs(max(m.staleUntil, m.freshUntil), fr.c.nowMs()))
 	default:
-		err = fr.c.be.drop(ctx, fr.full, h.token)
+		err = fr.c.be.drop(ctx, fr.full, h.held)
 	}
 	if err != nil {
 		fr.c.count(ctx, fr.st, err, "release", fr.full)
@@ -338,23 +337,10 @@ func (fr *flightRun[T]) release(ctx context.Context) {
 // invalidation voided the claim, those begun before the claim was taken.
 func (fr *flightRun[T]) vouch(ctx context.Context) time.Time {
 	at := time.Now()
-	if h, err := fr.c.be.find(ctx, fr.full); err == nil && h.token.same(fr.h.token) {
+	if h, err := fr.c.be.find(ctx, fr.full); err == nil && h.same(fr.h.held) {
 		return at
 	}
 	return fr.h.at
-}
-
-// same reports whether t and o are the same token: the same bytes, or the
-// same value in process.
-func (t token) same(o token) bool {
-	if a, ok := t.v.([]byte); ok {
-		b, ok := o.v.([]byte)
-		return ok && bytes.Equal(a, b)
-	}
-	if _, ok := o.v.([]byte); ok {
-		return false
-	}
-	return t.v == o.v
 }
 
 // untilMs is the duration from now to ms (Unix ms), at least a millisecond:

@@ -32,49 +32,49 @@ func (b *localBackend) find(_ context.Context, full string) (held, error) {
 
 // classify says what a value the store holds is.
 func (b *localBackend) classify(v any) held {
-	h := held{holds: holdsEntry, value: v, token: token{v}}
+	h := held{holds: holdsEntry, value: v}
 	switch x := v.(type) {
 	case *valuestore.Marker:
-		h.value, h.holds = nil, holdsLease
+		h.holds = holdsLease
 		if x == localTombstone {
 			h.holds = holdsTombstone
 		}
 	case []byte: // written through the byte API
-		h.value, h.data, h.holds = nil, x, holdsOf(x)
+		h.data, h.holds = x, holdsOf(x)
 	}
 	return h
 }
 
 func (b *localBackend) remember(string, held, any) {}
 
-func (b *localBackend) lease(_ context.Context, full string, over token) (token, held, bool, error) {
+func (b *localBackend) lease(_ context.Context, full string, over held) (held, held, bool, error) {
 	mine := &valuestore.Marker{}
 	if !over.zero() {
-		if b.values.CompareAndSetValue(full, over.v, mine, b.leaseTTL) {
-			return token{mine}, held{}, true, nil
+		if b.values.CompareAndSetValue(full, over.value, mine, b.leaseTTL) {
+			return held{holds: holdsLease, value: mine}, held{}, true, nil
 		}
 		cur, _ := b.find(context.Background(), full)
-		return token{}, cur, false, nil
+		return held{}, cur, false, nil
 	}
 	cur, present := b.values.AddOrGetValue(full, mine, b.leaseTTL)
 	if !present {
-		return token{mine}, held{}, true, nil
+		return held{holds: holdsLease, value: mine}, held{}, true, nil
 	}
-	return token{}, b.classify(cur), false, nil
+	return held{}, b.classify(cur), false, nil
 }
 
-func (b *localBackend) swap(_ context.Context, full string, old token, e storable, ttl time.Duration) (token, bool, error) {
+func (b *localBackend) swap(_ context.Context, full string, old held, e storable, ttl time.Duration) (held, bool, error) {
 	e.weigh()
-	return token{e}, b.values.CompareAndSetValue(full, old.v, e, ttl), nil
+	return held{holds: holdsEntry, value: e}, b.values.CompareAndSetValue(full, old.value, e, ttl), nil
 }
 
-func (b *localBackend) drop(_ context.Context, full string, old token) error {
-	b.values.CompareAndDeleteValue(full, old.v)
+func (b *localBackend) drop(_ context.Context, full string, old held) error {
+	b.values.CompareAndDeleteValue(full, old.value)
 	return nil
 }
 
-func (b *localBackend) bury(_ context.Context, full string, old token) error {
-	b.values.CompareAndSetValue(full, old.v, localTombstone, b.leaseTTL)
+func (b *localBackend) bury(_ context.Context, full string, old held) error {
+	b.values.CompareAndSetValue(full, old.value, localTombstone, b.leaseTTL)
 	return nil
 }
 
@@ -86,9 +86,9 @@ func (b *localBackend) set(_ context.Context, full string, e storable, ttl time.
 
 // reweigh writes the entry back in place, with the time it has left, for
 // the store to weigh it again.
-func (b *localBackend) reweigh(full string, t token) {
+func (b *localBackend) reweigh(full string, h held) {
 	if left, found, err := b.store.TTL(context.Background(), full); err == nil && found && left > 0 {
-		b.values.CompareAndSetValue(full, t.v, t.v, left)
+		b.values.CompareAndSetValue(full, h.value, h.value, left)
 	}
 }
 

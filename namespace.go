@@ -92,7 +92,7 @@ func NewNamespace[T any](c *Cache, cfg NamespaceConfig) (*Namespace[T], error) {
 		shape:       c.shapes.of(typ, cfg.Version),
 	}
 	var err error
-	n.st, err = c.stats.register(scope{name: n.name, prefix: n.prefix, version: cfg.Version, policy: &n.policy, typ: typ})
+	n.st, err = c.stats.register(scope{name: n.name, prefix: n.prefix, version: cfg.Version, policy: &n.policy, typ: typeID(typ)})
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +179,8 @@ func (n *Namespace[T]) Set(ctx context.Context, id string, v T) error {
 
 func (n *Namespace[T]) read(id string, load func(context.Context) (T, error)) read[T] {
 	key := n.Key(id)
-	return read[T]{c: n.c, st: n.st, key: key, full: n.c.opts.KeyPrefix + key, p: n.policy, load: load}
+	return read[T]{c: n.c, st: n.st, key: key, full: n.c.opts.KeyPrefix + key,
+		p: &n.policy, ttl: n.policy.ttl, shape: n.policy.shape, load: load}
 }
 
 // Invalidate removes the entries of ids, in one round trip. Call it after

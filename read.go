@@ -12,12 +12,14 @@ import (
 // starts the key's flight (flight.go), whose leader takes the key's lease
 // (lease.go) and calls the loader (load.go).
 type read[T any] struct {
-	c    *Cache
-	st   *counters
-	key  string // relative to the cache's prefix, as errors name it
-	full string
-	p    fillPolicy
-	load func(context.Context) (T, error)
+	c     *Cache
+	st    *counters
+	key   string // relative to the cache's prefix, as errors name it
+	full  string
+	p     *fillPolicy   // the namespace's or the cache's: shared, never modified
+	ttl   time.Duration // the TTL of what the read fills: the namespace's, or the call's
+	shape uint64        // the shape of T under the policy's Version (shape.go)
+	load  func(context.Context) (T, error)
 }
 
 // keyRead is a read through the key-based functions, with the call's ttl:
@@ -26,19 +28,24 @@ type read[T any] struct {
 // the namespace's Version.
 func keyRead[T any](c *Cache, key string, ttl time.Duration, load func(context.Context) (T, error)) read[T] {
 	sc := c.stats.lookupScope(key)
-	r := read[T]{c: c, st: sc.c, key: key, full: c.opts.KeyPrefix + key, load: load}
+	r := read[T]{c: c, st: sc.c, key: key, full: c.opts.KeyPrefix + key, p: sc.policy, ttl: ttl, load: load}
 	switch typ := reflect.TypeFor[T](); {
 	case sc.policy == nil:
-		r.p = c.defaults
-		r.p.shape = c.shapes.of(typ, "")
-	case typ == sc.typ:
-		r.p = *sc.policy
+		r.p, r.shape = &c.defaults, c.shapes.of(typ, "")
+	case typeID(typ) == sc.typ:
+		r.shape = sc.policy.shape
 	default:
-		r.p = *sc.policy
-		r.p.shape = c.shapes.of(typ, sc.version)
+		r.shape = c.shapes.of(typ, sc.version)
 	}
-	r.p.ttl = ttl
 	return r
+}
+
+// meta is the timing of an entry of kind k this read fills now, after a
+// load that took took.
+func (r *read[T]) meta(k kind, now time.Time, took time.Duration) meta {
+	p := *r.p
+	p.ttl, p.shape = r.ttl, r.shape
+	return p.meta(k, now, took)
 }
 
 // look is what a read found in the key, for a reader of T.
@@ -56,7 +63,10 @@ const (
 type found[T any] struct {
 	is look
 	e  *entry[T] // for lookHit; shared: never modified
-	h  held      // what the backend found, its token included
+	h  held      // what the backend found
+	// buried: for a lease just taken (lookEmpty), that it replaced a
+	// tombstone, whose mark the key must keep (see hold.buried).
+	buried bool
 }
 
 // answer is what a read returns.
@@ -71,7 +81,15 @@ func (r *read[T]) get(ctx context.Context) (T, error) {
 		var zero T
 		return zero, err // a caller already gone starts no load
 	}
-	f := r.look(ctx)
+	h, err := r.c.be.find(ctx, r.full)
+	if e, ok := h.value.(*entry[T]); ok && err == nil && e.shape == r.shape && e.plain() && r.p.earlyBeta == 0 {
+		// The commonest hit, written out: an entry kept decoded, of the
+		// read's shape, whose expiry is the store's (see hit).
+		r.st.hits.Add(1)
+		a := r.answer(e)
+		return a.v, a.err
+	}
+	f := r.lookAt(ctx, h, err)
 	if a, ok := r.hit(ctx, f); ok {
 		r.st.hits.Add(1)
 		return a.v, a.err
@@ -87,27 +105,23 @@ func (r *read[T]) getEncoded(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f := found[T]{is: lookFailed}
 	h, err := r.c.be.find(ctx, r.full)
-	switch {
-	case err != nil:
-		r.c.count(ctx, r.st, err, "read", r.full)
-	case h.data != nil && h.holds == holdsEntry:
+	if err == nil && h.data != nil && h.holds == holdsEntry {
 		if payload, ok := r.freshPayload(h.data); ok {
 			r.st.hits.Add(1)
 			return payload, nil
 		}
-		f = r.open(ctx, h)
-	default:
-		f = r.open(ctx, h)
 	}
-	if f.is == lookHit && f.e.kind == kindValue && r.servedAsIs(f.e.meta) {
-		r.st.hits.Add(1)
-		b, made, err := f.e.encoded(r.c.opts.Codec)
-		if made {
-			r.c.be.reweigh(r.full, f.h.token) // the entry now keeps its encoding too
+	if e, ok := h.value.(*entry[T]); ok && err == nil && e.shape == r.shape {
+		if b, ok, err := r.encodedAsIs(e, h); ok {
+			return b, err
 		}
-		return b, err
+	}
+	f := r.lookAt(ctx, h, err)
+	if f.is == lookHit {
+		if b, ok, err := r.encodedAsIs(f.e, f.h); ok {
+			return b, err
+		}
 	}
 	var v T
 	if a, ok := r.hit(ctx, f); ok {
@@ -122,19 +136,33 @@ func (r *read[T]) getEncoded(ctx context.Context) ([]byte, error) {
 	return encodeValue(r.c.opts.Codec, nil, v)
 }
 
+// encodedAsIs answers with the encoding of e, a value kept decoded that
+// hit would serve as it is (ok), made once and kept beside it.
+func (r *read[T]) encodedAsIs(e *entry[T], h held) (b []byte, ok bool, err error) {
+	if e.kind != kindValue || !r.servedAsIs(&e.meta) {
+		return nil, false, nil
+	}
+	r.st.hits.Add(1)
+	b, made, err := e.encoded(r.c.opts.Codec)
+	if made {
+		r.c.be.reweigh(r.full, h) // the entry now keeps its encoding too
+	}
+	return b, true, err
+}
+
 // freshPayload returns the payload of an envelope that holds a value of
 // the read's shape that hit would serve as it is.
 func (r *read[T]) freshPayload(data []byte) ([]byte, bool) {
 	k, m, payload, err := readHeader(data)
-	if err != nil || k != kindValue || m.shape != r.p.shape {
+	if err != nil || k != kindValue || m.shape != r.shape {
 		return nil, false
 	}
-	return payload, r.servedAsIs(m)
+	return payload, r.servedAsIs(&m)
 }
 
 // servedAsIs reports whether hit would serve an entry with m as it is:
 // fresh, with no refresh due.
-func (r *read[T]) servedAsIs(m meta) bool {
+func (r *read[T]) servedAsIs(m *meta) bool {
 	if m.plain() && r.p.earlyBeta == 0 {
 		return true // as in hit: the store's expiry is the entry's
 	}
@@ -144,6 +172,12 @@ func (r *read[T]) servedAsIs(m meta) bool {
 // look reads the key and says what it holds for this read.
 func (r *read[T]) look(ctx context.Context) found[T] {
 	h, err := r.c.be.find(ctx, r.full)
+	return r.lookAt(ctx, h, err)
+}
+
+// lookAt says what h, the backend's answer to find (or err), is for this
+// read.
+func (r *read[T]) lookAt(ctx context.Context, h held, err error) found[T] {
 	if err != nil {
 		r.c.count(ctx, r.st, err, "read", r.full)
 		return found[T]{is: lookFailed}
@@ -163,7 +197,7 @@ func (r *read[T]) open(ctx context.Context, h held) found[T] {
 		return found[T]{is: lookVoid, h: h}
 	}
 	if e, ok := h.value.(*entry[T]); ok { // the hit, before anything rarer
-		if e.shape != r.p.shape {
+		if e.shape != r.shape {
 			return found[T]{is: lookVoid, h: h}
 		}
 		return found[T]{is: lookHit, e: e, h: h}
@@ -181,14 +215,14 @@ func (r *read[T]) decode(ctx context.Context, h held) found[T] {
 	if other, ok := h.value.(storable); ok && data == nil {
 		data, _ = other.encode(r.c.opts.Codec) // undecodable as anything: dropped below
 	}
-	e, err := decodeEntry[T](r.c.opts.Codec, data, r.p.shape)
+	e, err := decodeEntry[T](r.c.opts.Codec, data, r.shape)
 	switch {
 	case errors.Is(err, errOtherShape):
 		return found[T]{is: lookVoid, h: h}
 	case err != nil:
 		r.st.errors.Add(1)
 		r.c.opts.Logger.Warn("aside: dropping an entry that does not decode", "key", r.full, "err", err)
-		if err := r.c.be.drop(ctx, r.full, h.token); err != nil {
+		if err := r.c.be.drop(ctx, r.full, h); err != nil {
 			r.c.count(ctx, r.st, err, "drop", r.full)
 		}
 		return found[T]{is: lookEmpty}

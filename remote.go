@@ -105,7 +105,7 @@ func (b *remoteBackend) find(ctx context.Context, full string) (held, error) {
 	if err != nil || !found {
 		return held{}, err
 	}
-	h := held{holds: holdsOf(data), data: data, token: token{data}}
+	h := held{holds: holdsOf(data), data: data}
 	if h.holds == holdsEntry {
 		h.value = b.memo.get(full, data)
 	}
@@ -114,20 +114,20 @@ func (b *remoteBackend) find(ctx context.Context, full string) (held, error) {
 
 func (b *remoteBackend) remember(full string, h held, e any) { b.memo.put(full, h.data, e) }
 
-func (b *remoteBackend) reweigh(string, token) {}
+func (b *remoteBackend) reweigh(string, held) {}
 
-func (b *remoteBackend) lease(ctx context.Context, full string, over token) (mine token, cur held, took bool, err error) {
+func (b *remoteBackend) lease(ctx context.Context, full string, over held) (mine, cur held, took bool, err error) {
 	lease := newLease()
 	if !over.zero() {
 		err = b.do(ctx, func(ctx context.Context) (err error) {
-			took, err = b.store.CompareAndSet(ctx, full, over.v.([]byte), lease, b.leaseTTL)
+			took, err = b.store.CompareAndSet(ctx, full, over.data, lease, b.leaseTTL)
 			return err
 		})
 		if err != nil || took {
-			return token{lease}, held{}, took, err
+			return held{holds: holdsLease, data: lease}, held{}, took, err
 		}
 		cur, err = b.find(ctx, full)
-		return token{}, cur, false, err
+		return held{}, cur, false, err
 	}
 	var data []byte
 	var present bool
@@ -136,34 +136,34 @@ func (b *remoteBackend) lease(ctx context.Context, full string, over token) (min
 		return err
 	})
 	if err != nil || !present {
-		return token{lease}, held{}, err == nil, err
+		return held{holds: holdsLease, data: lease}, held{}, err == nil, err
 	}
-	return token{}, held{holds: holdsOf(data), data: data, token: token{data}}, false, nil
+	return held{}, held{holds: holdsOf(data), data: data}, false, nil
 }
 
-func (b *remoteBackend) swap(ctx context.Context, full string, old token, e storable, ttl time.Duration) (token, bool, error) {
+func (b *remoteBackend) swap(ctx context.Context, full string, old held, e storable, ttl time.Duration) (held, bool, error) {
 	data, err := e.encode(b.codec)
 	if err != nil {
-		return token{}, false, fmt.Errorf("%w: %w", errEncode, err)
+		return held{}, false, fmt.Errorf("%w: %w", errEncode, err)
 	}
 	var swapped bool
 	err = b.do(ctx, func(ctx context.Context) (err error) {
-		swapped, err = b.store.CompareAndSet(ctx, full, old.v.([]byte), data, ttl)
+		swapped, err = b.store.CompareAndSet(ctx, full, old.data, data, ttl)
 		return err
 	})
-	return token{data}, swapped, err
+	return held{holds: holdsEntry, data: data}, swapped, err
 }
 
-func (b *remoteBackend) drop(ctx context.Context, full string, old token) error {
+func (b *remoteBackend) drop(ctx context.Context, full string, old held) error {
 	return b.do(ctx, func(ctx context.Context) error {
-		_, err := b.store.CompareAndDelete(ctx, full, old.v.([]byte))
+		_, err := b.store.CompareAndDelete(ctx, full, old.data)
 		return err
 	})
 }
 
-func (b *remoteBackend) bury(ctx context.Context, full string, old token) error {
+func (b *remoteBackend) bury(ctx context.Context, full string, old held) error {
 	return b.do(ctx, func(ctx context.Context) error {
-		_, err := b.store.CompareAndSet(ctx, full, old.v.([]byte), tombstone, b.leaseTTL)
+		_, err := b.store.CompareAndSet(ctx, full, old.data, tombstone, b.leaseTTL)
 		return err
 	})
 }

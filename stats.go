@@ -2,12 +2,12 @@ package aside
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Counters are the figures of one namespace, or of the whole cache.
@@ -170,8 +170,8 @@ func (s *Counters) add(o Counters) {
 type scope struct {
 	name, prefix, version string
 	c                     *counters
-	policy                *fillPolicy  // nil for keys under no namespace
-	typ                   reflect.Type // the namespace's T: its shape is policy.shape
+	policy                *fillPolicy    // nil for keys under no namespace
+	typ                   unsafe.Pointer // the namespace's T (typeID): its shape is policy.shape
 }
 
 // statsRegistry finds the namespace of a key. Lookups read an immutable
