@@ -48,31 +48,19 @@ func (r *Repository) GetJobResultJSON(ctx context.Context, jobID int64) ([]byte,
 	})
 }
 
-// ListJobsByUserJSON is ListJobsByUser, as JSON: an empty list is [].
+// ListJobsByUserJSON returns the user's newest jobs, newest first, limit
+// between 1 and MaxJobsLimit, as JSON: an empty list is []. Every limit is
+// served from one cached list per user (see jobList), so a shorter list
+// costs a copy of a prefix of its bytes, and no encoding.
 func (r *Repository) ListJobsByUserJSON(ctx context.Context, userID int64, limit int) ([]byte, error) {
-	var b []byte
-	var err error
-	if !r.passThrough {
-		var jobs []Job
-		if jobs, err = r.ListJobsByUser(ctx, userID, limit); err == nil {
-			b, err = json.Marshal(jobs)
-		}
-	} else {
-		if limit < 1 || limit > MaxJobsLimit {
-			return nil, invalid("limit %d is outside 1-%d", limit, MaxJobsLimit)
-		}
-		var key string
-		if key, err = r.currentListKey(ctx, userID, limit); err == nil {
-			b, err = aside.GetOrSetEncoded(ctx, r.cache, key, JobListsNS.TTL, r.jobsByUser(userID, limit))
-		}
+	if limit < 1 || limit > MaxJobsLimit {
+		return nil, invalid("limit %d is outside 1-%d", limit, MaxJobsLimit)
 	}
+	l, err := r.jobListOf(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	if string(b) == "null" { // a nil slice: no jobs
-		b = []byte("[]")
-	}
-	return b, nil
+	return l.first(limit), nil
 }
 
 func readJSON[T any](ctx context.Context, r *Repository, ns *aside.Namespace[T], id, what string, load func(context.Context) (T, error)) ([]byte, error) {

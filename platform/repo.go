@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,7 +43,7 @@ type Repository struct {
 	jobs     *aside.Namespace[Job]
 	results  *aside.Namespace[JobResult]
 	sessions *aside.Namespace[Session]
-	lists    *aside.Namespace[[]Job] // the lists' policy and stats: list keys (listKey) are read through GetOrSet
+	lists    *aside.Namespace[jobList]
 
 	// passThrough: the cache encodes values as the API does (aside.JSON),
 	// so that the JSON reads can answer with cached bytes as they are.
@@ -64,7 +65,7 @@ func NewRepository(db DB, c *aside.Cache, log *slog.Logger) (*Repository, error)
 	r.jobs, errs[2] = aside.NewNamespace[Job](c, JobsNS)
 	r.results, errs[3] = aside.NewNamespace[JobResult](c, ResultsNS)
 	r.sessions, errs[4] = aside.NewNamespace[Session](c, SessionsNS)
-	r.lists, errs[5] = aside.NewNamespace[[]Job](c, JobListsNS)
+	r.lists, errs[5] = aside.NewNamespace[jobList](c, JobListsNS)
 	_, r.passThrough = c.Codec().(aside.JSON)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
@@ -141,42 +142,87 @@ func (r *Repository) GetJobResult(ctx context.Context, jobID int64) (JobResult, 
 }
 
 // ListJobsByUser returns the user's newest jobs, newest first, limit
-// between 1 and MaxJobsLimit. A list is cached under a key that holds the
-// owner's jobs generation, so any change to the user's jobs makes all of
-// the user's cached lists unreachable at once (one invalidation, no SCAN);
-// old lists age out with their TTL.
+// between 1 and MaxJobsLimit. It is ListJobsByUserJSON, decoded.
 func (r *Repository) ListJobsByUser(ctx context.Context, userID int64, limit int) ([]Job, error) {
-	if limit < 1 || limit > MaxJobsLimit {
-		return nil, invalid("limit %d is outside 1-%d", limit, MaxJobsLimit)
-	}
-	if r.cache == nil {
-		if _, err := r.db.JobsGeneration(ctx, userID); err != nil {
-			return nil, err
-		}
-		return r.db.JobsByUser(ctx, userID, limit)
-	}
-	key, err := r.currentListKey(ctx, userID, limit)
+	b, err := r.ListJobsByUserJSON(ctx, userID, limit)
 	if err != nil {
 		return nil, err
 	}
-	return aside.GetOrSet(ctx, r.cache, key, JobListsNS.TTL, r.jobsByUser(userID, limit))
+	var jobs []Job
+	if err := json.Unmarshal(b, &jobs); err != nil {
+		return nil, fmt.Errorf("platform: jobs of user %d: %w", userID, err)
+	}
+	return jobs, nil
 }
 
-// currentListKey returns the key of the user's list under the current
-// jobs generation (read through the cache: an unknown user is
-// ErrNotFound).
-func (r *Repository) currentListKey(ctx context.Context, userID int64, limit int) (string, error) {
+// jobList is a user's newest MaxJobsLimit jobs as the API sends them: the
+// JSON array, and where each element of it ends, so that a list of any
+// shorter limit is a prefix of it. One is cached per user (per jobs
+// generation), whatever limits are asked for: a limit cannot multiply the
+// entries, and a cached list is served without encoding a job.
+type jobList struct {
+	Array json.RawMessage `json:"array"`
+	Ends  []int           `json:"ends"` // Ends[i] is the offset just past element i
+}
+
+// newJobList encodes jobs as a jobList.
+func newJobList(jobs []Job) (jobList, error) {
+	l := jobList{Array: []byte{'['}, Ends: make([]int, 0, len(jobs))}
+	for i, j := range jobs {
+		if i > 0 {
+			l.Array = append(l.Array, ',')
+		}
+		b, err := json.Marshal(j)
+		if err != nil {
+			return l, err
+		}
+		l.Array = append(l.Array, b...)
+		l.Ends = append(l.Ends, len(l.Array))
+	}
+	l.Array = append(l.Array, ']')
+	return l, nil
+}
+
+// first returns the JSON array of the list's first n jobs: the list's own
+// bytes when it has no more than n, else a copy of their prefix.
+func (l jobList) first(n int) []byte {
+	if n >= len(l.Ends) {
+		return l.Array
+	}
+	end := l.Ends[n-1]
+	b := make([]byte, end+1)
+	copy(b, l.Array[:end])
+	b[end] = ']'
+	return b
+}
+
+// jobListOf reads the user's list through the cache, under the current
+// jobs generation (an unknown user is ErrNotFound), or from the database
+// without a cache.
+func (r *Repository) jobListOf(ctx context.Context, userID int64) (jobList, error) {
+	if r.cache == nil {
+		if _, err := r.db.JobsGeneration(ctx, userID); err != nil {
+			return jobList{}, err
+		}
+		return r.loadJobList(userID)(ctx)
+	}
 	gen, err := aside.GetOrSet(ctx, r.cache, genKey(userID), JobListsNS.TTL, cacheable(func(ctx context.Context) (int64, error) {
 		return r.db.JobsGeneration(ctx, userID)
 	}))
 	if err != nil {
-		return "", uncache(err, "user "+id(userID))
+		return jobList{}, uncache(err, "user "+id(userID))
 	}
-	return listKey(userID, gen, limit), nil
+	return r.lists.Get(ctx, listID(userID, gen), r.loadJobList(userID))
 }
 
-func (r *Repository) jobsByUser(userID int64, limit int) func(context.Context) ([]Job, error) {
-	return func(ctx context.Context) ([]Job, error) { return r.db.JobsByUser(ctx, userID, limit) }
+func (r *Repository) loadJobList(userID int64) func(context.Context) (jobList, error) {
+	return func(ctx context.Context) (jobList, error) {
+		jobs, err := r.db.JobsByUser(ctx, userID, MaxJobsLimit)
+		if err != nil {
+			return jobList{}, err
+		}
+		return newJobList(jobs)
+	}
 }
 
 // genPrefix begins the key that caches a user's jobs generation. It lies
@@ -185,14 +231,12 @@ func (r *Repository) jobsByUser(userID int64, limit int) func(context.Context) (
 // hit of job_lists, not two.
 const genPrefix = "jobgen:"
 
-// genKey is the key of a user's jobs generation; listKey is the key of one
-// of the user's lists under a generation. The pattern "job:user:<id>:*"
-// reaches all of the user's lists, as in the guide.
+// genKey is the key of a user's jobs generation; listID is the id, in the
+// job_lists namespace, of the user's list under a generation. The pattern
+// "job:user:<id>.*" reaches all of the user's lists.
 func genKey(userID int64) string { return genPrefix + id(userID) }
 
-func listKey(userID, gen int64, limit int) string {
-	return fmt.Sprintf("%s%d:g%d:l%d", JobListsNS.Prefix, userID, gen, limit)
-}
+func listID(userID, gen int64) string { return fmt.Sprintf("%d.g%d", userID, gen) }
 
 // invalidate removes keys from the cache after a committed write. The
 // write stands whatever happens here, so a failure is logged, not

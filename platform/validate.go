@@ -17,6 +17,14 @@ const (
 	maxErrorLen = 4096
 )
 
+// Bounds on the JSON a job carries: its input, and its result. A user's
+// job list holds up to MaxJobsLimit jobs, so MaxJobInput bounds a cached
+// list near 1.6 MiB.
+const (
+	MaxJobInput  = 16 << 10
+	MaxJobResult = 64 << 10
+)
+
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
@@ -106,6 +114,9 @@ func (j *NewJob) Validate() error {
 	if len(bytes.TrimSpace(j.Input)) == 0 || bytes.Equal(bytes.TrimSpace(j.Input), []byte("null")) {
 		j.Input = json.RawMessage("{}")
 	}
+	if len(j.Input) > MaxJobInput {
+		return invalid("input is %d bytes, more than %d", len(j.Input), MaxJobInput)
+	}
 	return checkJSON("input", j.Input)
 }
 
@@ -157,6 +168,9 @@ func CheckResult(result json.RawMessage) error {
 	trimmed := bytes.TrimSpace(result)
 	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
 		return invalid("result is required, and must not be null")
+	}
+	if len(result) > MaxJobResult {
+		return invalid("result is %d bytes, more than %d", len(result), MaxJobResult)
 	}
 	return checkJSON("result", result)
 }
