@@ -24,13 +24,13 @@ func TestJobListsCannotMultiplyEntries(t *testing.T) {
 	}
 	r, _ := newRepoOn(t, s, aside.Options{KeyPrefix: "bounds:"})
 	ctx := context.Background()
-	u, err := r.CreateUser(ctx, platform.NewUser{OpenID: "lists"})
+	u, err := r.CreateUser(ctx, platform.System, platform.NewUser{OpenID: "lists", Password: testPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
 	input, _ := json.Marshal(map[string]string{"blob": strings.Repeat("x", platform.MaxJobInput-16)})
 	for range 100 {
-		if _, err := r.CreateJob(ctx, platform.NewJob{UserID: u.ID, Type: "big", Input: input}); err != nil {
+		if _, err := r.CreateJob(ctx, platform.System, platform.NewJob{UserID: u.ID, Type: "big", Input: input}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -17,10 +17,17 @@ type DB interface {
 	CreateUser(ctx context.Context, u NewUser, now time.Time) (User, error)
 	UserByID(ctx context.Context, id int64) (User, error)
 	UserByOpenID(ctx context.Context, openID string) (User, error)
-	// UpdateUser applies p and returns the user before and after.
-	UpdateUser(ctx context.Context, id int64, p UserPatch, now time.Time) (before, after User, err error)
-	// SignIn records a sign-in and creates a session, in one transaction.
-	SignIn(ctx context.Context, openID string, s Session) (User, error)
+	// Credentials reads a user by open id, with its password hash (which
+	// no other read returns, so that it is never cached).
+	Credentials(ctx context.Context, openID string) (User, string, error)
+	// UpdateUser applies p; a new open id or password ends the user's
+	// sessions in the same transaction.
+	UpdateUser(ctx context.Context, id int64, p UserPatch, now time.Time) (UserUpdate, error)
+	// SignIn records a sign-in and creates a session, and ends the user's
+	// oldest live sessions past the newest keep, in one transaction.
+	SignIn(ctx context.Context, userID int64, s Session, keep int) (u User, ended []string, err error)
+	// EndSessions removes every session of the user.
+	EndSessions(ctx context.Context, userID int64) (ended []string, err error)
 	// DeleteUser removes the user with its jobs, results and sessions, and
 	// returns what it removed, so that the cache can forget all of it.
 	DeleteUser(ctx context.Context, id int64) (Removed, error)

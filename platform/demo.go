@@ -13,7 +13,13 @@ type Demo struct {
 	Users   []User
 	Jobs    []Job
 	Results []JobResult
+	// PasswordHash is every demo user's password, DemoPassword, hashed.
+	PasswordHash string
 }
+
+// DemoPassword is the password of every demo user: the demo data is for
+// trying the server on a laptop, never for a deployment.
+const DemoPassword = "demo-password"
 
 var (
 	demoFirst = []string{"Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Radia", "John"}
@@ -29,7 +35,7 @@ func NewDemo(users, jobs int, seed uint64, now time.Time) Demo {
 	back := func(max time.Duration) time.Time {
 		return now.Add(-time.Duration(rng.Int64N(int64(max)))).Truncate(time.Microsecond)
 	}
-	var d Demo
+	d := Demo{PasswordHash: hashPassword(DemoPassword)}
 	for i := 1; i <= users; i++ {
 		created := back(30 * 24 * time.Hour)
 		u := User{

@@ -53,22 +53,22 @@ func TestJSONReadsMatchTheTypedReads(t *testing.T) {
 			store, opts := config(t)
 			r, _ := newRepoOn(t, store, opts)
 			ctx := context.Background()
-			u, err := r.CreateUser(ctx, platform.NewUser{OpenID: "json-1", Name: "Ada", Email: "ada@example.com"})
+			u, err := r.CreateUser(ctx, platform.System, platform.NewUser{OpenID: "json-1", Name: "Ada", Email: "ada@example.com", Password: testPassword})
 			if err != nil {
 				t.Fatal(err)
 			}
-			idle, err := r.CreateUser(ctx, platform.NewUser{OpenID: "json-2"})
+			idle, err := r.CreateUser(ctx, platform.System, platform.NewUser{OpenID: "json-2", Password: testPassword})
 			if err != nil {
 				t.Fatal(err)
 			}
-			j, err := r.CreateJob(ctx, platform.NewJob{UserID: u.ID, Type: "render", Input: json.RawMessage(`{"frames": [1, 2]}`)})
+			j, err := r.CreateJob(ctx, platform.System, platform.NewJob{UserID: u.ID, Type: "render", Input: json.RawMessage(`{"frames": [1, 2]}`)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r.PutJobResult(ctx, j.ID, json.RawMessage(`{"ok":true}`)); err != nil {
+			if _, err := r.PutJobResult(ctx, platform.System, j.ID, json.RawMessage(`{"ok":true}`)); err != nil {
 				t.Fatal(err)
 			}
-			running, err := r.CreateJob(ctx, platform.NewJob{UserID: u.ID, Type: "encode"})
+			running, err := r.CreateJob(ctx, platform.System, platform.NewJob{UserID: u.ID, Type: "encode"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,11 +99,11 @@ func TestJSONReadsMatchTheTypedReads(t *testing.T) {
 			}
 			check("after the creates")
 			name := "Ada Lovelace"
-			if _, err := r.UpdateUser(ctx, u.ID, platform.UserPatch{Name: &name}); err != nil {
+			if _, err := r.UpdateUser(ctx, platform.System, u.ID, platform.UserPatch{Name: &name}); err != nil {
 				t.Fatal(err)
 			}
 			progress := 50
-			if _, err := r.UpdateJob(ctx, running.ID, platform.JobPatch{Progress: &progress}); err != nil {
+			if _, err := r.UpdateJob(ctx, platform.System, running.ID, platform.JobPatch{Progress: &progress}); err != nil {
 				t.Fatal(err)
 			}
 			check("after the updates")

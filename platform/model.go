@@ -17,6 +17,7 @@ var (
 	ErrConflict     = errors.New("conflict")
 	ErrInvalid      = errors.New("invalid")
 	ErrUnauthorized = errors.New("unauthorized")
+	ErrForbidden    = errors.New("forbidden")
 )
 
 // User is a person who signs in with an external identity (OpenID).
@@ -40,20 +41,50 @@ const (
 	RoleAdmin Role = "admin"
 )
 
-// NewUser is what creating a user takes.
+// NewUser is what creating a user takes. The password is hashed before
+// the database sees it (PasswordHash), and never kept.
 type NewUser struct {
-	OpenID string `json:"openId"`
-	Name   string `json:"name"`
-	Email  string `json:"email"`
-	Role   Role   `json:"role"`
+	OpenID       string `json:"openId"`
+	Name         string `json:"name"`
+	Email        string `json:"email"`
+	Role         Role   `json:"role"`
+	Password     string `json:"password"`
+	PasswordHash string `json:"-"`
 }
 
-// UserPatch changes the fields that are set.
+// UserPatch changes the fields that are set. A new password is hashed
+// before the database sees it (PasswordHash).
 type UserPatch struct {
-	OpenID *string `json:"openId"`
-	Name   *string `json:"name"`
-	Email  *string `json:"email"`
-	Role   *Role   `json:"role"`
+	OpenID       *string `json:"openId"`
+	Name         *string `json:"name"`
+	Email        *string `json:"email"`
+	Role         *Role   `json:"role"`
+	Password     *string `json:"password"`
+	PasswordHash *string `json:"-"`
+}
+
+// Apply returns u with the patch's fields.
+func (p UserPatch) Apply(u User) User {
+	if p.OpenID != nil {
+		u.OpenID = *p.OpenID
+	}
+	if p.Name != nil {
+		u.Name = *p.Name
+	}
+	if p.Email != nil {
+		u.Email = *p.Email
+	}
+	if p.Role != nil {
+		u.Role = *p.Role
+	}
+	return u
+}
+
+// UserUpdate is what updating a user did: the user before and after, and
+// the sessions it ended (a new open id or password ends them all).
+type UserUpdate struct {
+	Before, After User
+	EndedSessions []string
 }
 
 // Job is a unit of work a user submitted.
@@ -116,6 +147,10 @@ type Session struct {
 
 // SessionTTL is how long a session lasts, the guide's 24 hours.
 const SessionTTL = 24 * time.Hour
+
+// MaxSessions is how many live sessions a user keeps: a sign-in past it
+// ends the oldest.
+const MaxSessions = 10
 
 // JobsPage bounds the jobs one list returns.
 const (

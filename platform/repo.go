@@ -48,6 +48,8 @@ type Repository struct {
 	// passThrough: the cache encodes values as the API does (aside.JSON),
 	// so that the JSON reads can answer with cached bytes as they are.
 	passThrough bool
+
+	passwords *hasher
 }
 
 // NewRepository returns the data access over db, caching in c (nil: none).
@@ -55,7 +57,8 @@ func NewRepository(db DB, c *aside.Cache, log *slog.Logger) (*Repository, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Repository{db: db, cache: c, log: log, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	r := &Repository{db: db, cache: c, log: log, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		passwords: newHasher()}
 	if c == nil {
 		return r, nil
 	}

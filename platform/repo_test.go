@@ -51,10 +51,10 @@ func TestExpiredSessionIsNeverServed(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	platform.SetClock(r, func() time.Time { return now })
-	if _, err := r.CreateUser(ctx, platform.NewUser{OpenID: "s"}); err != nil {
+	if _, err := r.CreateUser(ctx, platform.System, platform.NewUser{OpenID: "s", Password: testPassword}); err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := r.NewSession(ctx, "s")
+	token, _, err := r.NewSession(ctx, "s", testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,12 +74,12 @@ func TestExpiredSessionIsNeverServed(t *testing.T) {
 func TestUncachedRepository(t *testing.T) {
 	r, _ := newRepo(t, false)
 	ctx := context.Background()
-	u, err := r.CreateUser(ctx, platform.NewUser{OpenID: "u"})
+	u, err := r.CreateUser(ctx, platform.System, platform.NewUser{OpenID: "u", Password: testPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
 	name := "renamed"
-	if _, err := r.UpdateUser(ctx, u.ID, platform.UserPatch{Name: &name}); err != nil {
+	if _, err := r.UpdateUser(ctx, platform.System, u.ID, platform.UserPatch{Name: &name}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := r.GetUser(ctx, u.ID)
@@ -123,13 +123,13 @@ func TestWarmRacingAnUpdate(t *testing.T) {
 	}
 	defer shared.Close()
 	serving, _ := platform.NewRepository(db, shared, nil)
-	u, err := serving.CreateUser(ctx, platform.NewUser{OpenID: "w", Name: "v1"})
+	u, err := serving.CreateUser(ctx, platform.System, platform.NewUser{OpenID: "w", Name: "v1", Password: testPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
 	name := "v2"
 	starting, _ := platform.NewRepository(hookDB{db, func() {
-		if _, err := serving.UpdateUser(ctx, u.ID, platform.UserPatch{Name: &name}); err != nil {
+		if _, err := serving.UpdateUser(ctx, platform.System, u.ID, platform.UserPatch{Name: &name}); err != nil {
 			t.Fatal(err)
 		}
 	}}, shared, nil)
@@ -147,10 +147,10 @@ func TestWarmRacingAnUpdate(t *testing.T) {
 func TestEndSessionForgetsASessionAlreadyGone(t *testing.T) {
 	r, db := newRepo(t, true)
 	ctx := context.Background()
-	if _, err := r.CreateUser(ctx, platform.NewUser{OpenID: "gone"}); err != nil {
+	if _, err := r.CreateUser(ctx, platform.System, platform.NewUser{OpenID: "gone", Password: testPassword}); err != nil {
 		t.Fatal(err)
 	}
-	token, s, err := r.NewSession(ctx, "gone")
+	token, s, err := r.NewSession(ctx, "gone", testPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,11 +173,11 @@ func TestEndSessionForgetsASessionAlreadyGone(t *testing.T) {
 func TestJobListReadIsOneHit(t *testing.T) {
 	r, _ := newRepo(t, true)
 	ctx := context.Background()
-	u, err := r.CreateUser(ctx, platform.NewUser{OpenID: "lists"})
+	u, err := r.CreateUser(ctx, platform.System, platform.NewUser{OpenID: "lists", Password: testPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.CreateJob(ctx, platform.NewJob{UserID: u.ID, Type: "export"}); err != nil {
+	if _, err := r.CreateJob(ctx, platform.System, platform.NewJob{UserID: u.ID, Type: "export"}); err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
@@ -218,3 +218,6 @@ func TestWarmReportsItsDurationWhenTheDatabaseFails(t *testing.T) {
 		t.Errorf("Warm with a failing database = %+v, %v; want an error and the time it took", rep, err)
 	}
 }
+
+// testPassword is the password of the tests' users.
+const testPassword = "correct horse battery staple"

@@ -23,24 +23,95 @@ func unauthorized(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUnauthorized, fmt.Sprintf(format, args...))
 }
 
-// NewSession signs in the user with openID: it records the sign-in and
-// returns a new session's token, which is shown once and never stored.
-func (r *Repository) NewSession(ctx context.Context, openID string) (token string, s Session, err error) {
+// NewSession signs in the user with openID and password: it records the
+// sign-in and returns a new session's token, which is shown once and
+// never stored. A wrong pair is ErrUnauthorized, the same for an unknown
+// open id as for a wrong password, and answers only after a delay. A
+// sign-in past MaxSessions ends the user's oldest session.
+func (r *Repository) NewSession(ctx context.Context, openID, password string) (token string, s Session, err error) {
 	if err := checkText("openId", openID, maxOpenID, true); err != nil {
+		return "", s, err
+	}
+	if len(password) > maxPassword {
+		return "", s, invalid("password is %d bytes, more than %d", len(password), maxPassword)
+	}
+	u, err := r.checkCredentials(ctx, openID, password)
+	if err != nil {
 		return "", s, err
 	}
 	var raw [32]byte
 	rand.Read(raw[:])
 	token = base64.RawURLEncoding.EncodeToString(raw[:])
 	now := r.now()
-	s = Session{TokenHash: hashToken(token), CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
-	u, err := r.db.SignIn(ctx, openID, s)
+	s = Session{TokenHash: hashToken(token), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
+	u, ended, err := r.db.SignIn(ctx, u.ID, s, MaxSessions)
 	if err != nil {
 		return "", s, err
 	}
-	s.UserID = u.ID
-	r.invalidate(ctx, "sign in", keyOf(r.users, id(u.ID)), keyOf(r.byOpenID, u.OpenID), keyOf(r.sessions, s.TokenHash))
+	keys := []string{keyOf(r.users, id(u.ID)), keyOf(r.byOpenID, u.OpenID), keyOf(r.sessions, s.TokenHash)}
+	r.invalidate(ctx, "sign in", append(keys, r.sessionKeys(ended)...)...)
 	return token, s, nil
+}
+
+// checkCredentials returns the user openID and password sign in, or
+// ErrUnauthorized after failedSignInDelay.
+func (r *Repository) checkCredentials(ctx context.Context, openID, password string) (User, error) {
+	u, hash, err := r.db.Credentials(ctx, openID)
+	if err != nil && !isNotFound(err) {
+		return u, err
+	}
+	ok, verr := r.passwords.verify(ctx, hash, password) // the same work for an unknown user
+	if verr != nil {
+		return u, verr
+	}
+	if err != nil || !ok {
+		slowDown(ctx)
+		return User{}, unauthorized("the open id or the password is wrong")
+	}
+	return u, nil
+}
+
+// ActorOf returns the actor a session token signs in (see SessionUser).
+func (r *Repository) ActorOf(ctx context.Context, token string) (Actor, error) {
+	u, err := r.SessionUser(ctx, token)
+	if err != nil {
+		return Actor{}, err
+	}
+	return Actor{User: u}, nil
+}
+
+// EndAllSessions signs the actor out everywhere: every session of theirs
+// ends, in the database and in the cache.
+func (r *Repository) EndAllSessions(ctx context.Context, by Actor) error {
+	if by.system {
+		return invalid("sign-out everywhere needs a signed-in user")
+	}
+	ended, err := r.db.EndSessions(ctx, by.User.ID)
+	if err != nil {
+		return err
+	}
+	r.invalidate(ctx, "sign out everywhere", r.sessionKeys(ended)...)
+	return nil
+}
+
+// EnsureAdmin makes the user with openID an admin, creating them with
+// password when there is none (a password is then required), and setting
+// their password when one is given: how a deployment gets its first admin
+// (ASIDE_ADMIN_OPEN_ID and ASIDE_ADMIN_PASSWORD).
+func (r *Repository) EnsureAdmin(ctx context.Context, openID, password string) (User, error) {
+	admin := RoleAdmin
+	u, err := r.db.UserByOpenID(ctx, openID)
+	switch {
+	case isNotFound(err):
+		return r.CreateUser(ctx, System, NewUser{OpenID: openID, Name: "Administrator", Role: admin, Password: password})
+	case err != nil:
+		return u, err
+	}
+	p := UserPatch{Role: &admin}
+	if password != "" {
+		p.Password = &password
+	}
+	return r.UpdateUser(ctx, System, u.ID, p)
 }
 
 // SessionUser returns the user a token signs in. A missing, malformed,

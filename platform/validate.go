@@ -74,13 +74,21 @@ func (u *NewUser) Validate() error {
 	if err := checkEmail(u.Email); err != nil {
 		return err
 	}
+	if err := checkPassword(u.Password); err != nil {
+		return err
+	}
 	return checkRole(u.Role)
 }
 
 // Validate checks a user patch.
 func (p UserPatch) Validate() error {
-	if p.OpenID == nil && p.Name == nil && p.Email == nil && p.Role == nil {
-		return invalid("nothing to update: set openId, name, email or role")
+	if p.OpenID == nil && p.Name == nil && p.Email == nil && p.Role == nil && p.Password == nil {
+		return invalid("nothing to update: set openId, name, email, role or password")
+	}
+	if p.Password != nil {
+		if err := checkPassword(*p.Password); err != nil {
+			return err
+		}
 	}
 	if p.OpenID != nil {
 		if err := checkText("openId", *p.OpenID, maxOpenID, true); err != nil {

@@ -3,17 +3,30 @@ package platform
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 )
 
 // Every write goes to the database first and then removes every cached key
 // it affected, including negative entries: a user created with id 7 must not
 // stay "not found" because someone asked for 7 before it existed.
 
-// CreateUser creates a user.
-func (r *Repository) CreateUser(ctx context.Context, n NewUser) (User, error) {
+// Every change is made by an actor, who may change only what they own
+// (their user, their jobs and results) unless they are an admin.
+
+// CreateUser creates a user with a password. Only an admin creates users,
+// and sets their role.
+func (r *Repository) CreateUser(ctx context.Context, by Actor, n NewUser) (User, error) {
+	if !by.IsAdmin() {
+		return User{}, fmt.Errorf("%w: only an admin creates users", ErrForbidden)
+	}
 	if err := n.Validate(); err != nil {
 		return User{}, err
 	}
+	hash, err := r.passwords.hash(ctx, n.Password)
+	if err != nil {
+		return User{}, err
+	}
+	n.Password, n.PasswordHash = "", hash
 	u, err := r.db.CreateUser(ctx, n, r.now())
 	if err != nil {
 		return u, err
@@ -24,24 +37,42 @@ func (r *Repository) CreateUser(ctx context.Context, n NewUser) (User, error) {
 	return u, nil
 }
 
-// UpdateUser changes a user. A new open id clears the old one's key and
-// the new one's (which may hold a negative entry).
-func (r *Repository) UpdateUser(ctx context.Context, userID int64, p UserPatch) (User, error) {
+// UpdateUser changes a user: the user themself or an admin; the role, an
+// admin only. A new open id or password ends the user's sessions. A new
+// open id clears the old one's key and the new one's (which may hold a
+// negative entry).
+func (r *Repository) UpdateUser(ctx context.Context, by Actor, userID int64, p UserPatch) (User, error) {
+	if err := by.owns(userID, fmt.Sprintf("user %d", userID)); err != nil {
+		return User{}, err
+	}
+	if p.Role != nil && !by.IsAdmin() {
+		return User{}, fmt.Errorf("%w: only an admin sets a role", ErrForbidden)
+	}
 	if err := p.Validate(); err != nil {
 		return User{}, err
 	}
-	before, after, err := r.db.UpdateUser(ctx, userID, p, r.now())
-	if err != nil {
-		return after, err
+	if p.Password != nil {
+		hash, err := r.passwords.hash(ctx, *p.Password)
+		if err != nil {
+			return User{}, err
+		}
+		p.Password, p.PasswordHash = nil, &hash
 	}
-	r.invalidate(ctx, "update user", keyOf(r.users, id(userID)),
-		keyOf(r.byOpenID, before.OpenID), keyOf(r.byOpenID, after.OpenID))
-	return after, nil
+	up, err := r.db.UpdateUser(ctx, userID, p, r.now())
+	if err != nil {
+		return up.After, err
+	}
+	keys := []string{keyOf(r.users, id(userID)), keyOf(r.byOpenID, up.Before.OpenID), keyOf(r.byOpenID, up.After.OpenID)}
+	r.invalidate(ctx, "update user", append(keys, r.sessionKeys(up.EndedSessions)...)...)
+	return up.After, nil
 }
 
 // DeleteUser deletes a user with its jobs, results and sessions, and clears
-// all of them from the cache.
-func (r *Repository) DeleteUser(ctx context.Context, userID int64) error {
+// all of them from the cache: the user themself or an admin.
+func (r *Repository) DeleteUser(ctx context.Context, by Actor, userID int64) error {
+	if err := by.owns(userID, fmt.Sprintf("user %d", userID)); err != nil {
+		return err
+	}
 	rm, err := r.db.DeleteUser(ctx, userID)
 	if err != nil {
 		return err
@@ -50,16 +81,29 @@ func (r *Repository) DeleteUser(ctx context.Context, userID int64) error {
 	for _, j := range rm.JobIDs {
 		keys = append(keys, keyOf(r.jobs, id(j)), keyOf(r.results, id(j)))
 	}
-	for _, h := range rm.SessionHashes {
-		keys = append(keys, keyOf(r.sessions, h))
-	}
-	r.invalidate(ctx, "delete user", keys...)
+	r.invalidate(ctx, "delete user", append(keys, r.sessionKeys(rm.SessionHashes)...)...)
 	return nil
 }
 
-// CreateJob submits a job for an existing user.
-func (r *Repository) CreateJob(ctx context.Context, n NewJob) (Job, error) {
+// sessionKeys returns the cache keys of sessions by their hashes.
+func (r *Repository) sessionKeys(hashes []string) []string {
+	keys := make([]string, 0, len(hashes))
+	for _, h := range hashes {
+		keys = append(keys, keyOf(r.sessions, h))
+	}
+	return keys
+}
+
+// CreateJob submits a job for its owner: the actor themself (the default,
+// userId 0) or, by an admin, any user.
+func (r *Repository) CreateJob(ctx context.Context, by Actor, n NewJob) (Job, error) {
+	if n.UserID == 0 && !by.system {
+		n.UserID = by.User.ID
+	}
 	if err := n.Validate(); err != nil {
+		return Job{}, err
+	}
+	if err := by.owns(n.UserID, fmt.Sprintf("user %d", n.UserID)); err != nil {
 		return Job{}, err
 	}
 	j, err := r.db.CreateJob(ctx, n, r.now())
@@ -70,9 +114,26 @@ func (r *Repository) CreateJob(ctx context.Context, n NewJob) (Job, error) {
 	return j, nil
 }
 
-// UpdateJob changes a job's status, progress or error.
-func (r *Repository) UpdateJob(ctx context.Context, jobID int64, p JobPatch) (Job, error) {
+// ownsJob refuses a change of a job by anyone else than its owner or an
+// admin. The owner is read through the cache: a job never changes hands.
+func (r *Repository) ownsJob(ctx context.Context, by Actor, jobID int64) error {
+	if by.IsAdmin() {
+		return nil
+	}
+	j, err := r.GetJob(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	return by.owns(j.UserID, "job "+id(jobID))
+}
+
+// UpdateJob changes a job's status, progress or error: its owner or an
+// admin.
+func (r *Repository) UpdateJob(ctx context.Context, by Actor, jobID int64, p JobPatch) (Job, error) {
 	if err := p.Validate(); err != nil {
+		return Job{}, err
+	}
+	if err := r.ownsJob(ctx, by, jobID); err != nil {
 		return Job{}, err
 	}
 	j, err := r.db.UpdateJob(ctx, jobID, p, r.now())
@@ -85,9 +146,13 @@ func (r *Repository) UpdateJob(ctx context.Context, jobID int64, p JobPatch) (Jo
 	return j, nil
 }
 
-// PutJobResult stores a job's result and completes the job.
-func (r *Repository) PutJobResult(ctx context.Context, jobID int64, result json.RawMessage) (JobResult, error) {
+// PutJobResult stores a job's result and completes the job: its owner or
+// an admin.
+func (r *Repository) PutJobResult(ctx context.Context, by Actor, jobID int64, result json.RawMessage) (JobResult, error) {
 	if err := CheckResult(result); err != nil {
+		return JobResult{}, err
+	}
+	if err := r.ownsJob(ctx, by, jobID); err != nil {
 		return JobResult{}, err
 	}
 	res, j, err := r.db.PutResult(ctx, jobID, result, r.now())

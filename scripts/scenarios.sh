@@ -87,7 +87,8 @@ start_proxy() { # delay
 start_server() {
 	local name=$1 port=$2
 	shift 2
-	env ADDR="127.0.0.1:$port" ASIDE_ADMIN_TOKEN="$TOKEN" ASIDE_LOG_LEVEL=warn "$@" bin/aside-server 2>"$OUT/$name.log" &
+	# ASIDE_AUTH=off: the load generator's writes carry no session.
+	env ADDR="127.0.0.1:$port" ASIDE_ADMIN_TOKEN="$TOKEN" ASIDE_LOG_LEVEL=warn ASIDE_AUTH=off "$@" bin/aside-server 2>"$OUT/$name.log" &
 	SERVER_PID=$!
 	pids+=("$SERVER_PID")
 	wait_http "http://127.0.0.1:$port/healthz"

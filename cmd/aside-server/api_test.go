@@ -26,7 +26,7 @@ func TestWritesShowOnEveryEndpoint(t *testing.T) {
 		s.expectError(404, "NOT_FOUND", "GET", "/api/users/1/jobs", nil)
 		s.expectError(404, "NOT_FOUND", "GET", "/api/users?openId=oid-a", nil)
 		var u user
-		s.must(201, "POST", "/api/users", map[string]any{"openId": "oid-a", "name": "Ada", "email": "ada@example.com"}, &u)
+		s.must(201, "POST", "/api/users", map[string]any{"openId": "oid-a", "name": "Ada", "email": "ada@example.com", "password": testPassword}, &u)
 		if u.ID != 1 || u.Role != "user" || u.Name != "Ada" {
 			t.Fatalf("created user = %+v; want user 1", u)
 		}
@@ -108,7 +108,7 @@ func TestWritesShowOnEveryEndpoint(t *testing.T) {
 			Token     string
 			ExpiresAt time.Time
 		}
-		s.must(201, "POST", "/api/sessions", map[string]string{"openId": "oid-b"}, &sess)
+		s.must(201, "POST", "/api/sessions", map[string]string{"openId": "oid-b", "password": testPassword}, &sess)
 		signedIn := sess.ExpiresAt.Add(-platform.SessionTTL)
 		for _, p := range []string{userPath, byOpenIDb} {
 			var got user
@@ -134,7 +134,7 @@ func TestWritesShowOnEveryEndpoint(t *testing.T) {
 
 		// Deleting the user takes everything of it, from every endpoint,
 		// its session (read twice, so cached) included.
-		s.must(201, "POST", "/api/sessions", map[string]string{"openId": "oid-b"}, &sess)
+		s.must(201, "POST", "/api/sessions", map[string]string{"openId": "oid-b", "password": testPassword}, &sess)
 		auth = []string{"Authorization", "Bearer " + sess.Token}
 		s.must(200, "GET", "/api/session", nil, nil, auth...)
 		s.must(200, "GET", "/api/session", nil, nil, auth...)
@@ -180,7 +180,7 @@ func (s *server) stats() cacheStats {
 func TestRepeatedReadsRaiseHits(t *testing.T) {
 	forEachConfig(t, func(t *testing.T, s *server) {
 		var u user
-		s.must(201, "POST", "/api/users", map[string]any{"openId": "hits"}, &u)
+		s.must(201, "POST", "/api/users", map[string]any{"openId": "hits", "password": testPassword}, &u)
 		s.must(201, "POST", "/api/jobs", map[string]any{"userId": u.ID, "type": "export"}, nil)
 		for _, c := range []struct{ namespace, path string }{
 			{"users", fmt.Sprintf("/api/users/%d", u.ID)},
@@ -209,7 +209,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 
 func testBadInputChangesNothing(t *testing.T, s *server) {
 	var u user
-	s.must(201, "POST", "/api/users", map[string]any{"openId": "keep", "name": "Kept"}, &u)
+	s.must(201, "POST", "/api/users", map[string]any{"openId": "keep", "name": "Kept", "password": testPassword}, &u)
 	var j job
 	s.must(201, "POST", "/api/jobs", map[string]any{"userId": u.ID, "type": "export"}, &j)
 	userPath, jobPath := fmt.Sprintf("/api/users/%d", u.ID), fmt.Sprintf("/api/jobs/%d", j.ID)
@@ -239,7 +239,7 @@ func testBadInputChangesNothing(t *testing.T, s *server) {
 		s.expectError(400, "BAD_REQUEST", "PATCH", userPath, body)
 	}
 	s.expectError(400, "BAD_REQUEST", "POST", "/api/users", `{"name": "no open id"}`)
-	s.expectError(409, "CONFLICT", "POST", "/api/users", map[string]string{"openId": "keep"})
+	s.expectError(409, "CONFLICT", "POST", "/api/users", map[string]string{"openId": "keep", "password": testPassword})
 	s.expectError(413, "PAYLOAD_TOO_LARGE", "POST", "/api/users", `{"openId": "big", "name": "`+strings.Repeat("x", 300<<10)+`"}`)
 	s.expectError(413, "PAYLOAD_TOO_LARGE", "PATCH", userPath, `{"name": "`+strings.Repeat("x", 300<<10)+`"}`)
 	s.expectError(400, "BAD_REQUEST", "POST", "/api/jobs", map[string]any{"userId": u.ID, "type": "x", "input": "not an object", "extra": 1})
@@ -259,7 +259,7 @@ func testBadInputChangesNothing(t *testing.T, s *server) {
 	s.expectError(401, "UNAUTHORIZED", "GET", "/api/session", nil, "Authorization", "Bearer not-a-token")
 	s.expectError(401, "UNAUTHORIZED", "GET", "/api/session", nil, "Authorization", "Bearer "+strings.Repeat("A", 43))
 	s.expectError(401, "UNAUTHORIZED", "DELETE", "/api/session", nil, "Authorization", "Basic x")
-	s.expectError(404, "NOT_FOUND", "POST", "/api/sessions", map[string]string{"openId": "nobody"})
+	s.expectError(401, "UNAUTHORIZED", "POST", "/api/sessions", map[string]string{"openId": "nobody", "password": testPassword})
 	s.expectError(405, "METHOD_NOT_ALLOWED", "DELETE", "/api/jobs/1", nil)
 	s.expectError(404, "NOT_FOUND", "GET", "/api/nothing", nil)
 
@@ -297,7 +297,7 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 			t.Errorf("/readyz = %+v; want ready, database ok, cache %s, breaker %s, ping %q", ready, wantStore, wantBreaker, wantPing)
 		}
 		var u user
-		s.must(201, "POST", "/api/users", map[string]any{"openId": "m"}, &u)
+		s.must(201, "POST", "/api/users", map[string]any{"openId": "m", "password": testPassword}, &u)
 		s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
 		s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
 		status, body := s.call("GET", "/metrics", nil)
@@ -434,8 +434,8 @@ func TestSeedingClearsEntriesOfAnEarlierDatabase(t *testing.T) {
 func TestInputBothDatabasesRefuse(t *testing.T) {
 	forEachConfig(t, func(t *testing.T, s *server) {
 		var u user
-		s.must(201, "POST", "/api/users", map[string]any{"openId": "nul"}, &u)
-		s.expectError(400, "BAD_REQUEST", "POST", "/api/users", map[string]any{"openId": "a\x00b"})
+		s.must(201, "POST", "/api/users", map[string]any{"openId": "nul", "password": testPassword}, &u)
+		s.expectError(400, "BAD_REQUEST", "POST", "/api/users", map[string]any{"openId": "a\x00b", "password": testPassword})
 		s.expectError(400, "BAD_REQUEST", "PATCH", fmt.Sprintf("/api/users/%d", u.ID), map[string]any{"name": "x\x00"})
 		s.expectError(400, "BAD_REQUEST", "POST", "/api/jobs", `{"userId": `+fmt.Sprint(u.ID)+`, "type": "x", "input": {"k": "\u0000"}}`)
 		var j job
@@ -455,7 +455,7 @@ func TestInputBothDatabasesRefuse(t *testing.T) {
 func TestCacheOff(t *testing.T) {
 	s := start(t, env{"ASIDE_CACHE": "off"})
 	var u user
-	s.must(201, "POST", "/api/users", map[string]any{"openId": "off"}, &u)
+	s.must(201, "POST", "/api/users", map[string]any{"openId": "off", "password": testPassword}, &u)
 	s.must(200, "PATCH", fmt.Sprintf("/api/users/%d", u.ID), map[string]any{"name": "renamed"}, nil)
 	s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, &u)
 	if u.Name != "renamed" {

@@ -26,6 +26,16 @@ type config struct {
 	opTimeout   time.Duration // 0: the library's default
 	logLevel    slog.Level
 	accessLog   bool
+	auth        authConfig
+}
+
+// authConfig is who may change what: authorization on or off, the first
+// admin, and the other sites whose pages may send mutations.
+type authConfig struct {
+	off            bool
+	adminOpenID    string
+	adminPassword  string
+	allowedOrigins []string
 }
 
 // readConfig reads the environment; a bad value is an error, never a guess.
@@ -43,6 +53,11 @@ func readConfig(getenv func(string) string) (config, error) {
 	} else if ok {
 		cfg.redis = &opts
 	}
+	auth, err := readAuth(getenv)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.auth = auth
 	switch v := strings.ToLower(getenv("ASIDE_CACHE")); v {
 	case "", "on":
 	case "off":
@@ -120,4 +135,31 @@ func parseBytes(v string) (int64, error) {
 		return 0, errors.New("want a size above 0 and at most 1TiB, in bytes or with KiB, MiB or GiB, such as 256MiB")
 	}
 	return n * unit, nil
+}
+
+// readAuth reads ASIDE_AUTH (on, the default, or off), ASIDE_ADMIN_OPEN_ID
+// with ASIDE_ADMIN_PASSWORD, and ASIDE_ALLOWED_ORIGINS (comma-separated
+// scheme://host[:port]).
+func readAuth(getenv func(string) string) (authConfig, error) {
+	a := authConfig{adminOpenID: getenv("ASIDE_ADMIN_OPEN_ID"), adminPassword: getenv("ASIDE_ADMIN_PASSWORD")}
+	switch v := strings.ToLower(getenv("ASIDE_AUTH")); v {
+	case "", "on":
+	case "off":
+		a.off = true
+	default:
+		return a, fmt.Errorf("ASIDE_AUTH %q: want on or off", v)
+	}
+	if a.adminPassword != "" && a.adminOpenID == "" {
+		return a, errors.New("ASIDE_ADMIN_PASSWORD is set without ASIDE_ADMIN_OPEN_ID")
+	}
+	for _, o := range strings.Split(getenv("ASIDE_ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			return a, fmt.Errorf("ASIDE_ALLOWED_ORIGINS: %q is not scheme://host[:port]", o)
+		}
+		a.allowedOrigins = append(a.allowedOrigins, o)
+	}
+	return a, nil
 }

@@ -33,14 +33,24 @@ func TestMain(m *testing.M) {
 }
 
 // server is an aside-server started by run, on a free port, for one test.
+// Tests of what the API does run with authorization off; those of who may
+// do it turn it on (withAuth), and their requests then act as the admin
+// (testAdmin, signed in at start) unless they name another Authorization.
 type server struct {
-	t    *testing.T
-	env  env // the configuration it was started with
-	base string
-	logs *logBuffer
-	done chan error
-	stop context.CancelFunc
+	t     *testing.T
+	env   env // the configuration it was started with
+	base  string
+	logs  *logBuffer
+	done  chan error
+	stop  context.CancelFunc
+	admin string // the admin's session token
 }
+
+// The tests' admin and the password of every user the tests make.
+const (
+	testAdmin    = "test-admin"
+	testPassword = "correct horse battery staple"
+)
 
 // logBuffer collects the server's JSON log lines.
 type logBuffer struct {
@@ -96,6 +106,9 @@ func start(t *testing.T, e env) *server {
 	if _, ok := e["ASIDE_SEED"]; !ok {
 		e["ASIDE_SEED"] = "off"
 	}
+	if _, ok := e["ASIDE_AUTH"]; !ok {
+		e["ASIDE_AUTH"] = "off"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{t: t, env: e, logs: &logBuffer{addr: make(chan string, 1)}, done: make(chan error, 1), stop: cancel}
 	go func() { s.done <- run(ctx, nil, func(k string) string { return e[k] }, io.Discard, s.logs) }()
@@ -115,7 +128,24 @@ func start(t *testing.T, e env) *server {
 			t.Errorf("run after shutdown = %v; want nil", err)
 		}
 	})
+	if e["ASIDE_ADMIN_OPEN_ID"] == testAdmin {
+		s.admin = s.signIn(testAdmin, testPassword)
+	}
 	return s
+}
+
+// withAuth turns authorization on in e, with the tests' admin.
+func withAuth(e env) env {
+	e["ASIDE_AUTH"], e["ASIDE_ADMIN_OPEN_ID"], e["ASIDE_ADMIN_PASSWORD"] = "on", testAdmin, testPassword
+	return e
+}
+
+// signIn returns a session token of the user.
+func (s *server) signIn(openID, password string) string {
+	s.t.Helper()
+	var out struct{ Token string }
+	s.must(201, "POST", "/api/sessions", map[string]string{"openId": openID, "password": password}, &out, "Authorization", "")
+	return out.Token
 }
 
 // stores are the configurations every end-to-end test runs on: the
@@ -157,7 +187,17 @@ func (s *server) call(method, path string, body any, header ...string) (int, []b
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if s.admin != "" {
+		req.Header.Set("Authorization", "Bearer "+s.admin)
+	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] == "" {
+			req.Header.Del(header[i])
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)

@@ -32,14 +32,14 @@ func TestReadmeWalkthrough(t *testing.T) {
 		t.Fatalf("the walkthrough block looks wrong:\n%s", block)
 	}
 
-	s := start(t, env{"ASIDE_SEED": "auto", "ASIDE_ADMIN_TOKEN": "s3cret"})
+	s := start(t, env{"ASIDE_SEED": "auto", "ASIDE_AUTH": "on", "ASIDE_ADMIN_TOKEN": "s3cret-admin-token"})
 	script := strings.ReplaceAll(block, "localhost:8080", strings.TrimPrefix(s.base, "http://"))
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the README walkthrough failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{`"name":"Ada Lovelace"`, `"status":"completed"`, `"rowsOut":3`, `"hitRateFormatted"`, `"success":true`, `aside_cache_hits_total{namespace="users"}`, `"status":"ready"`} {
+	for _, want := range []string{`"name":"Ada Lovelace"`, `"status":"completed"`, `"rowsOut":3`, "403\n", `"hitRateFormatted"`, `"success":true`, `aside_cache_hits_total{namespace="users"}`, `"status":"ready"`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the walkthrough's output lacks %s:\n%s", want, out)
 		}

@@ -52,6 +52,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if err := setUpAuth(ctx, log, repo, cfg.auth); err != nil {
+		return err
+	}
 	if cache != nil {
 		warm(ctx, log, repo)
 	}
@@ -64,6 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Handler: httpapi.New(httpapi.Config{
 			Repo: repo, DBPing: db.Ping, StoreName: storeName, StorePing: storePing,
 			AdminToken: cfg.adminToken, Logger: log, AccessLog: cfg.accessLog,
+			AuthOff: cfg.auth.off, AllowedOrigins: cfg.auth.allowedOrigins,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -196,4 +200,21 @@ func pruneSessions(ctx context.Context, log *slog.Logger, repo *platform.Reposit
 		case <-t.C:
 		}
 	}
+}
+
+// setUpAuth makes the first admin when ASIDE_ADMIN_OPEN_ID asks for one,
+// and says loudly when authorization is off.
+func setUpAuth(ctx context.Context, log *slog.Logger, repo *platform.Repository, a authConfig) error {
+	if a.off {
+		log.Warn("AUTHORIZATION IS OFF (ASIDE_AUTH=off): anyone can change any user, job or result; for local benchmarks only")
+	}
+	if a.adminOpenID == "" {
+		return nil
+	}
+	u, err := repo.EnsureAdmin(ctx, a.adminOpenID, a.adminPassword)
+	if err != nil {
+		return fmt.Errorf("ASIDE_ADMIN_OPEN_ID %q: %w", a.adminOpenID, err)
+	}
+	log.Info("admin ready", "openId", u.OpenID, "id", u.ID, "passwordSet", a.adminPassword != "")
+	return nil
 }

@@ -25,7 +25,7 @@ func TestSecondSignalEndsTheShutdown(t *testing.T) {
 	}
 	logs := &logBuffer{addr: make(chan string, 1)}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = []string{runMainEnv + "=1", "ADDR=127.0.0.1:0", "ASIDE_SEED=off",
+	cmd.Env = []string{runMainEnv + "=1", "ADDR=127.0.0.1:0", "ASIDE_SEED=off", "ASIDE_AUTH=off",
 		"DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "aside.db")}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -53,7 +53,7 @@ func TestSecondSignalEndsTheShutdown(t *testing.T) {
 	defer conn.Close()
 	// The server answers 100 Continue when the handler reads the body: from
 	// then on the request is in flight, and the shutdown waits for it.
-	fmt.Fprintf(conn, "POST /api/users HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", addr)
+	fmt.Fprintf(conn, "POST /api/users HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", addr)
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if status, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.HasPrefix(status, "HTTP/1.1 100 ") {
 		t.Fatalf("the request got %q, %v; want 100 Continue", status, err)

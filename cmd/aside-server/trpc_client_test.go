@@ -28,7 +28,7 @@ func TestStockTRPCClient(t *testing.T) {
 	}
 	s := start(t, env{"ASIDE_ADMIN_TOKEN": "node-token"})
 	var u user
-	s.must(201, "POST", "/api/users", map[string]any{"openId": "from-node"}, &u)
+	s.must(201, "POST", "/api/users", map[string]any{"openId": "from-node", "password": testPassword}, &u)
 	s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
 	s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
 

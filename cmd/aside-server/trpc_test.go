@@ -60,7 +60,7 @@ func TestMonitoringMutationsNeedTheAdminToken(t *testing.T) {
 	s := start(t, env{"ASIDE_ADMIN_TOKEN": "s3cret-token"})
 	auth := []string{"Authorization", "Bearer s3cret-token"}
 	var u user
-	s.must(201, "POST", "/api/users", map[string]any{"openId": "kept-cached"}, &u)
+	s.must(201, "POST", "/api/users", map[string]any{"openId": "kept-cached", "password": testPassword}, &u)
 	userPath := fmt.Sprintf("/api/users/%d", u.ID)
 	s.must(200, "GET", userPath, nil, nil) // cached from here on
 	for _, h := range [][]string{nil, {"Authorization", "Bearer wrong"}, {"Authorization", "s3cret-token"}, {"Authorization", "Bearer "}, {"Authorization", "Basic s3cret-token"}} {
@@ -96,7 +96,7 @@ func TestMonitoringProcedures(t *testing.T) {
 	}
 	var u user
 	for i := range 3 {
-		s.must(201, "POST", "/api/users", map[string]any{"openId": fmt.Sprint("m", i)}, &u)
+		s.must(201, "POST", "/api/users", map[string]any{"openId": fmt.Sprint("m", i), "password": testPassword}, &u)
 		s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
 		s.must(200, "GET", fmt.Sprintf("/api/users/%d/jobs", u.ID), nil, nil)
 	}
@@ -183,7 +183,7 @@ func TestRedisDownAtStartAndAfter(t *testing.T) {
 	}
 	s := start(t, env{"REDIS_URL": srv.URL(), "ASIDE_ADMIN_TOKEN": "tok"})
 	var u user
-	s.must(201, "POST", "/api/users", map[string]any{"openId": "down"}, &u)
+	s.must(201, "POST", "/api/users", map[string]any{"openId": "down", "password": testPassword}, &u)
 	for range 10 {
 		s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
 	}

@@ -66,7 +66,8 @@ const adminToken = "cli-test-token"
 func startServer(t *testing.T, dbFile string, env ...string) string {
 	t.Helper()
 	cmd := exec.Command(buildServer(t))
-	cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:"+dbFile, "ASIDE_ADMIN_TOKEN="+adminToken)
+	// Authorization off: the load generator's writes carry no session.
+	cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0", "DATABASE_URL=sqlite:"+dbFile, "ASIDE_ADMIN_TOKEN="+adminToken, "ASIDE_AUTH=off")
 	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -24,8 +24,9 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 }
 
 // fail answers with the status err calls for. It is the one place that
-// maps domain errors to HTTP: 400 invalid, 401 unauthorized, 404 not
-// found, 409 conflict, 413 too large, and 500 for the rest, whose details
+// maps domain errors to HTTP: 400 invalid, 401 unauthorized, 403
+// forbidden, 404 not found, 409 conflict, 413 too large, and 500 for the
+// rest, whose details
 // go to the log, not to the client.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
@@ -37,6 +38,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, platform.ErrUnauthorized):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="aside"`)
 		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", clean(err, platform.ErrUnauthorized))
+	case errors.Is(err, platform.ErrForbidden):
+		writeError(w, http.StatusForbidden, "FORBIDDEN", clean(err, platform.ErrForbidden))
 	case errors.Is(err, platform.ErrNotFound):
 		writeError(w, http.StatusNotFound, "NOT_FOUND", err.Error())
 	case errors.Is(err, platform.ErrConflict):

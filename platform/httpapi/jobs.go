@@ -8,12 +8,17 @@ import (
 )
 
 func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
+	by, err := s.actor(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	var in platform.NewJob
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	j, err := s.Repo.CreateJob(r.Context(), in)
+	j, err := s.Repo.CreateJob(r.Context(), by, in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -41,12 +46,17 @@ func (s *server) updateJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	by, err := s.actor(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	var in platform.JobPatch
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	j, err := s.Repo.UpdateJob(r.Context(), id, in)
+	j, err := s.Repo.UpdateJob(r.Context(), by, id, in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -62,6 +72,11 @@ func (s *server) putResult(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	by, err := s.actor(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	var in struct {
 		Result json.RawMessage `json:"result"`
 	}
@@ -69,7 +84,7 @@ func (s *server) putResult(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.Repo.PutJobResult(r.Context(), id, in.Result)
+	res, err := s.Repo.PutJobResult(r.Context(), by, id, in.Result)
 	if err != nil {
 		s.fail(w, r, err)
 		return

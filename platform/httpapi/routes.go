@@ -6,29 +6,31 @@ import "net/http"
 // from the method-less pattern beside it (the more specific pattern wins),
 // and unknown paths a JSON 404.
 func (s *server) routes(mux *http.ServeMux, trpc, metrics http.Handler) {
-	mux.HandleFunc("POST /api/users", s.createUser)
+	// Every change goes through s.mutation (CSRF) and asks for s.actor.
+	mux.HandleFunc("POST /api/users", s.mutation(s.createUser))
 	mux.HandleFunc("GET /api/users", s.userByOpenID)
 	mux.HandleFunc("/api/users", methodNotAllowed)
 	mux.HandleFunc("GET /api/users/{id}", s.getUser)
-	mux.HandleFunc("PATCH /api/users/{id}", s.updateUser)
-	mux.HandleFunc("DELETE /api/users/{id}", s.deleteUser)
+	mux.HandleFunc("PATCH /api/users/{id}", s.mutation(s.updateUser))
+	mux.HandleFunc("DELETE /api/users/{id}", s.mutation(s.deleteUser))
 	mux.HandleFunc("/api/users/{id}", methodNotAllowed)
 	mux.HandleFunc("GET /api/users/{id}/jobs", s.listJobs)
 	mux.HandleFunc("/api/users/{id}/jobs", methodNotAllowed)
 
-	mux.HandleFunc("POST /api/jobs", s.createJob)
+	mux.HandleFunc("POST /api/jobs", s.mutation(s.createJob))
 	mux.HandleFunc("/api/jobs", methodNotAllowed)
 	mux.HandleFunc("GET /api/jobs/{id}", s.getJob)
-	mux.HandleFunc("PATCH /api/jobs/{id}", s.updateJob)
+	mux.HandleFunc("PATCH /api/jobs/{id}", s.mutation(s.updateJob))
 	mux.HandleFunc("/api/jobs/{id}", methodNotAllowed)
-	mux.HandleFunc("PUT /api/jobs/{id}/result", s.putResult)
+	mux.HandleFunc("PUT /api/jobs/{id}/result", s.mutation(s.putResult))
 	mux.HandleFunc("GET /api/jobs/{id}/result", s.getResult)
 	mux.HandleFunc("/api/jobs/{id}/result", methodNotAllowed)
 
-	mux.HandleFunc("POST /api/sessions", s.createSession)
+	mux.HandleFunc("POST /api/sessions", s.mutation(s.createSession))
+	mux.HandleFunc("DELETE /api/sessions", s.mutation(s.deleteSessions))
 	mux.HandleFunc("/api/sessions", methodNotAllowed)
 	mux.HandleFunc("GET /api/session", s.getSession)
-	mux.HandleFunc("DELETE /api/session", s.deleteSession)
+	mux.HandleFunc("DELETE /api/session", s.mutation(s.deleteSession))
 	mux.HandleFunc("/api/session", methodNotAllowed)
 
 	mux.Handle("/trpc/", trpc)

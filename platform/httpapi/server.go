@@ -33,6 +33,12 @@ type Config struct {
 	// AccessLog logs every request at info level. Off by default: at tens
 	// of thousands of requests a second it would be the bottleneck.
 	AccessLog bool
+	// AuthOff lets every request act as the system: no session needed for
+	// a mutation, no ownership checked. For local benchmarks only.
+	AuthOff bool
+	// AllowedOrigins are the other sites (scheme://host[:port]) whose pages
+	// may send mutations; the server's own host always may.
+	AllowedOrigins []string
 }
 
 // server holds the dependencies of the handlers.

@@ -5,17 +5,20 @@ import (
 	"time"
 )
 
-// createSession answers POST /api/sessions {"openId": "..."}: it signs the
-// user in and returns the session's token, shown this once.
+// createSession answers POST /api/sessions {"openId": "...", "password":
+// "..."}: it signs the user in and returns the session's token, shown this
+// once, never to be kept by a cache on the way.
 func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		OpenID string `json:"openId"`
+		OpenID   string `json:"openId"`
+		Password string `json:"password"`
 	}
+	noStore(w)
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	token, sess, err := s.Repo.NewSession(r.Context(), in.OpenID)
+	token, sess, err := s.Repo.NewSession(r.Context(), in.OpenID, in.Password)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -28,6 +31,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 
 // getSession answers GET /api/session: the signed-in user.
 func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
+	noStore(w)
 	token, err := bearer(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -49,6 +53,26 @@ func (s *server) deleteSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Repo.EndSession(r.Context(), token); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// deleteSessions answers DELETE /api/sessions: it signs the session's
+// user out everywhere.
+func (s *server) deleteSessions(w http.ResponseWriter, r *http.Request) {
+	token, err := bearer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	by, err := s.Repo.ActorOf(r.Context(), token)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Repo.EndAllSessions(r.Context(), by); err != nil {
 		s.fail(w, r, err)
 		return
 	}

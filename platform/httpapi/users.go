@@ -7,12 +7,17 @@ import (
 )
 
 func (s *server) createUser(w http.ResponseWriter, r *http.Request) {
+	by, err := s.actor(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	var in platform.NewUser
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	u, err := s.Repo.CreateUser(r.Context(), in)
+	u, err := s.Repo.CreateUser(r.Context(), by, in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -55,12 +60,17 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	by, err := s.actor(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	var in platform.UserPatch
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	u, err := s.Repo.UpdateUser(r.Context(), id, in)
+	u, err := s.Repo.UpdateUser(r.Context(), by, id, in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -74,7 +84,12 @@ func (s *server) deleteUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.Repo.DeleteUser(r.Context(), id); err != nil {
+	by, err := s.actor(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Repo.DeleteUser(r.Context(), by, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -9,14 +9,16 @@ const (
 // queries are written for PostgreSQL; Open rewrites them for SQLite. A
 // %FOR_UPDATE% marks where the dialect's row lock goes.
 var queries = map[string]string{
-	"createUser": `INSERT INTO users (open_id, name, email, role, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $5) RETURNING ` + userCols,
+	"createUser": `INSERT INTO users (open_id, name, email, role, created_at, updated_at, password_hash)
+		VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING ` + userCols,
+	"credentials":  `SELECT ` + userCols + `, password_hash FROM users WHERE open_id = $1`,
+	"setPassword":  `UPDATE users SET password_hash = $2 WHERE id = $1`,
 	"userByID":     `SELECT ` + userCols + ` FROM users WHERE id = $1`,
 	"userByOpenID": `SELECT ` + userCols + ` FROM users WHERE open_id = $1`,
 	"lockUser":     `SELECT ` + userCols + ` FROM users WHERE id = $1%FOR_UPDATE%`,
 	"updateUser": `UPDATE users SET open_id = $2, name = $3, email = $4, role = $5, updated_at = $6
 		WHERE id = $1 RETURNING ` + userCols,
-	"signIn":       `UPDATE users SET last_signed_in = $2, updated_at = $2 WHERE open_id = $1 RETURNING ` + userCols,
+	"signIn":       `UPDATE users SET last_signed_in = $2, updated_at = $2 WHERE id = $1 RETURNING ` + userCols,
 	"deleteUser":   `DELETE FROM users WHERE id = $1`,
 	"jobIDsOfUser": `SELECT id FROM jobs WHERE user_id = $1`,
 	"hashesOfUser": `SELECT token_hash FROM sessions WHERE user_id = $1`,
@@ -44,4 +46,7 @@ var queries = map[string]string{
 	"sessionByHash": `SELECT token_hash, user_id, created_at, expires_at FROM sessions WHERE token_hash = $1`,
 	"pruneSessions": `DELETE FROM sessions WHERE expires_at <= $1`,
 	"deleteSession": `DELETE FROM sessions WHERE token_hash = $1 RETURNING token_hash, user_id, created_at, expires_at`,
+	"liveSessions": `SELECT token_hash FROM sessions WHERE user_id = $1 AND expires_at > $2
+		ORDER BY created_at DESC, token_hash`,
+	"endSessions": `DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash`,
 }

@@ -42,7 +42,7 @@ func (s *DB) Seed(ctx context.Context, d platform.Demo) (seeded bool, err error)
 func (s *DB) insertDemo(ctx context.Context, tx *sql.Tx, d platform.Demo) error {
 	users := make([][]any, len(d.Users))
 	for i, u := range d.Users {
-		users[i] = []any{u.ID, u.OpenID, u.Name, u.Email, u.Role, u.CreatedAt, u.UpdatedAt}
+		users[i] = []any{u.ID, u.OpenID, u.Name, u.Email, u.Role, u.CreatedAt, u.UpdatedAt, d.PasswordHash}
 	}
 	jobs := make([][]any, len(d.Jobs))
 	for i, j := range d.Jobs {
@@ -56,7 +56,7 @@ func (s *DB) insertDemo(ctx context.Context, tx *sql.Tx, d platform.Demo) error 
 		table, cols string
 		rows        [][]any
 	}{
-		{"users", "id, open_id, name, email, role, created_at, updated_at", users},
+		{"users", "id, open_id, name, email, role, created_at, updated_at, password_hash", users},
 		{"jobs", jobCols, jobs},
 		{"job_results", "job_id, result, created_at", results},
 	} {

@@ -89,16 +89,16 @@ func TestUsers(t *testing.T) {
 		}
 
 		name, openID, later := "Ada Lovelace", "oid-2", at.Add(time.Second)
-		before, after, err := db.UpdateUser(ctx, u.ID, platform.UserPatch{Name: &name, OpenID: &openID}, later)
-		if err != nil || before != u || after.Name != name || after.OpenID != openID || after.Email != u.Email || !after.UpdatedAt.Equal(later) {
-			t.Errorf("UpdateUser = %+v, %+v, %v", before, after, err)
+		up, err := db.UpdateUser(ctx, u.ID, platform.UserPatch{Name: &name, OpenID: &openID}, later)
+		if before, after := up.Before, up.After; err != nil || before != u || after.Name != name || after.OpenID != openID || after.Email != u.Email || !after.UpdatedAt.Equal(later) {
+			t.Errorf("UpdateUser = %+v, %v", up, err)
 		}
 		mustUser(t, db, "oid-3")
 		taken := "oid-3"
-		if _, _, err := db.UpdateUser(ctx, u.ID, platform.UserPatch{OpenID: &taken}, later); !errors.Is(err, platform.ErrConflict) {
+		if _, err := db.UpdateUser(ctx, u.ID, platform.UserPatch{OpenID: &taken}, later); !errors.Is(err, platform.ErrConflict) {
 			t.Errorf("UpdateUser to a taken open id = %v; want ErrConflict", err)
 		}
-		if _, _, err := db.UpdateUser(ctx, 999, platform.UserPatch{Name: &name}, later); !errors.Is(err, platform.ErrNotFound) {
+		if _, err := db.UpdateUser(ctx, 999, platform.UserPatch{Name: &name}, later); !errors.Is(err, platform.ErrNotFound) {
 			t.Errorf("UpdateUser(999) = %v; want ErrNotFound", err)
 		}
 		recent, err := db.RecentUsers(ctx, 1)
@@ -220,19 +220,19 @@ func TestSessionsAndDelete(t *testing.T) {
 		u := mustUser(t, db, "signer")
 		at := now()
 		sess := platform.Session{TokenHash: "h1", CreatedAt: at, ExpiresAt: at.Add(platform.SessionTTL)}
-		signed, err := db.SignIn(ctx, "signer", sess)
+		signed, _, err := db.SignIn(ctx, u.ID, sess, platform.MaxSessions)
 		if err != nil || signed.ID != u.ID || signed.LastSignedIn == nil || !signed.LastSignedIn.Equal(at) {
 			t.Fatalf("SignIn = %+v, %v", signed, err)
 		}
-		if _, err := db.SignIn(ctx, "nobody", platform.Session{TokenHash: "h2", CreatedAt: at, ExpiresAt: at}); !errors.Is(err, platform.ErrNotFound) {
-			t.Errorf("SignIn of an unknown open id = %v; want ErrNotFound", err)
+		if _, _, err := db.SignIn(ctx, 999, platform.Session{TokenHash: "h2", CreatedAt: at, ExpiresAt: at}, platform.MaxSessions); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("SignIn of an unknown user = %v; want ErrNotFound", err)
 		}
 		got, err := db.SessionByHash(ctx, "h1")
 		if err != nil || got.UserID != u.ID || !got.ExpiresAt.Equal(sess.ExpiresAt) {
 			t.Errorf("SessionByHash = %+v, %v", got, err)
 		}
 		j := mustJob(t, db, u.ID)
-		db.SignIn(ctx, "signer", platform.Session{TokenHash: "h3", CreatedAt: at, ExpiresAt: at.Add(time.Hour)})
+		db.SignIn(ctx, u.ID, platform.Session{TokenHash: "h3", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, platform.MaxSessions)
 		if _, err := db.DeleteSession(ctx, "h3"); err != nil {
 			t.Errorf("DeleteSession(h3): %v", err)
 		}
@@ -376,15 +376,54 @@ func TestConcurrentMigrations(t *testing.T) {
 func TestPruneSessions(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		mustUser(t, db, "p")
+		u := mustUser(t, db, "p")
 		at := now()
-		db.SignIn(ctx, "p", platform.Session{TokenHash: "old", CreatedAt: at.Add(-2 * time.Hour), ExpiresAt: at.Add(-time.Hour)})
-		db.SignIn(ctx, "p", platform.Session{TokenHash: "new", CreatedAt: at, ExpiresAt: at.Add(time.Hour)})
+		db.SignIn(ctx, u.ID, platform.Session{TokenHash: "old", CreatedAt: at.Add(-2 * time.Hour), ExpiresAt: at.Add(-time.Hour)}, platform.MaxSessions)
+		db.SignIn(ctx, u.ID, platform.Session{TokenHash: "new", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, platform.MaxSessions)
 		if n, err := db.PruneSessions(ctx, at); err != nil || n != 1 {
 			t.Errorf("PruneSessions = %d, %v; want 1", n, err)
 		}
 		if _, err := db.SessionByHash(ctx, "new"); err != nil {
 			t.Errorf("the live session was pruned: %v", err)
+		}
+	})
+}
+
+// A sign-in past the cap ends the oldest live sessions; a new password or
+// open id, and sign-out everywhere, end them all; credentials come with
+// the hash, which no other read returns.
+func TestSessionsCappedAndEnded(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		u, err := db.CreateUser(ctx, platform.NewUser{OpenID: "capped", Role: platform.RoleUser, PasswordHash: "$argon2id$hash"}, now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := now()
+		var ended []string
+		for i := range 5 {
+			sess := platform.Session{TokenHash: fmt.Sprint("s", i), CreatedAt: at.Add(time.Duration(i) * time.Second), ExpiresAt: at.Add(time.Hour)}
+			_, e, err := db.SignIn(ctx, u.ID, sess, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ended = append(ended, e...)
+		}
+		if !slices.Equal(ended, []string{"s0", "s1"}) {
+			t.Errorf("sessions ended by 5 sign-ins with a cap of 3 = %q; want s0, s1", ended)
+		}
+		if _, hash, err := db.Credentials(ctx, "capped"); err != nil || hash != "$argon2id$hash" {
+			t.Errorf("Credentials = %q, %v", hash, err)
+		}
+		pw := "$argon2id$other"
+		up, err := db.UpdateUser(ctx, u.ID, platform.UserPatch{PasswordHash: &pw}, now())
+		slices.Sort(up.EndedSessions)
+		if err != nil || !slices.Equal(up.EndedSessions, []string{"s2", "s3", "s4"}) {
+			t.Errorf("a new password ended %q, %v; want s2-s4", up.EndedSessions, err)
+		}
+		db.SignIn(ctx, u.ID, platform.Session{TokenHash: "s5", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, 3)
+		if ended, err := db.EndSessions(ctx, u.ID); err != nil || !slices.Equal(ended, []string{"s5"}) {
+			t.Errorf("EndSessions = %q, %v; want s5", ended, err)
 		}
 	})
 }

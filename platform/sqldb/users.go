@@ -11,7 +11,7 @@ import (
 
 // CreateUser inserts a user; a taken open id is platform.ErrConflict.
 func (s *DB) CreateUser(ctx context.Context, n platform.NewUser, now time.Time) (platform.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, s.q("createUser"), n.OpenID, n.Name, n.Email, n.Role, now))
+	u, err := scanUser(s.db.QueryRowContext(ctx, s.q("createUser"), n.OpenID, n.Name, n.Email, n.Role, now, n.PasswordHash))
 	if err != nil {
 		return u, s.writeErr(err, "create user with open id %q", n.OpenID)
 	}
@@ -45,46 +45,85 @@ func (s *DB) UserByOpenID(ctx context.Context, openID string) (platform.User, er
 	return u, nil
 }
 
-// UpdateUser applies p to the user and returns it before and after.
-func (s *DB) UpdateUser(ctx context.Context, id int64, p platform.UserPatch, now time.Time) (before, after platform.User, err error) {
+// UpdateUser applies p to the user. A new open id or password ends the
+// user's sessions in the same transaction.
+func (s *DB) UpdateUser(ctx context.Context, id int64, p platform.UserPatch, now time.Time) (up platform.UserUpdate, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if before, err = scanUser(tx.QueryRowContext(ctx, s.q("lockUser"), id)); err != nil {
+		if up.Before, err = scanUser(tx.QueryRowContext(ctx, s.q("lockUser"), id)); err != nil {
 			return notFound(err, "user %d", id)
 		}
-		next := before
-		if p.OpenID != nil {
-			next.OpenID = *p.OpenID
-		}
-		if p.Name != nil {
-			next.Name = *p.Name
-		}
-		if p.Email != nil {
-			next.Email = *p.Email
-		}
-		if p.Role != nil {
-			next.Role = *p.Role
-		}
-		after, err = scanUser(tx.QueryRowContext(ctx, s.q("updateUser"), id, next.OpenID, next.Name, next.Email, next.Role, now))
+		next := p.Apply(up.Before)
+		up.After, err = scanUser(tx.QueryRowContext(ctx, s.q("updateUser"), id, next.OpenID, next.Name, next.Email, next.Role, now))
 		if err != nil {
 			return s.writeErr(err, "update user %d", id)
 		}
-		return nil
+		if p.PasswordHash != nil {
+			if _, err := tx.ExecContext(ctx, s.q("setPassword"), id, *p.PasswordHash); err != nil {
+				return fmt.Errorf("sqldb: set the password of user %d: %w", id, err)
+			}
+		}
+		if p.PasswordHash != nil || next.OpenID != up.Before.OpenID {
+			up.EndedSessions, err = queryAll(ctx, tx, scanOne[string], s.q("endSessions"), id)
+		}
+		return err
 	})
-	return before, after, err
+	return up, err
 }
 
-// SignIn records a sign-in of the user with openID and stores the session.
-func (s *DB) SignIn(ctx context.Context, openID string, sess platform.Session) (u platform.User, err error) {
+// Credentials reads a user by open id, with its password hash.
+func (s *DB) Credentials(ctx context.Context, openID string) (u platform.User, hash string, err error) {
+	u, err = scanUser(withHash{s.db.QueryRowContext(ctx, s.q("credentials"), openID), &hash})
+	if err != nil {
+		return u, "", notFound(err, "user with open id %q", openID)
+	}
+	return u, hash, nil
+}
+
+// withHash scans a user's row followed by its password hash.
+type withHash struct {
+	r    scanner
+	hash *string
+}
+
+func (w withHash) Scan(dest ...any) error { return w.r.Scan(append(dest, w.hash)...) }
+
+// SignIn records a sign-in of the user and stores the session, and ends
+// the user's oldest live sessions past the newest keep, in one
+// transaction; it returns the hashes of those it ended.
+func (s *DB) SignIn(ctx context.Context, userID int64, sess platform.Session, keep int) (u platform.User, ended []string, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if u, err = scanUser(tx.QueryRowContext(ctx, s.q("signIn"), openID, sess.CreatedAt)); err != nil {
-			return notFound(err, "user with open id %q", openID)
+		if u, err = scanUser(tx.QueryRowContext(ctx, s.q("signIn"), userID, sess.CreatedAt)); err != nil {
+			return notFound(err, "user %d", userID)
 		}
 		if _, err := tx.ExecContext(ctx, s.q("createSession"), sess.TokenHash, u.ID, sess.CreatedAt, sess.ExpiresAt); err != nil {
 			return fmt.Errorf("sqldb: create session: %w", err)
 		}
+		live, err := queryAll(ctx, tx, scanOne[string], s.q("liveSessions"), u.ID, sess.CreatedAt)
+		if err != nil || len(live) <= keep {
+			return err
+		}
+		for _, h := range live[keep:] {
+			if _, err := tx.ExecContext(ctx, s.q("deleteSession"), h); err != nil {
+				return fmt.Errorf("sqldb: end an old session: %w", err)
+			}
+		}
+		ended = live[keep:]
 		return nil
 	})
-	return u, err
+	return u, ended, err
+}
+
+// EndSessions removes every session of the user and returns their hashes.
+func (s *DB) EndSessions(ctx context.Context, userID int64) ([]string, error) {
+	var ended []string
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+		ended, err = queryAll(ctx, tx, scanOne[string], s.q("endSessions"), userID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqldb: end the sessions of user %d: %w", userID, err)
+	}
+	return ended, nil
 }
 
 // DeleteUser removes the user, and with it (ON DELETE CASCADE) its jobs,

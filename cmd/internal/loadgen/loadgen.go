@@ -248,6 +248,9 @@ func call(ctx context.Context, client *http.Client, cfg Config, key int, write b
 	if err != nil {
 		return err
 	}
+	if write {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
