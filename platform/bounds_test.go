@@ -3,6 +3,7 @@ package platform_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"runtime"
 	"strings"
 	"testing"
@@ -67,4 +68,25 @@ func heapAlloc() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// A missing row is cached under a key of bounded length, whatever the id
+// asked for: an open id of 255 colons escapes to 765 bytes, and is hashed.
+func TestNegativeEntriesHaveBoundedKeys(t *testing.T) {
+	s, err := memstore.New(memstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := newRepoOn(t, s, aside.Options{KeyPrefix: "keys:"})
+	ctx := context.Background()
+	if _, err := r.GetUserByOpenID(ctx, strings.Repeat(":", 255)); !errors.Is(err, platform.ErrNotFound) {
+		t.Fatalf("GetUserByOpenID of a missing open id = %v; want ErrNotFound", err)
+	}
+	keys, _, err := s.Scan(ctx, "", "keys:*", 1000)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys = %q, %v; want the one negative entry", keys, err)
+	}
+	if n := len(keys[0]); n > len("keys:user:openid:")+aside.MaxIDLen {
+		t.Errorf("the negative entry's key is %d bytes (%.40q...); want at most %d", n, keys[0], len("keys:user:openid:")+aside.MaxIDLen)
+	}
 }
