@@ -163,19 +163,26 @@ func TestSessionsEndWithTheirCredentials(t *testing.T) {
 }
 
 // The first admin of a deployment: EnsureAdmin creates the user, or
-// promotes one and sets its password.
+// promotes one; it never resets a password a user has, so that a restart
+// ends no session.
 func TestEnsureAdmin(t *testing.T) {
 	r, _ := newRepo(t, true)
 	ctx := context.Background()
+	if _, err := r.EnsureAdmin(ctx, "root", ""); !errors.Is(err, platform.ErrInvalid) {
+		t.Errorf("EnsureAdmin of a new open id without a password = %v; want ErrInvalid", err)
+	}
 	u, err := r.EnsureAdmin(ctx, "root", testPassword)
 	if err != nil || u.Role != platform.RoleAdmin {
 		t.Fatalf("EnsureAdmin of a new open id = %+v, %v", u, err)
 	}
-	signedIn(t, r, "eve", platform.RoleUser)
+	_, token := signedIn(t, r, "eve", platform.RoleUser)
 	if u, err := r.EnsureAdmin(ctx, "eve", "another long password"); err != nil || u.Role != platform.RoleAdmin {
 		t.Fatalf("EnsureAdmin of a user = %+v, %v", u, err)
 	}
-	if _, _, err := r.NewSession(ctx, "eve", "another long password"); err != nil {
-		t.Errorf("the promoted admin signs in with the new password: %v", err)
+	if by, err := r.ActorOf(ctx, token); err != nil || !by.IsAdmin() {
+		t.Errorf("eve's session after the promotion = %+v, %v; want it alive, and an admin's", by, err)
+	}
+	if _, _, err := r.NewSession(ctx, "eve", testPassword); err != nil {
+		t.Errorf("the promoted admin signs in with her own password: %v", err)
 	}
 }

@@ -95,21 +95,29 @@ func (r *Repository) EndAllSessions(ctx context.Context, by Actor) error {
 }
 
 // EnsureAdmin makes the user with openID an admin, creating them with
-// password when there is none (a password is then required), and setting
-// their password when one is given: how a deployment gets its first admin
-// (ASIDE_ADMIN_OPEN_ID and ASIDE_ADMIN_PASSWORD).
+// password when there is none (a password is then required): how a
+// deployment gets its first admin (ASIDE_ADMIN_OPEN_ID and
+// ASIDE_ADMIN_PASSWORD). The password is set only on a user that has none,
+// so that a restart neither resets a password changed since nor ends the
+// admin's sessions.
 func (r *Repository) EnsureAdmin(ctx context.Context, openID, password string) (User, error) {
 	admin := RoleAdmin
-	u, err := r.db.UserByOpenID(ctx, openID)
+	u, hash, err := r.db.Credentials(ctx, openID)
 	switch {
 	case isNotFound(err):
 		return r.CreateUser(ctx, System, NewUser{OpenID: openID, Name: "Administrator", Role: admin, Password: password})
 	case err != nil:
 		return u, err
 	}
-	p := UserPatch{Role: &admin}
-	if password != "" {
+	var p UserPatch
+	if u.Role != admin {
+		p.Role = &admin
+	}
+	if hash == "" && password != "" {
 		p.Password = &password
+	}
+	if p.Role == nil && p.Password == nil {
+		return u, nil
 	}
 	return r.UpdateUser(ctx, System, u.ID, p)
 }
