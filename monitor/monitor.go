@@ -32,7 +32,7 @@ type Options struct {
 // New returns the handler of /trpc/: monitoring.cacheStats (a query),
 // monitoring.cacheClear and monitoring.cacheClearPattern (mutations that
 // require Authorization: Bearer <AdminToken>), in tRPC's HTTP wire format,
-// batching included.
+// batching included (at most MaxBatch procedures a call).
 func New(c *aside.Cache, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
