@@ -60,17 +60,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
-	srv := &http.Server{
-		Handler: httpapi.New(httpapi.Config{
-			Repo: repo, DBPing: db.Ping, StoreName: storeName, StorePing: storePing,
-			AdminToken: cfg.adminToken, Logger: log, AccessLog: cfg.accessLog,
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(log, httpapi.New(httpapi.Config{
+		Repo: repo, DBPing: db.Ping, StoreName: storeName, StorePing: storePing,
+		AdminToken: cfg.adminToken, Logger: log, AccessLog: cfg.accessLog,
+	}))
 	attrs := []any{"addr", ln.Addr().String(), "database", sqldb.Describe(cfg.databaseURL), "cache", storeName}
 	if cfg.redis != nil && !cfg.cacheOff {
 		attrs = append(attrs, "redis", redisAddress(*cfg.redis))
@@ -98,6 +91,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// maxHeaderBytes bounds a request's line and headers. The API's longest
+// are a URL with a tRPC batch's input and a bearer token, a few KB; the
+// default (1 MiB) let one request's path carry 300,000 procedure names.
+const maxHeaderBytes = 64 << 10
+
+// newHTTPServer returns the server of handler, with every read and write
+// bounded in time and size: a slow or hostile client holds a connection
+// for seconds, not for ever, and buys no more than maxHeaderBytes.
+func newHTTPServer(log *slog.Logger, handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 func adminState(token string) string {
