@@ -45,11 +45,15 @@ type server struct {
 // logBuffer collects the server's JSON log lines.
 type logBuffer struct {
 	mu    sync.Mutex
+	text  bytes.Buffer // every byte written
 	lines []map[string]any
 	addr  chan string
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	b.text.Write(p)
+	b.mu.Unlock()
 	sc := bufio.NewScanner(bytes.NewReader(p))
 	for sc.Scan() {
 		var line map[string]any
@@ -64,6 +68,13 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// String returns every line written.
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.text.String()
 }
 
 // has reports whether a log line with msg was written.

@@ -25,13 +25,16 @@ const (
 )
 
 // run is the whole server: it returns when ctx ends (after a graceful
-// shutdown) or when it cannot start.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// shutdown) or when it cannot start. No secret of the configuration
+// reaches its error or its logs (see secrets).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	secrets := readSecrets(getenv)
+	defer func() { err = secrets.redactError(err) }()
 	cfg, err := readConfig(getenv)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	log := slog.New(secrets.handler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel})))
 
 	db, err := sqldb.Open(ctx, cfg.databaseURL)
 	if err != nil {
