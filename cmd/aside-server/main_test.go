@@ -77,6 +77,13 @@ func (b *logBuffer) String() string {
 	return b.text.String()
 }
 
+// all returns the log lines written so far.
+func (b *logBuffer) all() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]map[string]any(nil), b.lines...)
+}
+
 // has reports whether a log line with msg was written.
 func (b *logBuffer) has(msg string) bool { return b.line(msg) != nil }
 
