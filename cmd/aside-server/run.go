@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/aside-cache/aside"
@@ -73,47 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("listening", append(attrs, "keyPrefix", cfg.keyPrefix, "adminToken", adminState(cfg.adminToken))...)
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	pruneCtx, stopPruning := context.WithCancel(ctx)
 	defer stopPruning()
 	go pruneSessions(pruneCtx, log, repo)
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	log.Info("stopped")
-	return nil
-}
-
-// maxHeaderBytes bounds a request's line and headers. The API's longest
-// are a URL with a tRPC batch's input and a bearer token, a few KB; the
-// default (1 MiB) let one request's path carry 300,000 procedure names.
-const maxHeaderBytes = 64 << 10
-
-// newHTTPServer returns the server of handler, with every read and write
-// bounded in time and size: a slow or hostile client holds a connection
-// for seconds, not for ever, and buys no more than maxHeaderBytes.
-func newHTTPServer(log *slog.Logger, handler http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	return srv.serve(ctx, ln)
 }
 
 func adminState(token string) string {
