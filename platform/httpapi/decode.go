@@ -114,7 +114,7 @@ func pathID(r *http.Request) (int64, error) {
 
 func parseID(name, s string) (int64, error) {
 	if s == "" || len(s) > 19 || strings.TrimLeft(s, "0123456789") != "" || s[0] == '0' {
-		return 0, invalid("%s %q is not a positive integer", name, s)
+		return 0, invalid("%s %q is not a positive integer", name, clip(s))
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
@@ -132,7 +132,7 @@ func limit(r *http.Request) (int, error) {
 	s := q.Get("limit")
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > platform.MaxJobsLimit {
-		return 0, invalid("limit %q is not an integer from 1 to %d", s, platform.MaxJobsLimit)
+		return 0, invalid("limit %q is not an integer from 1 to %d", clip(s), platform.MaxJobsLimit)
 	}
 	return n, nil
 }
