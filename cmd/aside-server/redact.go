@@ -19,8 +19,9 @@ import (
 // database name) and its pieces turn up in errors, so each secret is
 // taken out whole, decoded and encoded, and a URL's password also by each
 // run of three or more letters and digits in it (which may blank a word
-// of a log line that happens to be one of them: better than a leak). A
-// nil *secrets takes out nothing.
+// of a log line that happens to be one of them: better than a leak),
+// unless the URL shows it outside the password. A nil *secrets takes out
+// nothing.
 type secrets struct {
 	words    []string // longest first
 	replacer *strings.Replacer
@@ -39,9 +40,10 @@ var passwordParam = regexp.MustCompile(`(?i)password=([^&#\s]*)`)
 func readSecrets(getenv func(string) string) *secrets {
 	var words []string
 	for _, name := range []string{"DATABASE_URL", "REDIS_URL"} {
-		for _, pw := range urlPasswords(getenv(name)) {
+		raw := getenv(name)
+		for _, pw := range urlPasswords(raw) {
 			forms := variants(pw)
-			words = append(append(words, forms...), pieces(forms)...)
+			words = append(words, shownElsewhere(append(forms, pieces(forms)...), raw, pw)...)
 		}
 	}
 	// No parser cuts these: they are hidden whole.
@@ -77,6 +79,16 @@ func urlPasswords(raw string) []string {
 		pws = append(pws, m[1])
 	}
 	return pws
+}
+
+// shownElsewhere drops the words that the URL raw holds outside its
+// password pw: its scheme, user, host, database and parameters are logged
+// by design (postgres://postgres:postgres@... would otherwise blank every
+// "postgres" of the logs), and a piece of the password that is one of them
+// is shown by them whatever is hidden.
+func shownElsewhere(words []string, raw, pw string) []string {
+	outside := strings.Replace(raw, pw, " ", 1)
+	return slices.DeleteFunc(words, func(w string) bool { return strings.Contains(outside, w) })
 }
 
 // variants returns secret as it may be shown: as it is, decoded and
