@@ -33,15 +33,16 @@ type httpServer struct {
 	srv *http.Server
 	log *slog.Logger
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{} // guarded by mu: the open connections
+	mu     sync.Mutex
+	conns  map[net.Conn]http.ConnState // guarded by mu: the open connections
+	cutoff time.Time                   // guarded by mu: when reads must end, once a shutdown began
 }
 
 // newHTTPServer returns the server of handler: a slow or hostile client
 // holds a connection for seconds, not for ever, and buys no more than
 // maxHeaderBytes.
 func newHTTPServer(log *slog.Logger, handler http.Handler) *httpServer {
-	s := &httpServer{log: log, conns: make(map[net.Conn]struct{})}
+	s := &httpServer{log: log, conns: make(map[net.Conn]http.ConnState)}
 	s.srv = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -55,15 +56,21 @@ func newHTTPServer(log *slog.Logger, handler http.Handler) *httpServer {
 	return s
 }
 
-// track keeps the set of open connections.
+// track keeps the set of open connections. Once a shutdown began, each
+// change of a connection's state sets its read deadline to the cutoff
+// again: a connection accepted just as the listener closed, or a request
+// whose reading set deadlines of its own, gets no more time than the rest.
 func (s *httpServer) track(c net.Conn, state http.ConnState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch state {
 	case http.StateClosed, http.StateHijacked:
 		delete(s.conns, c)
-	default:
-		s.conns[c] = struct{}{}
+		return
+	}
+	s.conns[c] = state
+	if !s.cutoff.IsZero() {
+		c.SetReadDeadline(s.cutoff)
 	}
 }
 
@@ -93,6 +100,8 @@ func (s *httpServer) serve(ctx context.Context, ln net.Listener) error {
 // failure: the server stopped as it was asked to.
 func (s *httpServer) shutdown() error {
 	s.cutReads(time.Now().Add(shutdownReadGrace))
+	closing := time.AfterFunc(shutdownReadGrace, s.closeUnread)
+	defer closing.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
@@ -103,16 +112,30 @@ func (s *httpServer) shutdown() error {
 	return s.srv.Close()
 }
 
-// cutReads makes every read on the open connections end by deadline: a
-// handler reading a body that does not come gets an error and returns, a
-// connection that sends nothing is closed. A handler that is working, or
-// writing, is not disturbed. (A request read after this sets its own
-// deadlines, but during a shutdown none is: the server keeps no
-// connection alive past the request it serves.)
+// cutReads makes every read on the open connections, and on those yet to
+// be tracked, end by deadline: a handler reading a body that does not come
+// gets an error and returns, a connection that sends nothing is closed. A
+// handler that is working, or writing, is not disturbed.
 func (s *httpServer) cutReads(deadline time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.cutoff = deadline
 	for c := range s.conns {
 		c.SetReadDeadline(deadline)
+	}
+}
+
+// closeUnread closes the connections that have not sent a whole request's
+// headers: reading them sets a deadline of its own (ReadHeaderTimeout),
+// which may come after the cutoff was set, and http.Server's Shutdown
+// waits 5 s before it takes such a connection for idle. No request on them
+// was read, so none is lost: the client may send it elsewhere.
+func (s *httpServer) closeUnread() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c, state := range s.conns {
+		if state == http.StateNew {
+			c.Close()
+		}
 	}
 }
