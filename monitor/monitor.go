@@ -22,6 +22,8 @@ const MaxPatternLen = 256
 type Options struct {
 	// AdminToken is the bearer token the two mutations require. Empty
 	// disables them: they answer FORBIDDEN, saying how to enable them.
+	// Wrong tokens are logged (with the remote address, never the token)
+	// and answered at most 10 a second across the process.
 	AdminToken string
 	// Logger records each cache mutation (who cleared what). Default: discard.
 	Logger *slog.Logger
@@ -32,7 +34,7 @@ type Options struct {
 // New returns the handler of /trpc/: monitoring.cacheStats (a query),
 // monitoring.cacheClear and monitoring.cacheClearPattern (mutations that
 // require Authorization: Bearer <AdminToken>), in tRPC's HTTP wire format,
-// batching included.
+// batching included (at most MaxBatch procedures a call).
 func New(c *aside.Cache, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -67,7 +69,8 @@ func Disabled(message string) http.Handler {
 type monitor struct {
 	cache    *aside.Cache
 	opts     Options
-	tokenSum []byte // SHA-256 of the admin token, or nil: mutations disabled
+	tokenSum []byte      // SHA-256 of the admin token, or nil: mutations disabled
+	failures failureGate // slows wrong tokens
 }
 
 // Stats is what monitoring.cacheStats returns: the cache's figures (the
@@ -151,7 +154,8 @@ func patternOf(input json.RawMessage) (string, *Error) {
 }
 
 // authorize checks the bearer token in constant time (comparing SHA-256
-// sums, so that not even the token's length leaks).
+// sums, so that not even the token's length leaks); a wrong one is logged
+// and slowed.
 func (m *monitor) authorize(r *http.Request) *Error {
 	if m.tokenSum == nil {
 		return errorf(Forbidden, "cache mutations are disabled: set ASIDE_ADMIN_TOKEN to enable them")
@@ -162,9 +166,17 @@ func (m *monitor) authorize(r *http.Request) *Error {
 	}
 	sum := sha256.Sum256([]byte(token))
 	if subtle.ConstantTimeCompare(sum[:], m.tokenSum) != 1 {
+		m.refuse(r)
 		return errorf(Unauthorized, "wrong admin token")
 	}
 	return nil
+}
+
+// refuse logs a wrong admin token, never the token, with where it came
+// from, and holds the answer back its turn (see failureGate).
+func (m *monitor) refuse(r *http.Request) {
+	m.opts.Logger.Warn("monitor: wrong admin token", "remote", r.RemoteAddr, "path", r.URL.Path)
+	m.failures.wait(r.Context())
 }
 
 // BearerToken reads the token of an Authorization: Bearer header; the

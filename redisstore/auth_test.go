@@ -159,6 +159,8 @@ func TestBadURLErrorHidesThePassword(t *testing.T) {
 		"redis://app:Secret Pw1@[::1/0",
 		"rediz://app:SecretPw1@127.0.0.1:6379/0",
 		"redis://app:SecretPw1@127.0.0.1:6379/notanumber",
+		"redis://app:Secret/Pw1@127.0.0.1:6379/0", // the parser quotes ":Secret" as a port
+		"redis://app:Secret#Pw1@127.0.0.1:6379/0",
 	} {
 		_, err := redisstore.New(redisstore.Options{URL: raw})
 		if err == nil {

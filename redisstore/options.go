@@ -141,11 +141,24 @@ func FromEnv(getenv func(string) string) (opts Options, configured bool, err err
 }
 
 // urlReason is what is wrong with a URL that does not parse, without the
-// URL: the parser's errors quote it whole, password included.
+// URL: net/url's errors quote it whole, and their inner errors quote the
+// piece they stumbled on (a port, an escape, a host character), which may
+// be a piece of a password with a / or # in it. So a net/url error is
+// told by its kind only; rueidis's own errors name a field's value (the
+// database number, a timeout, the scheme), with the URL taken out.
 func urlReason(raw string, err error) string {
+	const encode = " (a password's @ / # ? %, spaces and other reserved characters must be percent-encoded)"
 	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
+	if !errors.As(err, &uerr) {
+		return strings.ReplaceAll(err.Error(), raw, "(the URL)")
 	}
-	return strings.ReplaceAll(err.Error(), raw, "(the URL)")
+	var escape url.EscapeError
+	var host url.InvalidHostError
+	switch {
+	case errors.As(uerr.Err, &escape):
+		return "it holds a malformed percent-escape" + encode
+	case errors.As(uerr.Err, &host):
+		return "its host holds a character a host name cannot" + encode
+	}
+	return "it does not parse as a URL" + encode
 }

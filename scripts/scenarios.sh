@@ -25,7 +25,7 @@ CONCURRENCY="${CONCURRENCY:-64}"
 DELAY="${DELAY:-5ms}"
 OUT="${OUT:-bench/results}"
 PG_ADMIN="${ASIDE_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable}"
-TOKEN="bench-token"
+TOKEN="bench-admin-token"
 
 mkdir -p "$OUT" bin
 go build -o bin/aside ./cmd/aside

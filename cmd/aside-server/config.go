@@ -48,6 +48,9 @@ func readConfig(getenv func(string) string) (config, error) {
 		seed:        true,
 		accessLog:   getenv("ASIDE_ACCESS_LOG") == "1",
 	}
+	if err := checkAdminToken(cfg.adminToken); err != nil {
+		return cfg, err
+	}
 	if opts, ok, err := redisstore.FromEnv(getenv); err != nil {
 		return cfg, err
 	} else if ok {
@@ -92,6 +95,28 @@ func readConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// minAdminTokenLen is the shortest admin token the server takes: 16
+// random bytes are beyond guessing even unslowed.
+const minAdminTokenLen = 16
+
+// checkAdminToken refuses an admin token that is short enough to guess, or
+// that no Authorization header can carry as it is: padded with whitespace
+// (it would be "set" and never match) or holding control characters. The
+// error names the variable, never the token.
+func checkAdminToken(token string) error {
+	switch {
+	case token == "":
+		return nil
+	case strings.TrimSpace(token) != token:
+		return errors.New("ASIDE_ADMIN_TOKEN has leading or trailing whitespace, which a bearer token cannot carry: remove it")
+	case strings.ContainsFunc(token, func(r rune) bool { return r < 0x21 || r > 0x7e }):
+		return errors.New("ASIDE_ADMIN_TOKEN holds a space, a control or a non-ASCII character: want printable ASCII, such as the output of openssl rand -hex 32")
+	case len(token) < minAdminTokenLen:
+		return fmt.Errorf("ASIDE_ADMIN_TOKEN is %d bytes: want at least %d, a long random string such as the output of openssl rand -hex 32", len(token), minAdminTokenLen)
+	}
+	return nil
 }
 
 func or(v, def string) string {

@@ -59,3 +59,28 @@ func TestReadConfig(t *testing.T) {
 		}
 	}
 }
+
+// An admin token short enough to guess, or padded with whitespace (which
+// no bearer header carries: it would be "set" and never match), stops the
+// server at start with an error that names the variable and not the token.
+func TestAWeakAdminTokenIsRefused(t *testing.T) {
+	env := func(token string) func(string) string {
+		return func(k string) string {
+			if k == "ASIDE_ADMIN_TOKEN" {
+				return token
+			}
+			return ""
+		}
+	}
+	for _, token := range []string{"a", "s3cret", "fifteen-bytes-x", " padded-admin-token-0123", "padded-admin-token-0123\n", "\tpadded-admin-token-0123", "inner\x00control-admin-token"} {
+		_, err := readConfig(env(token))
+		if err == nil || !strings.Contains(err.Error(), "ASIDE_ADMIN_TOKEN") || len(token) > 3 && strings.Contains(err.Error(), strings.TrimSpace(token)) {
+			t.Errorf("ASIDE_ADMIN_TOKEN=%q: readConfig = %v; want an error naming the variable, not the token", token, err)
+		}
+	}
+	for _, token := range []string{"", "sixteen-bytes-ok", "a-long-random-admin-token-0123456789"} {
+		if cfg, err := readConfig(env(token)); err != nil || cfg.adminToken != token {
+			t.Errorf("ASIDE_ADMIN_TOKEN=%q: readConfig = %q, %v; want it taken", token, cfg.adminToken, err)
+		}
+	}
+}

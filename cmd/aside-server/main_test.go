@@ -55,11 +55,15 @@ const (
 // logBuffer collects the server's JSON log lines.
 type logBuffer struct {
 	mu    sync.Mutex
+	text  bytes.Buffer // every byte written
 	lines []map[string]any
 	addr  chan string
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	b.text.Write(p)
+	b.mu.Unlock()
 	sc := bufio.NewScanner(bytes.NewReader(p))
 	for sc.Scan() {
 		var line map[string]any
@@ -74,6 +78,20 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// String returns every line written.
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.text.String()
+}
+
+// all returns the log lines written so far.
+func (b *logBuffer) all() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]map[string]any(nil), b.lines...)
 }
 
 // has reports whether a log line with msg was written.

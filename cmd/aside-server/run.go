@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/aside-cache/aside"
@@ -25,13 +24,16 @@ const (
 )
 
 // run is the whole server: it returns when ctx ends (after a graceful
-// shutdown) or when it cannot start.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// shutdown) or when it cannot start. No secret of the configuration
+// reaches its error or its logs (see secrets).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	secrets := readSecrets(getenv)
+	defer func() { err = secrets.redactError(err) }()
 	cfg, err := readConfig(getenv)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	log := slog.New(secrets.handler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel})))
 
 	db, err := sqldb.Open(ctx, cfg.databaseURL)
 	if err != nil {
@@ -63,45 +65,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
-	srv := &http.Server{
-		Handler: httpapi.New(httpapi.Config{
-			Repo: repo, DBPing: db.Ping, StoreName: storeName, StorePing: storePing,
-			AdminToken: cfg.adminToken, Logger: log, AccessLog: cfg.accessLog,
-			AuthOff: cfg.auth.off, AllowedOrigins: cfg.auth.allowedOrigins,
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(log, httpapi.New(httpapi.Config{
+		Repo: repo, DBPing: db.Ping, StoreName: storeName, StorePing: storePing,
+		AdminToken: cfg.adminToken, Logger: log, AccessLog: cfg.accessLog,
+		AuthOff: cfg.auth.off, AllowedOrigins: cfg.auth.allowedOrigins,
+	}))
 	attrs := []any{"addr", ln.Addr().String(), "database", sqldb.Describe(cfg.databaseURL), "cache", storeName}
 	if cfg.redis != nil && !cfg.cacheOff {
 		attrs = append(attrs, "redis", redisAddress(*cfg.redis))
 	}
 	log.Info("listening", append(attrs, "keyPrefix", cfg.keyPrefix, "adminToken", adminState(cfg.adminToken))...)
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	pruneCtx, stopPruning := context.WithCancel(ctx)
 	defer stopPruning()
 	go pruneSessions(pruneCtx, log, repo)
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	log.Info("stopped")
-	return nil
+	return srv.serve(ctx, ln)
 }
 
 func adminState(token string) string {

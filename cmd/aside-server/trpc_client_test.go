@@ -26,13 +26,13 @@ func TestStockTRPCClient(t *testing.T) {
 		}
 		t.Skipf("Node.js or @trpc/client missing (make test installs them): %v", err)
 	}
-	s := start(t, env{"ASIDE_ADMIN_TOKEN": "node-token"})
+	s := start(t, env{"ASIDE_ADMIN_TOKEN": "node-admin-token"})
 	var u user
 	s.must(201, "POST", "/api/users", map[string]any{"openId": "from-node", "password": testPassword}, &u)
 	s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
 	s.must(200, "GET", fmt.Sprintf("/api/users/%d", u.ID), nil, nil)
 
-	cmd := exec.Command(node, "check.mjs", s.base, "node-token")
+	cmd := exec.Command(node, "check.mjs", s.base, "node-admin-token")
 	cmd.Dir = dir
 	raw, err := cmd.Output()
 	if err != nil {

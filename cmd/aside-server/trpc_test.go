@@ -57,13 +57,13 @@ func TestMonitoringMutationsNeedTheAdminToken(t *testing.T) {
 		}
 	}
 
-	s := start(t, env{"ASIDE_ADMIN_TOKEN": "s3cret-token"})
-	auth := []string{"Authorization", "Bearer s3cret-token"}
+	s := start(t, env{"ASIDE_ADMIN_TOKEN": "s3cret-admin-token"})
+	auth := []string{"Authorization", "Bearer s3cret-admin-token"}
 	var u user
 	s.must(201, "POST", "/api/users", map[string]any{"openId": "kept-cached", "password": testPassword}, &u)
 	userPath := fmt.Sprintf("/api/users/%d", u.ID)
 	s.must(200, "GET", userPath, nil, nil) // cached from here on
-	for _, h := range [][]string{nil, {"Authorization", "Bearer wrong"}, {"Authorization", "s3cret-token"}, {"Authorization", "Bearer "}, {"Authorization", "Basic s3cret-token"}} {
+	for _, h := range [][]string{nil, {"Authorization", "Bearer wrong"}, {"Authorization", "s3cret-admin-token"}, {"Authorization", "Bearer "}, {"Authorization", "Basic s3cret-admin-token"}} {
 		s.trpcFails(401, -32001, "UNAUTHORIZED", "POST", "/trpc/monitoring.cacheClear", nil, h...)
 		s.trpcFails(401, -32001, "UNAUTHORIZED", "POST", "/trpc/monitoring.cacheClearPattern", `{"pattern":"user:*"}`, h...)
 	}
@@ -79,7 +79,7 @@ func TestMonitoringMutationsNeedTheAdminToken(t *testing.T) {
 	}
 
 	var out struct{ Result struct{ Data clearResult } }
-	s.must(200, "POST", "/trpc/monitoring.cacheClear", nil, &out, "Authorization", "bearer s3cret-token") // the scheme is case-insensitive
+	s.must(200, "POST", "/trpc/monitoring.cacheClear", nil, &out, "Authorization", "bearer s3cret-admin-token") // the scheme is case-insensitive
 	if !out.Result.Data.Success || out.Result.Data.Message == "" {
 		t.Errorf("cacheClear with the token = %+v; want success", out.Result.Data)
 	}
@@ -89,8 +89,8 @@ func TestMonitoringMutationsNeedTheAdminToken(t *testing.T) {
 // keys of another application beside the cache's.
 func TestMonitoringProcedures(t *testing.T) {
 	srv := redistest.Start(t)
-	s := start(t, env{"REDIS_URL": srv.URL(), "ASIDE_ADMIN_TOKEN": "tok"})
-	auth := []string{"Authorization", "Bearer tok"}
+	s := start(t, env{"REDIS_URL": srv.URL(), "ASIDE_ADMIN_TOKEN": "test-admin-token"})
+	auth := []string{"Authorization", "Bearer test-admin-token"}
 	for _, k := range []string{"queue:job:1", "ratelimit:1.2.3.4", "asidex:1"} {
 		redistest.Do(srv.Addr, "SET", k, "theirs")
 	}
@@ -181,7 +181,7 @@ func TestRedisDownAtStartAndAfter(t *testing.T) {
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	s := start(t, env{"REDIS_URL": srv.URL(), "ASIDE_ADMIN_TOKEN": "tok"})
+	s := start(t, env{"REDIS_URL": srv.URL(), "ASIDE_ADMIN_TOKEN": "test-admin-token"})
 	var u user
 	s.must(201, "POST", "/api/users", map[string]any{"openId": "down", "password": testPassword}, &u)
 	for range 10 {
@@ -196,7 +196,7 @@ func TestRedisDownAtStartAndAfter(t *testing.T) {
 		t.Errorf("/readyz with Redis down = %+v; want ready, with the cache's trouble reported", ready)
 	}
 	var out struct{ Result struct{ Data clearResult } }
-	s.must(200, "POST", "/trpc/monitoring.cacheClear", nil, &out, "Authorization", "Bearer tok")
+	s.must(200, "POST", "/trpc/monitoring.cacheClear", nil, &out, "Authorization", "Bearer test-admin-token")
 	if out.Result.Data.Success {
 		t.Errorf("cacheClear with Redis down = %+v; success must not be true when the work failed", out.Result.Data)
 	}

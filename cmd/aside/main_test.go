@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const adminToken = "cli-test-token"
+const adminToken = "cli-test-admin-token"
 
 // startServer runs an aside-server process with env added to a SQLite
 // database at dbFile and the admin token, and returns its base URL once it

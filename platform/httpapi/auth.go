@@ -68,7 +68,3 @@ func jsonBody(r *http.Request) error {
 	}
 	return nil
 }
-
-// noStore marks a response that carries a session token or personal data
-// as not to be kept by any cache between the server and the client.
-func noStore(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-store") }

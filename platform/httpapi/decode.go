@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/aside-cache/aside/monitor"
 	"github.com/aside-cache/aside/platform"
@@ -21,10 +24,20 @@ func invalid(format string, args ...any) error {
 }
 
 // decode reads one JSON value from the body into v: at most maxBody bytes,
-// no unknown fields, nothing after it.
+// all of it Unicode, no unknown fields, nothing after it.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(body)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return invalid("reading the body: %v", err)
+	}
+	if err := checkUnicode(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooLarge *http.MaxBytesError
@@ -46,6 +59,54 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
+// checkUnicode refuses a body that is not UTF-8, or that escapes half of a
+// surrogate pair (\ud800 alone): no text, though JSON's grammar allows it.
+// encoding/json would turn either into U+FFFD in a string field and keep it
+// as it is in a raw one (a job's input, a result), where SQLite stores it
+// and PostgreSQL fails: refused here, both databases answer alike.
+func checkUnicode(body []byte) error {
+	if !utf8.Valid(body) {
+		return invalid("the body is not valid UTF-8")
+	}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character: a backslash escapes one, never two
+		if i >= len(body) || body[i] != 'u' {
+			continue
+		}
+		r, ok := hex4(body[i+1:])
+		switch {
+		case !ok || !utf16.IsSurrogate(r):
+		case r < 0xdc00 && lowHalf(body[i+5:]):
+			i += 10 // past the pair: XXXX\uYYYY
+		default:
+			return invalid("the body escapes half a surrogate pair (\\u%s): not Unicode text", body[i+1:i+5])
+		}
+	}
+	return nil
+}
+
+// lowHalf reports whether b starts with the escape of a surrogate pair's
+// low half, \udc00 to \udfff.
+func lowHalf(b []byte) bool {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return false
+	}
+	r, ok := hex4(b[2:])
+	return ok && r >= 0xdc00 && r <= 0xdfff
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	return rune(n), err == nil
+}
+
 // pathID reads the {id} of the path: a positive integer, in plain decimal.
 func pathID(r *http.Request) (int64, error) {
 	return parseID("id", r.PathValue("id"))
@@ -53,7 +114,7 @@ func pathID(r *http.Request) (int64, error) {
 
 func parseID(name, s string) (int64, error) {
 	if s == "" || len(s) > 19 || strings.TrimLeft(s, "0123456789") != "" || s[0] == '0' {
-		return 0, invalid("%s %q is not a positive integer", name, s)
+		return 0, invalid("%s %q is not a positive integer", name, clip(s))
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
@@ -71,7 +132,7 @@ func limit(r *http.Request) (int, error) {
 	s := q.Get("limit")
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > platform.MaxJobsLimit {
-		return 0, invalid("limit %q is not an integer from 1 to %d", s, platform.MaxJobsLimit)
+		return 0, invalid("limit %q is not an integer from 1 to %d", clip(s), platform.MaxJobsLimit)
 	}
 	return n, nil
 }

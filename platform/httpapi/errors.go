@@ -46,10 +46,10 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusConflict, "CONFLICT", err.Error())
 	case r.Context().Err() != nil:
 		// The client left: nobody reads the answer, and it is not our failure.
-		s.Logger.Debug("httpapi: client gone", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Logger.Debug("httpapi: client gone", "method", clip(r.Method), "path", clip(r.URL.Path), "err", err)
 		writeError(w, http.StatusServiceUnavailable, "CLIENT_GONE", "the request was cancelled")
 	default:
-		s.Logger.Error("httpapi: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Logger.Error("httpapi: request failed", "method", clip(r.Method), "path", clip(r.URL.Path), "err", err)
 		writeError(w, http.StatusInternalServerError, "INTERNAL", "internal error")
 	}
 }
@@ -61,11 +61,11 @@ func clean(err, sentinel error) string {
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", r.Method+" is not allowed on "+r.URL.Path)
+	writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", clip(r.Method)+" is not allowed on "+clip(r.URL.Path))
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusNotFound, "NOT_FOUND", "no such endpoint: "+r.URL.Path)
+	writeError(w, http.StatusNotFound, "NOT_FOUND", "no such endpoint: "+clip(r.URL.Path))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

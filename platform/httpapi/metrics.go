@@ -40,8 +40,10 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 // instrument counts and times every request under its route pattern (never
-// its raw path, which would give each id a series of its own).
-func (s *server) instrument(next *http.ServeMux) http.Handler {
+// its raw path, which would give each id a series of its own). The mux
+// below sets the pattern on the request it is given, which every handler
+// between passes on as it is.
+func (s *server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -54,7 +56,7 @@ func (s *server) instrument(next *http.ServeMux) http.Handler {
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
 		s.metrics.duration.WithLabelValues(route).Observe(took.Seconds())
 		if s.AccessLog {
-			s.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "took", took.String())
+			s.Logger.Info("request", "method", clip(r.Method), "path", clip(r.URL.Path), "status", sw.status, "took", took.String())
 		}
 	})
 }

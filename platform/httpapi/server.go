@@ -62,5 +62,5 @@ func New(cfg Config) http.Handler {
 	}
 	mux := http.NewServeMux()
 	s.routes(mux, trpc, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return s.instrument(mux)
+	return s.instrument(secureHeaders(mux))
 }

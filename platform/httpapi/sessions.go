@@ -7,13 +7,12 @@ import (
 
 // createSession answers POST /api/sessions {"openId": "...", "password":
 // "..."}: it signs the user in and returns the session's token, shown this
-// once, never to be kept by a cache on the way.
+// once (Cache-Control: no-store, as every /api/ answer).
 func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		OpenID   string `json:"openId"`
 		Password string `json:"password"`
 	}
-	noStore(w)
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
@@ -31,7 +30,6 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 
 // getSession answers GET /api/session: the signed-in user.
 func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
-	noStore(w)
 	token, err := bearer(r)
 	if err != nil {
 		s.fail(w, r, err)

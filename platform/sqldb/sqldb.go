@@ -107,7 +107,7 @@ func parseURL(url string) (d dialect, dsn, path string, err error) {
 		return d, "", "", fmt.Errorf("sqldb: DATABASE_URL %q: want postgres://..., sqlite:PATH or file:PATH", redact(url))
 	}
 	if path == "" || strings.ContainsAny(path, "?#") {
-		return d, "", "", fmt.Errorf("sqldb: DATABASE_URL %q: want a file path after sqlite:", url)
+		return d, "", "", fmt.Errorf("sqldb: DATABASE_URL %q: want a file path after sqlite: (no ? or #)", redact(url))
 	}
 	return sqlite, sqliteDSN(path), path, nil
 }
