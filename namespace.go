@@ -66,6 +66,8 @@ type Namespace[T any] struct {
 // Namespaces of one cache must not share a name, a prefix or keys: a
 // prefix that begins with another's must continue it with a ':' (as
 // "user:openid:" continues "user:"), for an id could spell anything else.
+// A prefix is at most MaxKeyLen-MaxIDLen bytes, so that every key of the
+// namespace is one the key-based functions take.
 // The same configuration and type made again is the same namespace.
 func NewNamespace[T any](c *Cache, cfg NamespaceConfig) (*Namespace[T], error) {
 	if err := cfg.validate(c); err != nil {
@@ -77,6 +79,11 @@ func NewNamespace[T any](c *Cache, cfg NamespaceConfig) (*Namespace[T], error) {
 	}
 	if n.name == "" {
 		n.name = strings.TrimSuffix(n.prefix, ":")
+	}
+	if len(n.prefix) > MaxKeyLen-MaxIDLen {
+		// Its keys could be longer than the key door takes: entries no
+		// GetIfPresent, Delete or DeletePattern of Key(id) could reach.
+		return nil, fmt.Errorf("aside: namespace %q: prefix of %d bytes is longer than MaxKeyLen-MaxIDLen (%d)", n.name, len(n.prefix), MaxKeyLen-MaxIDLen)
 	}
 	typ := reflect.TypeFor[T]()
 	n.policy = fillPolicy{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,6 +237,34 @@ func TestBothDoorsShareTheNamespacesEntry(t *testing.T) {
 		st := c.Stats()
 		if ns := st.Namespaces["users"]; ns.Hits+ns.Misses != st.Hits+st.Misses || ns.StaleServed != 1 {
 			t.Errorf("users counted %d reads and %d stale served of the cache's %d; want every read, and 1", ns.Hits+ns.Misses, ns.StaleServed, st.Hits+st.Misses)
+		}
+	})
+}
+
+// Every key a namespace makes is one the key door takes: a prefix of
+// MaxKeyLen-MaxIDLen bytes with the longest escaped id, and with a hashed
+// one, is read and deleted through GetIfPresent and Delete of Key(id); a
+// longer prefix is refused, where it made entries of 1,081-byte keys that
+// no key-based function could reach.
+func TestNamespaceKeysFitTheKeyDoor(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s aside.Store) {
+		c, ctx := newCache(t, s, aside.Options{}), context.Background()
+		longest := strings.Repeat("p", aside.MaxKeyLen-aside.MaxIDLen-1) + ":"
+		if ns, err := aside.NewNamespace[string](c, aside.NamespaceConfig{Prefix: "q" + longest, TTL: time.Hour}); err == nil || ns != nil {
+			t.Errorf("a prefix of %d bytes: error %v; want one", len(longest)+1, err)
+		}
+		ns := newNamespace[string](t, c, aside.NamespaceConfig{Name: "long", Prefix: longest, TTL: time.Hour})
+		for _, id := range []string{strings.Repeat("i", aside.MaxIDLen), strings.Repeat("i", 5*aside.MaxIDLen)} {
+			if _, err := ns.Get(ctx, id, (&counter[string]{value: "x"}).load); err != nil {
+				t.Fatalf("Get of an id of %d bytes: %v", len(id), err)
+			}
+			k := ns.Key(id)
+			if _, found, err := aside.GetIfPresent[string](ctx, c, k); !found || err != nil {
+				t.Errorf("GetIfPresent of its %d-byte key = %v, %v; want the entry", len(k), found, err)
+			}
+			if n, err := c.Delete(ctx, k); n != 1 || err != nil {
+				t.Errorf("Delete of its %d-byte key = %d, %v; want 1", len(k), n, err)
+			}
 		}
 	})
 }

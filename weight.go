@@ -40,7 +40,8 @@ var locationType = reflect.TypeFor[time.Location]()
 
 // reached is the memory v reaches beyond its own inline bytes: string
 // bytes, slice and map contents, what pointers and interfaces point to,
-// each pointer followed once (seen). Maps count their keys and values and
+// each pointer, slice and map followed once (seen), so that a value which
+// reaches itself is weighed and not walked until the stack overflows. Maps count their keys and values and
 // a bucket's overhead per entry; it is an estimate, on the large side.
 func reached(v reflect.Value, seen map[uintptr]bool) int {
 	switch v.Kind() {
@@ -60,9 +61,10 @@ func reached(v reflect.Value, seen map[uintptr]bool) int {
 		}
 		return n
 	case reflect.Map:
-		if v.IsNil() {
-			return 0
+		if v.IsNil() || seen[v.Pointer()] {
+			return 0 // a map that holds itself is counted once, not walked for ever
 		}
+		seen[v.Pointer()] = true
 		n := 48 // the map header
 		per := int(v.Type().Key().Size()+v.Type().Elem().Size()) + 16
 		for it := v.MapRange(); it.Next(); {

@@ -64,3 +64,51 @@ func heapAlloc() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
 }
+
+// loop is a value that can reach itself through a pointer.
+type loop struct {
+	Name string
+	Next *loop
+}
+
+// Values that reach themselves (a map holding itself, a slice holding
+// itself, a pointer cycle) are weighed once each and kept: the weighing
+// walk followed a map into itself until the stack overflowed, a fatal
+// error that killed the process on the first GetOrSet.
+func TestValuesThatReachThemselvesAreKept(t *testing.T) {
+	c, ctx := newCache(t, newMemstore(t), aside.Options{}), context.Background()
+	cycles := map[string]func() any{
+		"map": func() any {
+			m := map[string]any{"x": "y"}
+			m["self"] = m
+			return m
+		},
+		"slice": func() any {
+			s := make([]any, 2)
+			s[0] = s
+			return s
+		},
+		"pointer": func() any {
+			l := &loop{Name: "a"}
+			l.Next = l
+			return l
+		},
+		"map in a slice in a map": func() any {
+			m := map[string]any{}
+			m["list"] = []any{1, map[string]any{"outer": m}}
+			return m
+		},
+	}
+	for name, value := range cycles {
+		loads := 0
+		load := func(context.Context) (any, error) { loads++; return value(), nil }
+		for range 2 {
+			if _, err := aside.GetOrSet(ctx, c, "cycle:"+name, time.Hour, load); err != nil {
+				t.Errorf("%s: GetOrSet = %v", name, err)
+			}
+		}
+		if loads != 1 {
+			t.Errorf("%s: %d loads for two reads; want 1 (kept)", name, loads)
+		}
+	}
+}

@@ -36,7 +36,10 @@ type Options struct {
 	// Cache's decoded value walked through (strings, slices, maps and
 	// pointers) with the encoding kept beside it. The leases and
 	// tombstones of a Cache weigh nothing and are never evicted: each lives
-	// a lease's life. Default 64 MiB.
+	// a lease's life. So does an entry while a Cache reloads it (a soft
+	// TTL's or an early refresh's reload): it weighs nothing until the
+	// reload ends, a lease's life at most, and the memory can pass
+	// MaxBytes by the entries being reloaded at once. Default 64 MiB.
 	MaxBytes int64
 }
 
@@ -391,7 +394,8 @@ func (s *Store) CompareAndSet(_ context.Context, key string, old, value []byte, 
 // Len returns the number of entries, expired ones not yet removed included.
 func (s *Store) Len() int { return s.entries.EstimatedSize() }
 
-// Bytes returns what the entries weigh (see Options.MaxBytes).
+// Bytes returns what the entries weigh (see Options.MaxBytes): entries
+// being reloaded, leases and tombstones count nothing.
 func (s *Store) Bytes() int64 { return int64(s.entries.WeightedSize()) }
 
 // Close empties the store and stops its maintenance goroutine.
