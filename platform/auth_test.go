@@ -163,8 +163,10 @@ func TestSessionsEndWithTheirCredentials(t *testing.T) {
 }
 
 // The first admin of a deployment: EnsureAdmin creates the user, or
-// promotes one; it never resets a password a user has, so that a restart
-// ends no session.
+// promotes one whose password it is given; it never resets a password a
+// user has, so that a restart ends no session. A user who took the
+// configured open id (free once its admin was deleted or renamed) is not
+// promoted by the next start without their password: before, she was.
 func TestEnsureAdmin(t *testing.T) {
 	r, _ := newRepo(t, true)
 	ctx := context.Background()
@@ -176,8 +178,16 @@ func TestEnsureAdmin(t *testing.T) {
 		t.Fatalf("EnsureAdmin of a new open id = %+v, %v", u, err)
 	}
 	_, token := signedIn(t, r, "eve", platform.RoleUser)
-	if u, err := r.EnsureAdmin(ctx, "eve", "another long password"); err != nil || u.Role != platform.RoleAdmin {
-		t.Fatalf("EnsureAdmin of a user = %+v, %v", u, err)
+	for _, password := range []string{"another long password", ""} {
+		if _, err := r.EnsureAdmin(ctx, "eve", password); !errors.Is(err, platform.ErrForbidden) {
+			t.Errorf("EnsureAdmin of a user with the password %q, not hers = %v; want ErrForbidden", password, err)
+		}
+	}
+	if by, err := r.ActorOf(ctx, token); err != nil || by.IsAdmin() {
+		t.Errorf("eve after refused promotions = %+v, %v; want a user", by, err)
+	}
+	if u, err := r.EnsureAdmin(ctx, "eve", testPassword); err != nil || u.Role != platform.RoleAdmin {
+		t.Fatalf("EnsureAdmin of a user with her password = %+v, %v", u, err)
 	}
 	if by, err := r.ActorOf(ctx, token); err != nil || !by.IsAdmin() {
 		t.Errorf("eve's session after the promotion = %+v, %v; want it alive, and an admin's", by, err)

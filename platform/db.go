@@ -19,13 +19,17 @@ type DB interface {
 	UserByOpenID(ctx context.Context, openID string) (User, error)
 	// Credentials reads a user by open id, with its password hash (which
 	// no other read returns, so that it is never cached).
-	Credentials(ctx context.Context, openID string) (User, string, error)
+	Credentials(ctx context.Context, openID string) (Credential, error)
 	// UpdateUser applies p; a new open id or password ends the user's
 	// sessions in the same transaction.
 	UpdateUser(ctx context.Context, id int64, p UserPatch, now time.Time) (UserUpdate, error)
-	// SignIn records a sign-in and creates a session, and ends the user's
-	// oldest live sessions past the newest keep, in one transaction.
-	SignIn(ctx context.Context, userID int64, s Session, keep int) (u User, ended []string, err error)
+	// SignIn records a sign-in with c and creates a session, and ends the
+	// user's oldest live sessions past the newest keep, in one
+	// transaction, only while the user still has c's open id and password
+	// hash: a sign-in checked against credentials changed since (or a
+	// user deleted since) is ErrNotFound, and a change that commits after
+	// it ends the session it made.
+	SignIn(ctx context.Context, c Credential, s Session, keep int) (u User, ended []string, err error)
 	// EndSessions removes every session of the user.
 	EndSessions(ctx context.Context, userID int64) (ended []string, err error)
 	// DeleteUser removes the user with its jobs, results and sessions, and

@@ -145,6 +145,13 @@ type Session struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+// Credential is a user as a sign-in checks it: with its password hash,
+// which no other read returns.
+type Credential struct {
+	User         User
+	PasswordHash string
+}
+
 // SessionTTL is how long a session lasts, the guide's 24 hours.
 const SessionTTL = 24 * time.Hour
 

@@ -35,7 +35,7 @@ func (r *Repository) NewSession(ctx context.Context, openID, password string) (t
 	if len(password) > maxPassword {
 		return "", s, invalid("password is %d bytes, more than %d", len(password), maxPassword)
 	}
-	u, err := r.checkCredentials(ctx, openID, password)
+	c, err := r.checkCredentials(ctx, openID, password)
 	if err != nil {
 		return "", s, err
 	}
@@ -43,8 +43,13 @@ func (r *Repository) NewSession(ctx context.Context, openID, password string) (t
 	rand.Read(raw[:])
 	token = base64.RawURLEncoding.EncodeToString(raw[:])
 	now := r.now()
-	s = Session{TokenHash: hashToken(token), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
-	u, ended, err := r.db.SignIn(ctx, u.ID, s, MaxSessions)
+	s = Session{TokenHash: hashToken(token), UserID: c.User.ID, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
+	u, ended, err := r.db.SignIn(ctx, c, s, MaxSessions)
+	if isNotFound(err) {
+		// The password or open id changed (or the user went) while the
+		// password was hashed: what it checked no longer signs in.
+		return "", Session{}, unauthorized("the open id or the password is wrong")
+	}
 	if err != nil {
 		return "", s, err
 	}
@@ -53,22 +58,22 @@ func (r *Repository) NewSession(ctx context.Context, openID, password string) (t
 	return token, s, nil
 }
 
-// checkCredentials returns the user openID and password sign in, or
-// ErrUnauthorized after failedSignInDelay.
-func (r *Repository) checkCredentials(ctx context.Context, openID, password string) (User, error) {
-	u, hash, err := r.db.Credentials(ctx, openID)
+// checkCredentials returns the credentials openID and password sign in
+// with, or ErrUnauthorized after failedSignInDelay.
+func (r *Repository) checkCredentials(ctx context.Context, openID, password string) (Credential, error) {
+	c, err := r.db.Credentials(ctx, openID)
 	if err != nil && !isNotFound(err) {
-		return u, err
+		return c, err
 	}
-	ok, verr := r.passwords.verify(ctx, hash, password) // the same work for an unknown user
+	ok, verr := r.passwords.verify(ctx, c.PasswordHash, password) // the same work for an unknown user
 	if verr != nil {
-		return u, verr
+		return c, verr
 	}
 	if err != nil || !ok {
 		slowDown(ctx)
-		return User{}, unauthorized("the open id or the password is wrong")
+		return Credential{}, unauthorized("the open id or the password is wrong")
 	}
-	return u, nil
+	return c, nil
 }
 
 // ActorOf returns the actor a session token signs in (see SessionUser).
@@ -94,32 +99,54 @@ func (r *Repository) EndAllSessions(ctx context.Context, by Actor) error {
 	return nil
 }
 
-// EnsureAdmin makes the user with openID an admin, creating them with
-// password when there is none (a password is then required): how a
-// deployment gets its first admin (ASIDE_ADMIN_OPEN_ID and
-// ASIDE_ADMIN_PASSWORD). The password is set only on a user that has none,
-// so that a restart neither resets a password changed since nor ends the
-// admin's sessions.
+// EnsureAdmin makes the user with openID an admin: how a deployment gets
+// its first admin (ASIDE_ADMIN_OPEN_ID and ASIDE_ADMIN_PASSWORD). A
+// missing user is created with password (required then). A user who is
+// not an admin is promoted only when password is theirs, or when they
+// have none (it is then set): an open id is free to take once its user is
+// gone or renamed, and a start must not make admin whoever took the
+// configured one (ErrForbidden). An admin's password is set only when they
+// have none, so that a restart neither resets a password changed since nor
+// ends the admin's sessions.
 func (r *Repository) EnsureAdmin(ctx context.Context, openID, password string) (User, error) {
-	admin := RoleAdmin
-	u, hash, err := r.db.Credentials(ctx, openID)
+	c, err := r.db.Credentials(ctx, openID)
 	switch {
 	case isNotFound(err):
-		return r.CreateUser(ctx, System, NewUser{OpenID: openID, Name: "Administrator", Role: admin, Password: password})
+		return r.CreateUser(ctx, System, NewUser{OpenID: openID, Name: "Administrator", Role: RoleAdmin, Password: password})
 	case err != nil:
-		return u, err
+		return c.User, err
 	}
 	var p UserPatch
-	if u.Role != admin {
+	if c.User.Role != RoleAdmin {
+		if err := r.ownsAccount(ctx, c, password); err != nil {
+			return c.User, err
+		}
+		admin := RoleAdmin
 		p.Role = &admin
 	}
-	if hash == "" && password != "" {
+	if c.PasswordHash == "" && password != "" {
 		p.Password = &password
 	}
 	if p.Role == nil && p.Password == nil {
-		return u, nil
+		return c.User, nil
 	}
-	return r.UpdateUser(ctx, System, u.ID, p)
+	return r.UpdateUser(ctx, System, c.User.ID, p)
+}
+
+// ownsAccount tells whether password proves the start's right to promote
+// the user c: it is their password, or they have none.
+func (r *Repository) ownsAccount(ctx context.Context, c Credential, password string) error {
+	if c.PasswordHash == "" {
+		return nil
+	}
+	ok, err := r.passwords.verify(ctx, c.PasswordHash, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: user %d (%q) is not an admin, and the password given is not theirs: not promoted", ErrForbidden, c.User.ID, c.User.OpenID)
+	}
+	return nil
 }
 
 // SessionUser returns the user a token signs in. A missing, malformed,

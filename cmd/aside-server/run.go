@@ -190,6 +190,12 @@ func setUpAuth(ctx context.Context, log *slog.Logger, repo *platform.Repository,
 		return nil
 	}
 	u, err := repo.EnsureAdmin(ctx, a.adminOpenID, a.adminPassword)
+	if errors.Is(err, platform.ErrForbidden) {
+		// Someone took the open id: start without an admin made, rather
+		// than let a user's rename stop the next start.
+		log.Error("ASIDE_ADMIN_OPEN_ID names a user who is no admin, and ASIDE_ADMIN_PASSWORD is not their password: not promoted", "openId", a.adminOpenID, "id", u.ID)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("ASIDE_ADMIN_OPEN_ID %q: %w", a.adminOpenID, err)
 	}

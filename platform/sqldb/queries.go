@@ -18,7 +18,7 @@ var queries = map[string]string{
 	"lockUser":     `SELECT ` + userCols + ` FROM users WHERE id = $1%FOR_UPDATE%`,
 	"updateUser": `UPDATE users SET open_id = $2, name = $3, email = $4, role = $5, updated_at = $6
 		WHERE id = $1 RETURNING ` + userCols,
-	"signIn":       `UPDATE users SET last_signed_in = $2, updated_at = $2 WHERE id = $1 RETURNING ` + userCols,
+	"signIn":       `UPDATE users SET last_signed_in = $2, updated_at = $2 WHERE id = $1 AND open_id = $3 AND password_hash = $4 RETURNING ` + userCols,
 	"deleteUser":   `DELETE FROM users WHERE id = $1`,
 	"jobIDsOfUser": `SELECT id FROM jobs WHERE user_id = $1`,
 	"hashesOfUser": `SELECT token_hash FROM sessions WHERE user_id = $1`,

@@ -220,11 +220,11 @@ func TestSessionsAndDelete(t *testing.T) {
 		u := mustUser(t, db, "signer")
 		at := now()
 		sess := platform.Session{TokenHash: "h1", CreatedAt: at, ExpiresAt: at.Add(platform.SessionTTL)}
-		signed, _, err := db.SignIn(ctx, u.ID, sess, platform.MaxSessions)
+		signed, _, err := db.SignIn(ctx, credential(t, db, u), sess, platform.MaxSessions)
 		if err != nil || signed.ID != u.ID || signed.LastSignedIn == nil || !signed.LastSignedIn.Equal(at) {
 			t.Fatalf("SignIn = %+v, %v", signed, err)
 		}
-		if _, _, err := db.SignIn(ctx, 999, platform.Session{TokenHash: "h2", CreatedAt: at, ExpiresAt: at}, platform.MaxSessions); !errors.Is(err, platform.ErrNotFound) {
+		if _, _, err := db.SignIn(ctx, platform.Credential{User: platform.User{ID: 999}}, platform.Session{TokenHash: "h2", CreatedAt: at, ExpiresAt: at}, platform.MaxSessions); !errors.Is(err, platform.ErrNotFound) {
 			t.Errorf("SignIn of an unknown user = %v; want ErrNotFound", err)
 		}
 		got, err := db.SessionByHash(ctx, "h1")
@@ -232,7 +232,7 @@ func TestSessionsAndDelete(t *testing.T) {
 			t.Errorf("SessionByHash = %+v, %v", got, err)
 		}
 		j := mustJob(t, db, u.ID)
-		db.SignIn(ctx, u.ID, platform.Session{TokenHash: "h3", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, platform.MaxSessions)
+		db.SignIn(ctx, credential(t, db, u), platform.Session{TokenHash: "h3", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, platform.MaxSessions)
 		if _, err := db.DeleteSession(ctx, "h3"); err != nil {
 			t.Errorf("DeleteSession(h3): %v", err)
 		}
@@ -380,8 +380,8 @@ func TestPruneSessions(t *testing.T) {
 		ctx := context.Background()
 		u := mustUser(t, db, "p")
 		at := now()
-		db.SignIn(ctx, u.ID, platform.Session{TokenHash: "old", CreatedAt: at.Add(-2 * time.Hour), ExpiresAt: at.Add(-time.Hour)}, platform.MaxSessions)
-		db.SignIn(ctx, u.ID, platform.Session{TokenHash: "new", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, platform.MaxSessions)
+		db.SignIn(ctx, credential(t, db, u), platform.Session{TokenHash: "old", CreatedAt: at.Add(-2 * time.Hour), ExpiresAt: at.Add(-time.Hour)}, platform.MaxSessions)
+		db.SignIn(ctx, credential(t, db, u), platform.Session{TokenHash: "new", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, platform.MaxSessions)
 		if n, err := db.PruneSessions(ctx, at); err != nil || n != 1 {
 			t.Errorf("PruneSessions = %d, %v; want 1", n, err)
 		}
@@ -405,7 +405,7 @@ func TestSessionsCappedAndEnded(t *testing.T) {
 		var ended []string
 		for i := range 5 {
 			sess := platform.Session{TokenHash: fmt.Sprint("s", i), CreatedAt: at.Add(time.Duration(i) * time.Second), ExpiresAt: at.Add(time.Hour)}
-			_, e, err := db.SignIn(ctx, u.ID, sess, 3)
+			_, e, err := db.SignIn(ctx, credential(t, db, u), sess, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -414,8 +414,8 @@ func TestSessionsCappedAndEnded(t *testing.T) {
 		if !slices.Equal(ended, []string{"s0", "s1"}) {
 			t.Errorf("sessions ended by 5 sign-ins with a cap of 3 = %q; want s0, s1", ended)
 		}
-		if _, hash, err := db.Credentials(ctx, "capped"); err != nil || hash != "$argon2id$hash" {
-			t.Errorf("Credentials = %q, %v", hash, err)
+		if c, err := db.Credentials(ctx, "capped"); err != nil || c.PasswordHash != "$argon2id$hash" || c.User.ID != u.ID {
+			t.Errorf("Credentials = %+v, %v", c, err)
 		}
 		pw := "$argon2id$other"
 		up, err := db.UpdateUser(ctx, u.ID, platform.UserPatch{PasswordHash: &pw}, now())
@@ -423,9 +423,67 @@ func TestSessionsCappedAndEnded(t *testing.T) {
 		if err != nil || !slices.Equal(up.EndedSessions, []string{"s2", "s3", "s4"}) {
 			t.Errorf("a new password ended %q, %v; want s2-s4", up.EndedSessions, err)
 		}
-		db.SignIn(ctx, u.ID, platform.Session{TokenHash: "s5", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, 3)
+		db.SignIn(ctx, credential(t, db, u), platform.Session{TokenHash: "s5", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}, 3)
 		if ended, err := db.EndSessions(ctx, u.ID); err != nil || !slices.Equal(ended, []string{"s5"}) {
 			t.Errorf("EndSessions = %q, %v; want s5", ended, err)
+		}
+	})
+}
+
+// credential reads u's credentials, as a sign-in checks them.
+func credential(t *testing.T, db *sqldb.DB, u platform.User) platform.Credential {
+	t.Helper()
+	c, err := db.Credentials(context.Background(), u.OpenID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A sign-in makes a session only with the credentials it checked: once
+// the password or the open id changed, or the user was deleted, a sign-in
+// checked before is refused and makes no session. A sign-in's check and
+// its session are apart by a password's hashing (tens of ms, more when
+// sign-ins queue for the hashing slots): without this, a sign-in with the
+// old password that was in flight kept a session past the change that
+// ends them all.
+func TestASignInNeedsTheCredentialsItChecked(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *sqldb.DB) {
+		ctx, at := context.Background(), now()
+		sess := func(hash string) platform.Session {
+			return platform.Session{TokenHash: hash, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+		}
+		changes := map[string]func(platform.User) error{
+			"password": func(u platform.User) error {
+				pw := "$argon2id$new"
+				_, err := db.UpdateUser(ctx, u.ID, platform.UserPatch{PasswordHash: &pw}, now())
+				return err
+			},
+			"open id": func(u platform.User) error {
+				id := u.OpenID + "-renamed"
+				_, err := db.UpdateUser(ctx, u.ID, platform.UserPatch{OpenID: &id}, now())
+				return err
+			},
+			"deletion": func(u platform.User) error {
+				_, err := db.DeleteUser(ctx, u.ID)
+				return err
+			},
+		}
+		for name, change := range changes {
+			u, err := db.CreateUser(ctx, platform.NewUser{OpenID: "checked-" + name, Role: platform.RoleUser, PasswordHash: "$argon2id$old"}, now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked := credential(t, db, u)
+			if err := change(u); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := db.SignIn(ctx, checked, sess("after-"+name), platform.MaxSessions); !errors.Is(err, platform.ErrNotFound) {
+				t.Errorf("a sign-in checked before a change of its user's %s = %v; want ErrNotFound", name, err)
+			}
+			if s, err := db.SessionByHash(ctx, "after-"+name); err == nil {
+				t.Errorf("a sign-in checked before a change of its user's %s made session %+v", name, s)
+			}
 		}
 	})
 }

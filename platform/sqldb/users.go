@@ -71,12 +71,12 @@ func (s *DB) UpdateUser(ctx context.Context, id int64, p platform.UserPatch, now
 }
 
 // Credentials reads a user by open id, with its password hash.
-func (s *DB) Credentials(ctx context.Context, openID string) (u platform.User, hash string, err error) {
-	u, err = scanUser(withHash{s.db.QueryRowContext(ctx, s.q("credentials"), openID), &hash})
+func (s *DB) Credentials(ctx context.Context, openID string) (c platform.Credential, err error) {
+	c.User, err = scanUser(withHash{s.db.QueryRowContext(ctx, s.q("credentials"), openID), &c.PasswordHash})
 	if err != nil {
-		return u, "", notFound(err, "user with open id %q", openID)
+		return c, notFound(err, "user with open id %q", openID)
 	}
-	return u, hash, nil
+	return c, nil
 }
 
 // withHash scans a user's row followed by its password hash.
@@ -87,13 +87,19 @@ type withHash struct {
 
 func (w withHash) Scan(dest ...any) error { return w.r.Scan(append(dest, w.hash)...) }
 
-// SignIn records a sign-in of the user and stores the session, and ends
-// the user's oldest live sessions past the newest keep, in one
-// transaction; it returns the hashes of those it ended.
-func (s *DB) SignIn(ctx context.Context, userID int64, sess platform.Session, keep int) (u platform.User, ended []string, err error) {
+// SignIn records a sign-in with c and stores the session, and ends the
+// user's oldest live sessions past the newest keep, in one transaction;
+// it returns the hashes of those it ended. The sign-in's UPDATE matches
+// the user only with c's open id and hash, and holds the user's row: a
+// change committed before it leaves nothing to match (ErrNotFound), and
+// one that commits after it waits for the row, then ends this session
+// with the others (PostgreSQL re-reads the row an UPDATE waited for;
+// SQLite's immediate transactions run one at a time).
+func (s *DB) SignIn(ctx context.Context, c platform.Credential, sess platform.Session, keep int) (u platform.User, ended []string, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if u, err = scanUser(tx.QueryRowContext(ctx, s.q("signIn"), userID, sess.CreatedAt)); err != nil {
-			return notFound(err, "user %d", userID)
+		row := tx.QueryRowContext(ctx, s.q("signIn"), c.User.ID, sess.CreatedAt, c.User.OpenID, c.PasswordHash)
+		if u, err = scanUser(row); err != nil {
+			return notFound(err, "user %d with the credentials the sign-in checked", c.User.ID)
 		}
 		if _, err := tx.ExecContext(ctx, s.q("createSession"), sess.TokenHash, u.ID, sess.CreatedAt, sess.ExpiresAt); err != nil {
 			return fmt.Errorf("sqldb: create session: %w", err)
