@@ -3,6 +3,7 @@ package monitor
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -54,10 +55,11 @@ func newGuarded(t *testing.T) (h http.Handler, logs *syncBuffer) {
 	return New(c, Options{AdminToken: testToken, Logger: slog.New(slog.NewJSONHandler(logs, nil))}), logs
 }
 
-// clearWith calls monitoring.cacheClear with token and returns the status
-// and how long the answer took.
-func clearWith(h http.Handler, token string) (int, time.Duration) {
+// clearFrom calls monitoring.cacheClear from the client at remote with
+// token, and returns the status and how long the answer took.
+func clearFrom(h http.Handler, remote, token string) (int, time.Duration) {
 	r := httptest.NewRequest("POST", "/trpc/monitoring.cacheClear", nil)
+	r.RemoteAddr = remote
 	r.Header.Set("Authorization", "Bearer "+token)
 	w := httptest.NewRecorder()
 	start := time.Now()
@@ -65,56 +67,57 @@ func clearWith(h http.Handler, token string) (int, time.Duration) {
 	return w.Code, time.Since(start)
 }
 
-// Wrong admin tokens are answered at most one per failureInterval across
-// the process, each logged with the remote address and without the token;
-// none waits more than maxFailureWait, and the right token, sent in the
-// middle of a flood of wrong ones, is answered at once. Time is synctest's.
-func TestWrongAdminTokensAreSlowedAndLogged(t *testing.T) {
+const (
+	attacker = "192.0.2.1:1234" // httptest's own remote address
+	admin    = "198.51.100.7:5555"
+)
+
+// A flood of wrong admin tokens from one client is checked at most one
+// per guessInterval: 100 at once get 1 + maxGuessWait/guessInterval
+// answers of 401, each logged with the remote address and without the
+// token, and the rest a 429 at once, unchecked; none waits past
+// maxGuessWait and a wrong answer's interval. The right token from
+// another client, sent in the middle of the flood, is answered at once;
+// from the flooding client it is not checked either. Before, every guess
+// was checked at once and only its answer delayed, which told a client
+// that did not wait for it as much: about 9,200 checks a second. Time is
+// synctest's.
+func TestAFloodOfWrongTokensIsCheckedTenASecond(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h, logs := newGuarded(t)
 		const guesses = 100
-		start := time.Now()
 		var wg sync.WaitGroup
 		var mu sync.Mutex
-		var waits []time.Duration
+		statuses := map[int]int{}
 		for i := range guesses {
 			wg.Go(func() {
-				status, took := clearWith(h, testToken[:len(testToken)-1]+string(rune('a'+i%26)))
-				if status != 401 {
-					t.Errorf("a wrong token answered %d; want 401", status)
+				status, took := clearFrom(h, attacker, testToken[:len(testToken)-1]+string(rune('a'+i%26)))
+				if took > maxGuessWait+guessInterval {
+					t.Errorf("a wrong token waited %v; want at most %v", took, maxGuessWait+guessInterval)
 				}
 				mu.Lock()
-				waits = append(waits, took)
+				statuses[status]++
 				mu.Unlock()
 			})
 		}
-		synctest.Wait() // every guess is in, waiting its turn
-		if status, took := clearWith(h, testToken); status != 200 || took != 0 {
-			t.Errorf("the right token during a flood: %d after %v; want 200 at once", status, took)
+		synctest.Wait() // every guess is in: checked, queued or refused
+		if status, took := clearFrom(h, admin, testToken); status != 200 || took != 0 {
+			t.Errorf("the right token from another client during a flood: %d after %v; want 200 at once", status, took)
+		}
+		if status, _ := clearFrom(h, attacker, testToken); status != 429 {
+			t.Errorf("the right token from the flooding client while its queue is full: %d; want 429, unchecked", status)
 		}
 		wg.Wait()
-		slowest, served := time.Duration(0), 0
-		for _, w := range waits {
-			slowest = max(slowest, w)
-			if w < maxFailureWait {
-				served++
-			}
+		checked := 1 + int(maxGuessWait/guessInterval)
+		if statuses[401] != checked || statuses[429] != guesses-checked {
+			t.Errorf("%d wrong tokens at once answered %v; want %d checked (401) and the rest 429", guesses, statuses, checked)
 		}
-		if slowest > maxFailureWait {
-			t.Errorf("a wrong token waited %v; want at most %v", slowest, maxFailureWait)
-		}
-		if limit := int(maxFailureWait / failureInterval); served > limit {
-			t.Errorf("%d wrong tokens answered within %v; want at most %d", served, maxFailureWait, limit)
-		}
-		if elapsed := time.Since(start); elapsed < maxFailureWait {
-			t.Errorf("%d wrong tokens answered in %v; want them spread over at least %v", guesses, elapsed, maxFailureWait)
-		}
-		checkFailureLogs(t, logs.String(), guesses)
+		checkFailureLogs(t, logs.String(), checked)
 	})
 }
 
-// checkFailureLogs wants one warning per wrong token, with the remote
-// address, and the token nowhere.
+// checkFailureLogs wants one warning per wrong token checked, with the
+// remote address, and the token nowhere.
 func checkFailureLogs(t *testing.T, logs string, want int) {
 	t.Helper()
 	if strings.Contains(logs, testToken[:16]) {
@@ -127,7 +130,7 @@ func checkFailureLogs(t *testing.T, logs string, want int) {
 			continue
 		}
 		n++
-		if l["level"] != "WARN" || l["remote"] != "192.0.2.1:1234" {
+		if l["level"] != "WARN" || l["remote"] != attacker {
 			t.Errorf("failure log %s; want a warning with the remote address", line)
 		}
 	}
@@ -136,15 +139,63 @@ func checkFailureLogs(t *testing.T, logs string, want int) {
 	}
 }
 
-// One wrong token, alone, is answered after failureInterval: a person who
-// mistyped waits a moment, a script that guesses waits for every guess.
-func TestALoneWrongTokenWaitsOneInterval(t *testing.T) {
+// One client guessing one token after another is checked once per
+// guessInterval: each wrong token is answered after guessInterval. An
+// admin who mistyped then sends the right one and is let in after the
+// same moment at most.
+func TestTokensOneAfterAnotherAreCheckedTenASecond(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h, _ := newGuarded(t)
-		for range 3 {
-			if status, took := clearWith(h, "wrong-but-long-enough-token"); status != 401 || took != failureInterval {
-				t.Errorf("a lone wrong token: %d after %v; want 401 after %v", status, took, failureInterval)
+		start := time.Now()
+		for range 30 {
+			if status, took := clearFrom(h, attacker, "wrong-but-long-enough-token"); status != 401 || took != guessInterval {
+				t.Fatalf("a wrong token: %d after %v; want 401 after %v", status, took, guessInterval)
 			}
 		}
+		if elapsed := time.Since(start); elapsed < 30*guessInterval {
+			t.Errorf("30 wrong tokens one after another answered in %v; want at least %v", elapsed, 30*guessInterval)
+		}
+		if status, took := clearFrom(h, attacker, testToken); status != 200 || took > guessInterval {
+			t.Errorf("the right token after wrong ones: %d after %v; want 200 within %v", status, took, guessInterval)
+		}
 	})
+}
+
+// Past maxSuspects clients with wrong tokens, every client is a suspect
+// until the oldest suspect's time is over: the table is bounded, and
+// filling it buys no free checks.
+func TestAFullTableOfSuspectsGatesEveryone(t *testing.T) {
+	var g guessGate
+	now := time.Now()
+	for i := range maxSuspects {
+		g.remember(fmt.Sprint("client-", i), now.Add(time.Duration(i)*time.Millisecond))
+	}
+	later := now.Add(time.Minute)
+	g.remember("one more", later)
+	if len(g.suspects) > maxSuspects {
+		t.Errorf("%d suspects kept; want at most %d", len(g.suspects), maxSuspects)
+	}
+	if !g.suspect("a client never seen", later) {
+		t.Error("a new client while the table is full: not a suspect; want one")
+	}
+	if g.suspect("a client never seen", now.Add(suspectFor+time.Second)) {
+		t.Error("a new client once the oldest suspect's time is over: a suspect; want none")
+	}
+}
+
+// Clients are told apart by IP address, IPv6 addresses by their /64.
+func TestClientsAreAddressesOrTheirSlash64(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.1:1234":             "192.0.2.1",
+		"[::ffff:192.0.2.1]:80":      "192.0.2.1",
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff::1]:9":   "2001:db8:1:2::/64",
+		"not an address":             "not an address",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		if got := clientOf(r); got != want {
+			t.Errorf("clientOf(%q) = %q; want %q", remote, got, want)
+		}
+	}
 }

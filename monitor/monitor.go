@@ -22,8 +22,10 @@ const MaxPatternLen = 256
 type Options struct {
 	// AdminToken is the bearer token the two mutations require. Empty
 	// disables them: they answer FORBIDDEN, saying how to enable them.
-	// Wrong tokens are logged (with the remote address, never the token)
-	// and answered at most 10 a second across the process.
+	// Wrong tokens are logged (with the remote address, never the token).
+	// A client (an IP address, an IPv6 /64) that sent a wrong one has its
+	// tokens checked at most 10 a second across all such clients, and a 429
+	// when its wait would pass 2 s; others are checked at once.
 	AdminToken string
 	// Logger records each cache mutation (who cleared what). Default: discard.
 	Logger *slog.Logger
@@ -69,8 +71,8 @@ func Disabled(message string) http.Handler {
 type monitor struct {
 	cache    *aside.Cache
 	opts     Options
-	tokenSum []byte      // SHA-256 of the admin token, or nil: mutations disabled
-	failures failureGate // slows wrong tokens
+	tokenSum []byte    // SHA-256 of the admin token, or nil: mutations disabled
+	guesses  guessGate // bounds how many admin tokens are checked
 }
 
 // Stats is what monitoring.cacheStats returns: the cache's figures (the
@@ -154,8 +156,8 @@ func patternOf(input json.RawMessage) (string, *Error) {
 }
 
 // authorize checks the bearer token in constant time (comparing SHA-256
-// sums, so that not even the token's length leaks); a wrong one is logged
-// and slowed.
+// sums, so that not even the token's length leaks), when the guess gate
+// lets it; a wrong one is logged, never the token.
 func (m *monitor) authorize(r *http.Request) *Error {
 	if m.tokenSum == nil {
 		return errorf(Forbidden, "cache mutations are disabled: set ASIDE_ADMIN_TOKEN to enable them")
@@ -164,19 +166,18 @@ func (m *monitor) authorize(r *http.Request) *Error {
 	if !ok {
 		return errorf(Unauthorized, "missing admin token: send Authorization: Bearer <ASIDE_ADMIN_TOKEN>")
 	}
-	sum := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(sum[:], m.tokenSum) != 1 {
-		m.refuse(r)
+	right := func() bool {
+		sum := sha256.Sum256([]byte(token))
+		return subtle.ConstantTimeCompare(sum[:], m.tokenSum) == 1
+	}
+	switch m.guesses.check(r.Context(), clientOf(r), right) {
+	case wrongToken:
+		m.opts.Logger.Warn("monitor: wrong admin token", "remote", r.RemoteAddr, "path", r.URL.Path)
 		return errorf(Unauthorized, "wrong admin token")
+	case throttled:
+		return errorf(TooManyRequests, "too many wrong admin tokens from this address: try again in a few seconds")
 	}
 	return nil
-}
-
-// refuse logs a wrong admin token, never the token, with where it came
-// from, and holds the answer back its turn (see failureGate).
-func (m *monitor) refuse(r *http.Request) {
-	m.opts.Logger.Warn("monitor: wrong admin token", "remote", r.RemoteAddr, "path", r.URL.Path)
-	m.failures.wait(r.Context())
 }
 
 // BearerToken reads the token of an Authorization: Bearer header; the

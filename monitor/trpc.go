@@ -26,6 +26,7 @@ const (
 	NotFound           ErrorCode = "NOT_FOUND"
 	MethodNotSupported ErrorCode = "METHOD_NOT_SUPPORTED"
 	PayloadTooLarge    ErrorCode = "PAYLOAD_TOO_LARGE"
+	TooManyRequests    ErrorCode = "TOO_MANY_REQUESTS"
 	InternalError      ErrorCode = "INTERNAL_SERVER_ERROR"
 )
 
@@ -37,6 +38,7 @@ var codes = map[ErrorCode]struct{ rpc, http int }{
 	NotFound:           {-32004, 404},
 	MethodNotSupported: {-32005, 405},
 	PayloadTooLarge:    {-32013, 413},
+	TooManyRequests:    {-32029, 429},
 	InternalError:      {-32603, 500},
 }
 
