@@ -38,9 +38,9 @@ func (b *syncBuffer) String() string {
 }
 
 // newGuarded returns the /trpc/ handler of a cache on memstore with
-// testToken, logging into the buffer it returns. Call it inside the
-// bubble: the cache closes when the test ends.
-func newGuarded(t *testing.T) (h http.Handler, logs *syncBuffer) {
+// testToken and the allowed origins, logging into the buffer it returns.
+// Call it inside the bubble: the cache closes when the test ends.
+func newGuarded(t *testing.T, allowedOrigins ...string) (h http.Handler, logs *syncBuffer) {
 	t.Helper()
 	store, err := memstore.New(memstore.Options{})
 	if err != nil {
@@ -52,7 +52,7 @@ func newGuarded(t *testing.T) (h http.Handler, logs *syncBuffer) {
 	}
 	t.Cleanup(func() { c.Close() })
 	logs = &syncBuffer{}
-	return New(c, Options{AdminToken: testToken, Logger: slog.New(slog.NewJSONHandler(logs, nil))}), logs
+	return New(c, Options{AdminToken: testToken, AllowedOrigins: allowedOrigins, Logger: slog.New(slog.NewJSONHandler(logs, nil))}), logs
 }
 
 // clearFrom calls monitoring.cacheClear from the client at remote with
@@ -196,6 +196,43 @@ func TestClientsAreAddressesOrTheirSlash64(t *testing.T) {
 		r.RemoteAddr = remote
 		if got := clientOf(r); got != want {
 			t.Errorf("clientOf(%q) = %q; want %q", remote, got, want)
+		}
+	}
+}
+
+// The mutations refuse what a page on another site could make a browser
+// send, the right token notwithstanding: another site's Origin (403) and a
+// body that is not application/json (415); the server's own host, an
+// allowed origin and a request with no Origin pass. Before, a text/plain
+// POST from http://evil.example cleared the cache.
+func TestMutationsRefuseOtherSitesPages(t *testing.T) {
+	h, _ := newGuarded(t, "https://app.example.com")
+	for _, c := range []struct {
+		origin, contentType, body string
+		want                      int
+	}{
+		{"http://evil.example", "application/json", `{"pattern":"x*"}`, 403},
+		{"null", "", "", 403},
+		{"http://example.com.evil.example", "", "", 403},
+		{"", "text/plain", `{"pattern":"x*"}`, 415},
+		{"", "application/x-www-form-urlencoded", `{"pattern":"x*"}`, 415},
+		{"", "application/json", `{"pattern":"x*"}`, 200},
+		{"http://example.com", "application/json; charset=utf-8", `{"pattern":"x*"}`, 200},
+		{"https://app.example.com", "application/json", `{"pattern":"x*"}`, 200},
+	} {
+		r := httptest.NewRequest("POST", "/trpc/monitoring.cacheClearPattern", strings.NewReader(c.body))
+		r.Host = "example.com"
+		r.Header.Set("Authorization", "Bearer "+testToken)
+		if c.origin != "" {
+			r.Header.Set("Origin", c.origin)
+		}
+		if c.contentType != "" {
+			r.Header.Set("Content-Type", c.contentType)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != c.want {
+			t.Errorf("Origin %q, Content-Type %q: %d %s; want %d", c.origin, c.contentType, w.Code, w.Body, c.want)
 		}
 	}
 }

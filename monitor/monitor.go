@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
+	"github.com/aside-cache/aside/internal/csrf"
 )
 
 // MaxPatternLen bounds the pattern monitoring.cacheClearPattern accepts.
@@ -27,6 +28,10 @@ type Options struct {
 	// tokens checked at most 10 a second across all such clients, and a 429
 	// when its wait would pass 2 s; others are checked at once.
 	AdminToken string
+	// AllowedOrigins are the other sites (scheme://host[:port]) whose pages
+	// may send the mutations; from any other Origin, and with a body that
+	// is not application/json, they are refused (CSRF).
+	AllowedOrigins []string
 	// Logger records each cache mutation (who cleared what). Default: discard.
 	Logger *slog.Logger
 	// Timeout bounds a clear. Default 30 s.
@@ -155,12 +160,19 @@ func patternOf(input json.RawMessage) (string, *Error) {
 	return *in.Pattern, nil
 }
 
-// authorize checks the bearer token in constant time (comparing SHA-256
+// authorize refuses what another site's page could have sent (CSRF), then
+// checks the bearer token in constant time (comparing SHA-256
 // sums, so that not even the token's length leaks), when the guess gate
 // lets it; a wrong one is logged, never the token.
 func (m *monitor) authorize(r *http.Request) *Error {
 	if m.tokenSum == nil {
 		return errorf(Forbidden, "cache mutations are disabled: set ASIDE_ADMIN_TOKEN to enable them")
+	}
+	switch err := csrf.Check(r, m.opts.AllowedOrigins); {
+	case errors.Is(err, csrf.ErrForeignOrigin):
+		return errorf(Forbidden, "%v", err)
+	case err != nil:
+		return errorf(UnsupportedMediaType, "%v", err)
 	}
 	token, ok := BearerToken(r)
 	if !ok {

@@ -19,27 +19,29 @@ type ErrorCode string
 
 // The tRPC error codes this server answers with.
 const (
-	ParseError         ErrorCode = "PARSE_ERROR"
-	BadRequest         ErrorCode = "BAD_REQUEST"
-	Unauthorized       ErrorCode = "UNAUTHORIZED"
-	Forbidden          ErrorCode = "FORBIDDEN"
-	NotFound           ErrorCode = "NOT_FOUND"
-	MethodNotSupported ErrorCode = "METHOD_NOT_SUPPORTED"
-	PayloadTooLarge    ErrorCode = "PAYLOAD_TOO_LARGE"
-	TooManyRequests    ErrorCode = "TOO_MANY_REQUESTS"
-	InternalError      ErrorCode = "INTERNAL_SERVER_ERROR"
+	ParseError           ErrorCode = "PARSE_ERROR"
+	BadRequest           ErrorCode = "BAD_REQUEST"
+	Unauthorized         ErrorCode = "UNAUTHORIZED"
+	Forbidden            ErrorCode = "FORBIDDEN"
+	NotFound             ErrorCode = "NOT_FOUND"
+	MethodNotSupported   ErrorCode = "METHOD_NOT_SUPPORTED"
+	PayloadTooLarge      ErrorCode = "PAYLOAD_TOO_LARGE"
+	UnsupportedMediaType ErrorCode = "UNSUPPORTED_MEDIA_TYPE"
+	TooManyRequests      ErrorCode = "TOO_MANY_REQUESTS"
+	InternalError        ErrorCode = "INTERNAL_SERVER_ERROR"
 )
 
 var codes = map[ErrorCode]struct{ rpc, http int }{
-	ParseError:         {-32700, 400},
-	BadRequest:         {-32600, 400},
-	Unauthorized:       {-32001, 401},
-	Forbidden:          {-32003, 403},
-	NotFound:           {-32004, 404},
-	MethodNotSupported: {-32005, 405},
-	PayloadTooLarge:    {-32013, 413},
-	TooManyRequests:    {-32029, 429},
-	InternalError:      {-32603, 500},
+	ParseError:           {-32700, 400},
+	BadRequest:           {-32600, 400},
+	Unauthorized:         {-32001, 401},
+	Forbidden:            {-32003, 403},
+	NotFound:             {-32004, 404},
+	MethodNotSupported:   {-32005, 405},
+	PayloadTooLarge:      {-32013, 413},
+	UnsupportedMediaType: {-32015, 415},
+	TooManyRequests:      {-32029, 429},
+	InternalError:        {-32603, 500},
 }
 
 // Error is a procedure's failure, sent in tRPC's error envelope.

@@ -60,6 +60,9 @@ func trpc(ctx context.Context, base, proc string, body any, token string, out an
 	if err != nil {
 		return err
 	}
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json") // a mutation's body must say so (CSRF)
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

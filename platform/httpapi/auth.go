@@ -1,12 +1,11 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
-	"mime"
 	"net/http"
-	"net/url"
-	"slices"
 
+	"github.com/aside-cache/aside/internal/csrf"
 	"github.com/aside-cache/aside/platform"
 )
 
@@ -25,46 +24,16 @@ func (s *server) actor(r *http.Request) (platform.Actor, error) {
 }
 
 // mutation guards a handler of the REST API that changes something
-// against a request a page on another site could have sent (CSRF): one
-// whose body is not application/json (a form, text/plain), or whose
-// Origin is another site's. Requests with no Origin (curl, servers) go
-// through.
+// against a request a page on another site could have sent (csrf.Check).
 func (s *server) mutation(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := s.sameSite(r); err != nil {
-			s.fail(w, r, err)
-			return
+		switch err := csrf.Check(r, s.AllowedOrigins); {
+		case errors.Is(err, csrf.ErrForeignOrigin):
+			s.fail(w, r, fmt.Errorf("%w: %v to this API (allow it with ASIDE_ALLOWED_ORIGINS)", platform.ErrForbidden, err))
+		case err != nil:
+			s.fail(w, r, invalid("%v", err))
+		default:
+			next(w, r)
 		}
-		if err := jsonBody(r); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		next(w, r)
 	}
-}
-
-// sameSite refuses an Origin other than the server's own host and the
-// allowed ones.
-func (s *server) sameSite(r *http.Request) error {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return nil
-	}
-	u, err := url.Parse(origin)
-	if err == nil && (u.Host == r.Host || slices.Contains(s.AllowedOrigins, origin)) {
-		return nil
-	}
-	return fmt.Errorf("%w: a request from %.100q to this API (allow it with ASIDE_ALLOWED_ORIGINS)", platform.ErrForbidden, origin)
-}
-
-// jsonBody refuses a body whose Content-Type is not application/json.
-func jsonBody(r *http.Request) error {
-	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
-		return nil // no body
-	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return invalid("a body must be Content-Type: application/json")
-	}
-	return nil
 }

@@ -58,7 +58,7 @@ func New(cfg Config) http.Handler {
 	trpc := monitor.Disabled("the cache is off (ASIDE_CACHE=off): there is nothing to monitor")
 	if c := cfg.Repo.Cache(); c != nil {
 		reg.MustRegister(monitor.NewCollector(c))
-		trpc = monitor.New(c, monitor.Options{AdminToken: cfg.AdminToken, Logger: cfg.Logger})
+		trpc = monitor.New(c, monitor.Options{AdminToken: cfg.AdminToken, AllowedOrigins: cfg.AllowedOrigins, Logger: cfg.Logger})
 	}
 	mux := http.NewServeMux()
 	s.routes(mux, trpc, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
