@@ -22,8 +22,15 @@ var (
 	JobsNS        = aside.NamespaceConfig{Name: "jobs", Prefix: "job:", TTL: 5 * time.Minute}
 	JobListsNS    = aside.NamespaceConfig{Name: "job_lists", Prefix: "job:user:", TTL: 5 * time.Minute}
 	ResultsNS     = aside.NamespaceConfig{Name: "job_results", Prefix: "job:result:", TTL: 10 * time.Minute}
-	SessionsNS    = aside.NamespaceConfig{Name: "sessions", Prefix: "session:", TTL: SessionTTL}
+	SessionsNS    = aside.NamespaceConfig{Name: "sessions", Prefix: "session:", TTL: SessionCacheTTL}
 )
+
+// SessionCacheTTL is how long a session stays cached: not the guide's 24
+// hours (a session's own life) but 5 minutes, because it bounds how long
+// another instance honours a session that ended on an instance that could
+// not reach Redis to say so (and stopped before it could), at the cost of
+// one database read per active session per 5 minutes.
+const SessionCacheTTL = 5 * time.Minute
 
 // Repository is the platform's data access: every read of users, jobs,
 // results and sessions goes through the cache, and every write goes to the

@@ -41,3 +41,22 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("CLUSTER INFO = %q, %v; want all slots assigned", info, err)
 	}
 }
+
+func TestProxyCutsAndRestores(t *testing.T) {
+	s := Start(t)
+	p := NewProxy(t, s.Addr)
+	if got, err := Do(p.Addr, "PING"); err != nil || got != "PONG" {
+		t.Fatalf("PING through the proxy = %q, %v", got, err)
+	}
+	p.Cut()
+	if _, err := Do(p.Addr, "PING"); err == nil {
+		t.Fatal("PING answered through a cut proxy")
+	}
+	if got, err := Do(s.Addr, "PING"); err != nil || got != "PONG" {
+		t.Fatalf("PING of the server itself while the proxy is cut = %q, %v", got, err)
+	}
+	p.Restore()
+	if got, err := Do(p.Addr, "PING"); err != nil || got != "PONG" {
+		t.Fatalf("PING through the restored proxy = %q, %v", got, err)
+	}
+}
