@@ -1,0 +1,72 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/rueidis"
+
+	"github.com/aside-cache/aside"
+)
+
+var _ aside.Tracker = (*Store)(nil)
+
+// Track starts a client of its own whose connections (one to each node
+// of a cluster, to the master of a Sentinel set) are in Redis's
+// broadcasting tracking mode on prefix: Redis pushes the keys under it
+// that anyone changes, on the same connection, in the order it made the
+// changes. A lost connection, and a flush, are told as nil. The client
+// reconnects by itself, and turns tracking on again before any command.
+func (s *Store) Track(prefix string, onChange func(keys []string)) (aside.Tracking, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	opt := s.opt
+	opt.DisableCache = false // tracking needs RESP3 and rueidis's tracking handshake
+	opt.ClientTrackingOptions = []string{"PREFIX", prefix, "BCAST"}
+	opt.CacheSizeEachConn = 1 << 10 // rueidis's own cache goes unused: DoCache is never called
+	opt.PipelineMultiplex = -1      // one connection a node: Confirm's round trip follows its pushes
+	opt.OnInvalidations = func(msgs []rueidis.RedisMessage) {
+		if msgs == nil {
+			onChange(nil)
+			return
+		}
+		keys := make([]string, 0, len(msgs))
+		for _, m := range msgs {
+			if k, err := m.ToString(); err == nil {
+				keys = append(keys, k)
+			}
+		}
+		onChange(keys)
+	}
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		if errors.Is(err, rueidis.ErrNoCache) {
+			return nil, fmt.Errorf("redisstore: tracking needs Redis 6 or later, with RESP3: %w", err)
+		}
+		return nil, fmt.Errorf("redisstore: tracking connection to %v: %w", opt.InitAddress, err)
+	}
+	return &tracking{client: c}, nil
+}
+
+// tracking is a client whose connections receive tracking pushes.
+type tracking struct {
+	client rueidis.Client
+}
+
+// Confirm sends PING on every node's connection: its answer comes after
+// every push Redis sent on that connection before it.
+func (t *tracking) Confirm(ctx context.Context) error {
+	for addr, node := range t.client.Nodes() {
+		if err := node.Do(ctx, node.B().Ping().Build()).Error(); err != nil {
+			return fmt.Errorf("redisstore: tracking connection to %s: %w", addr, err)
+		}
+	}
+	return nil
+}
+
+func (t *tracking) Close() error {
+	t.client.Close()
+	return nil
+}
