@@ -12,20 +12,20 @@ import (
 //   - localBackend (local.go), over an in-process store (memstore): entries
 //     are kept as values, decoded, and compared by identity; nothing can
 //     fail, so there is no codec, no breaker, no timeout, nothing to replay.
+//
 //   - remoteBackend (remote.go), over any other Store (Redis): entries are
 //     bytes in the envelope (entry.go), values encoded by the Codec; every
 //     call goes through the circuit breaker and is bounded by OpTimeout;
 //     invalidations the store did not take are kept and replayed
 //     (replay.go).
 //
+//   - nearBackend (near.go), a remoteBackend whose entries read are kept
+//     in the process too, coherent through the store's tracking pushes
+//     (near_coherence.go); reads of namespaces that turn it off go to the
+//     remoteBackend under it (Cache.far).
+//
 // The read (read.go, flight.go, lease.go) knows only this interface, and
-// holdings it cannot look into. A third backend slots in without touching
-// it: a near cache (Redis, with hot entries kept decoded in the process)
-// wraps remoteBackend; its find answers from memory when it holds the key
-// and asks Redis otherwise; remember keeps in memory what a read decoded
-// from an entry that find returned (a completed fill, never a lease or a
-// tombstone); swap, drop, invalidate and delete pass through and forget
-// the key; Redis's invalidation pushes forget keys too.
+// holdings it cannot look into.
 type backend interface {
 	// find reads what full holds.
 	find(ctx context.Context, full string) (held, error)
@@ -87,6 +87,7 @@ type walker interface {
 // bytes when it came as bytes.
 type held struct {
 	holds holding
+	near  bool // answered from the near cache, without the store
 	value any
 	data  []byte
 }

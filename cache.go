@@ -3,6 +3,7 @@ package aside
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 // Options.KeyPrefix.
 type Cache struct {
 	be       backend // where entries live: chosen once, in New (backend.go)
+	far      backend // be, or under a near cache the remote store: what reads that keep nothing in the process use
 	opts     Options
 	flights  flightGroup
 	stats    statsRegistry
@@ -46,12 +48,29 @@ func New(store Store, opts Options) (*Cache, error) {
 	c.stats.unscopedScope.c = &c.stats.unscoped
 	c.closing, c.close = context.WithCancel(context.Background())
 	if values, ok := store.(valuestore.Store); ok {
+		if opts.NearCache.Enabled {
+			return nil, errors.New("aside: a near cache needs a remote store: an in-process store is near already")
+		}
 		c.be = &localBackend{store: store, values: values, leaseTTL: opts.LeaseTTL}
+		c.far = c.be
 		return c, nil
 	}
-	if c.be, err = newRemoteBackend(store, opts, c.closing); err != nil {
+	tracker, tracks := store.(Tracker)
+	if opts.NearCache.Enabled && !tracks {
+		return nil, fmt.Errorf("aside: a near cache needs a store that tracks changes (a Tracker), and %T does not", store)
+	}
+	remote, err := newRemoteBackend(store, opts, c.closing)
+	if err != nil {
 		c.close()
 		return nil, err
+	}
+	c.be, c.far = remote, remote
+	if opts.NearCache.Enabled {
+		if c.be, err = newNearBackend(remote, tracker, opts); err != nil {
+			c.close()
+			remote.close()
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -204,6 +204,7 @@ func (g *gate) load(context.Context) (string, error) {
 type faulty struct {
 	aside.Store
 	getErr      atomic.Bool
+	getReply    func(key string)       // runs after Get's reply came, before it is returned
 	addOrGet    func()                 // runs before AddOrGet answers
 	casReply    atomic.Int64           // delay of CompareAndSet's reply, after it ran (ns)
 	replaceHook func(call int64) error // decides each Replace call
@@ -214,7 +215,11 @@ func (f *faulty) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if f.getErr.Load() {
 		return nil, false, errors.New("faulty: get fails")
 	}
-	return f.Store.Get(ctx, key)
+	v, found, err := f.Store.Get(ctx, key)
+	if f.getReply != nil {
+		f.getReply(key)
+	}
+	return v, found, err
 }
 
 func (f *faulty) AddOrGet(ctx context.Context, key string, v []byte, ttl time.Duration) ([]byte, bool, error) {

@@ -337,7 +337,7 @@ func (fr *flightRun[T]) release(ctx context.Context) {
 // invalidation voided the claim, those begun before the claim was taken.
 func (fr *flightRun[T]) vouch(ctx context.Context) time.Time {
 	at := time.Now()
-	if h, err := fr.c.be.find(ctx, fr.full); err == nil && h.same(fr.h.held) {
+	if h, err := fr.c.far.find(ctx, fr.full); err == nil && h.same(fr.h.held) { // the store's, not the near cache's
 		return at
 	}
 	return fr.h.at

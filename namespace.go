@@ -50,6 +50,9 @@ type NamespaceConfig struct {
 	// what values mean without changing their type, and entries written
 	// before are read as misses and replaced. Default "".
 	Version string
+	// NearCache keeps the namespace's entries in the process too, or not
+	// (see Options.NearCache). Default: the cache's.
+	NearCache Near
 }
 
 // Namespace is a typed view of the cache for one kind of data, keyed by id.
@@ -97,6 +100,7 @@ func NewNamespace[T any](c *Cache, cfg NamespaceConfig) (*Namespace[T], error) {
 		softTimeout: max(orDefault(cfg.SoftTimeout, c.opts.SoftTimeout), 0),
 		loadTimeout: orDefault(cfg.LoadTimeout, c.opts.LoadTimeout),
 		shape:       c.shapes.of(typ, cfg.Version),
+		near:        cfg.NearCache == NearOn || (cfg.NearCache == NearInherit && c.opts.NearCache.Enabled),
 	}
 	var err error
 	n.st, err = c.stats.register(scope{name: n.name, prefix: n.prefix, version: cfg.Version, policy: &n.policy, typ: typeID(typ)})
@@ -124,6 +128,10 @@ func (cfg NamespaceConfig) validate(c *Cache) error {
 		return fmt.Errorf("aside: namespace %q: FailSafeThrottle %v is negative", cfg.Name, cfg.FailSafeThrottle)
 	case cfg.LoadTimeout < 0:
 		return fmt.Errorf("aside: namespace %q: LoadTimeout %v is negative", cfg.Name, cfg.LoadTimeout)
+	case cfg.NearCache > NearOn:
+		return fmt.Errorf("aside: namespace %q: NearCache %d is no Near", cfg.Name, cfg.NearCache)
+	case cfg.NearCache == NearOn && !c.opts.NearCache.Enabled:
+		return fmt.Errorf("aside: namespace %q: NearCache is on, but the cache's is not (Options.NearCache.Enabled)", cfg.Name)
 	}
 	return nil
 }

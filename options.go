@@ -76,7 +76,44 @@ type Options struct {
 	Logger *slog.Logger
 	// Breaker tunes the circuit breaker around a remote store.
 	Breaker BreakerOptions
+	// NearCache keeps the entries of a remote store that are read in the
+	// process too, decoded, coherent with the store through its own
+	// invalidation pushes (see NearCacheOptions). Off by default.
+	NearCache NearCacheOptions
 }
+
+// NearCacheOptions configures the near cache: entries a remote store (a
+// Tracker: redisstore.Store) holds, kept decoded in the process once read,
+// served without a round trip while the store's tracking says they are
+// current. A value it serves is never older than MaxLag: it is dropped
+// when the store says its key changed, and nothing is served unless a
+// round trip that followed every push sent before it came back less than
+// MaxLag ago. This process's own writes drop their keys before they
+// return. Values served from it are shared by their readers: do not
+// modify what a read returns.
+type NearCacheOptions struct {
+	// Enabled turns the near cache on, for every namespace that does not
+	// turn it off (NamespaceConfig.NearCache) and every key outside
+	// namespaces. The store must be a Tracker.
+	Enabled bool
+	// MaxBytes bounds what the near cache holds, each entry weighed (its
+	// key, its bytes, its decoded value walked through). Default 64 MiB.
+	MaxBytes int64
+	// MaxLag bounds how stale a value served from memory can be: the
+	// store's pushes are confirmed every MaxLag/4, and past MaxLag without
+	// a confirmation (the store paused, a connection stuck) reads go to
+	// the store. Default 100ms.
+	MaxLag time.Duration
+}
+
+// Near is a namespace's choice about the near cache.
+type Near uint8
+
+const (
+	NearInherit Near = iota // the cache's: on when Options.NearCache.Enabled
+	NearOff                 // never kept in the process
+	NearOn                  // kept in the process: needs Options.NearCache.Enabled
+)
 
 // BreakerOptions tunes the circuit breaker that a Cache keeps around a
 // remote store. One breaker serves every call of the Cache.
@@ -101,8 +138,11 @@ const (
 	DefaultJitter      = 0.1
 	// DefaultDecodeMemoBytes is the decode memo's default bound.
 	DefaultDecodeMemoBytes = 16 << 20
-	defaultFailures        = 5
-	defaultCooldown        = 2 * time.Second
+	// DefaultNearMaxBytes and DefaultNearMaxLag are the near cache's.
+	DefaultNearMaxBytes = 64 << 20
+	DefaultNearMaxLag   = 100 * time.Millisecond
+	defaultFailures     = 5
+	defaultCooldown     = 2 * time.Second
 )
 
 // withDefaults validates o and fills in the defaults of its zero fields.
@@ -128,6 +168,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("aside: DecodeMemoBytes %d is above 1 TiB", o.DecodeMemoBytes)
 	case o.Breaker.Cooldown < 0:
 		return o, fmt.Errorf("aside: Breaker.Cooldown %v is negative", o.Breaker.Cooldown)
+	case o.NearCache.MaxBytes < 0 || o.NearCache.MaxLag < 0:
+		return o, fmt.Errorf("aside: NearCache.MaxBytes and NearCache.MaxLag must not be negative")
+	case o.NearCache.MaxLag > 0 && o.NearCache.MaxLag < 4*time.Millisecond:
+		return o, fmt.Errorf("aside: NearCache.MaxLag %v is below 4ms", o.NearCache.MaxLag)
 	}
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = DefaultKeyPrefix
@@ -151,6 +195,8 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	o.Breaker.ConsecutiveFailures = orDefault(o.Breaker.ConsecutiveFailures, defaultFailures)
 	o.Breaker.Cooldown = orDefault(o.Breaker.Cooldown, defaultCooldown)
+	o.NearCache.MaxBytes = orDefault(o.NearCache.MaxBytes, DefaultNearMaxBytes)
+	o.NearCache.MaxLag = orDefault(o.NearCache.MaxLag, DefaultNearMaxLag)
 	return o, nil
 }
 

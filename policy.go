@@ -19,6 +19,7 @@ type fillPolicy struct {
 	softTimeout time.Duration // with a stale value at hand, how long to wait for the loader; 0 as long as it takes
 	loadTimeout time.Duration // the hard bound of a loader call
 	shape       uint64        // the fingerprint of the values' shape (see shape.go)
+	near        bool          // entries are kept in the process too (near.go)
 }
 
 // defaultPolicy is the cache's policy for keys under no namespace, but
@@ -29,6 +30,7 @@ func defaultPolicy(o Options) fillPolicy {
 		earlyBeta: o.EarlyRefresh, maxStale: o.MaxStale,
 		throttle: o.FailSafeThrottle, softTimeout: o.SoftTimeout,
 		loadTimeout: o.LoadTimeout,
+		near:        o.NearCache.Enabled,
 	}
 }
 

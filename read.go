@@ -81,17 +81,17 @@ func (r *read[T]) get(ctx context.Context) (T, error) {
 		var zero T
 		return zero, err // a caller already gone starts no load
 	}
-	h, err := r.c.be.find(ctx, r.full)
+	h, err := r.find(ctx)
 	if e, ok := h.value.(*entry[T]); ok && err == nil && e.shape == r.shape && e.plain() && r.p.earlyBeta == 0 {
 		// The commonest hit, written out: an entry kept decoded, of the
 		// read's shape, whose expiry is the store's (see hit).
-		r.st.hits.Add(1)
+		r.counted(h)
 		a := r.answer(e)
 		return a.v, a.err
 	}
 	f := r.lookAt(ctx, h, err)
 	if a, ok := r.hit(ctx, f); ok {
-		r.st.hits.Add(1)
+		r.counted(h)
 		return a.v, a.err
 	}
 	return r.miss(ctx, f.is)
@@ -105,10 +105,10 @@ func (r *read[T]) getEncoded(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	h, err := r.c.be.find(ctx, r.full)
+	h, err := r.find(ctx)
 	if err == nil && h.data != nil && h.holds == holdsEntry {
 		if payload, ok := r.freshPayload(h.data); ok {
-			r.st.hits.Add(1)
+			r.counted(h)
 			return payload, nil
 		}
 	}
@@ -125,7 +125,7 @@ func (r *read[T]) getEncoded(ctx context.Context) ([]byte, error) {
 	}
 	var v T
 	if a, ok := r.hit(ctx, f); ok {
-		r.st.hits.Add(1)
+		r.counted(h)
 		v, err = a.v, a.err
 	} else {
 		v, err = r.miss(ctx, f.is)
@@ -142,7 +142,7 @@ func (r *read[T]) encodedAsIs(e *entry[T], h held) (b []byte, ok bool, err error
 	if e.kind != kindValue || !r.servedAsIs(&e.meta) {
 		return nil, false, nil
 	}
-	r.st.hits.Add(1)
+	r.counted(h)
 	b, made, err := e.encoded(r.c.opts.Codec)
 	if made {
 		r.c.be.reweigh(r.full, h) // the entry now keeps its encoding too
@@ -171,8 +171,30 @@ func (r *read[T]) servedAsIs(m *meta) bool {
 
 // look reads the key and says what it holds for this read.
 func (r *read[T]) look(ctx context.Context) found[T] {
-	h, err := r.c.be.find(ctx, r.full)
+	h, err := r.find(ctx)
 	return r.lookAt(ctx, h, err)
+}
+
+// find reads the key where the read's policy says: through the near
+// cache, or from the store alone. A read through the near cache that asked
+// the store counts as a near miss.
+func (r *read[T]) find(ctx context.Context) (held, error) {
+	if !r.p.near {
+		return r.c.far.find(ctx, r.full)
+	}
+	h, err := r.c.be.find(ctx, r.full)
+	if !h.near {
+		r.st.nearMisses.Add(1)
+	}
+	return h, err
+}
+
+// counted counts a hit answered with h.
+func (r *read[T]) counted(h held) {
+	r.st.hits.Add(1)
+	if h.near {
+		r.st.nearHits.Add(1)
+	}
 }
 
 // lookAt says what h, the backend's answer to find (or err), is for this
@@ -383,7 +405,7 @@ func (r *read[T]) getIfPresent(ctx context.Context) (v T, found bool, err error)
 		r.st.misses.Add(1)
 		return v, false, nil
 	}
-	r.st.hits.Add(1)
+	r.counted(f.h)
 	a := r.answer(f.e)
 	return a.v, a.err == nil, a.err
 }

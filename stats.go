@@ -29,6 +29,9 @@ type Counters struct {
 
 	InvalidationsReplayed uint64 `json:"invalidationsReplayed"` // invalidations the store took late, after an outage
 
+	NearHits   uint64 `json:"nearHits"`   // hits answered from the near cache, without the store (among Hits)
+	NearMisses uint64 `json:"nearMisses"` // reads of near-cached keys that asked the store
+
 	// HitRate is Hits / (Hits + Misses) * 100, or 0 before any read.
 	HitRate float64 `json:"hitRate"`
 
@@ -50,11 +53,12 @@ func LoadTimeBounds() [16]float64 { return loadTimeBounds }
 
 const loadBuckets = 16
 
-// Histogram is a distribution of durations in the Prometheus style.
+// Histogram is a distribution of durations in the Prometheus style, over
+// the bounds of its kind (LoadTimeBounds, NearLagBounds).
 type Histogram struct {
 	Count uint64  `json:"count"`
 	Sum   float64 `json:"sum"` // seconds
-	// Buckets[i] counts the durations up to LoadTimeBounds()[i], cumulatively.
+	// Buckets[i] counts the durations up to the i-th bound, cumulatively.
 	Buckets [loadBuckets]uint64 `json:"buckets"`
 }
 
@@ -75,6 +79,22 @@ type Stats struct {
 	// deletes) wait for the store to take them: see ErrDeferred. Zero
 	// whenever the store has taken every invalidation made.
 	PendingInvalidations int `json:"pendingInvalidations"`
+	// Near is the near cache's state, nil when it is off.
+	Near *NearStats `json:"near,omitempty"`
+}
+
+// NearStats is the state of the near cache (Options.NearCache).
+type NearStats struct {
+	Entries int   `json:"entries"` // entries kept in the process
+	Bytes   int64 `json:"bytes"`   // what they weigh
+	// Serving is whether the store's pushes were confirmed within MaxLag:
+	// only then are entries served from memory.
+	Serving  bool   `json:"serving"`
+	Received uint64 `json:"received"` // keys the store told changed
+	Flushes  uint64 `json:"flushes"`  // times everything was dropped: a flush of the store, a connection lost or replaced
+	// Lag is how long the store took to tell this process of its own
+	// writes, from just before each was sent (see NearLagBounds).
+	Lag Histogram `json:"lag"`
 }
 
 // counters is the live, lock-free form of Counters. Each is padded to its
@@ -83,8 +103,7 @@ type counters struct {
 	hits, misses, sets, deletes, errors                   atomic.Uint64
 	loads, loadErrors, coalesced, bypassed, writesSkipped atomic.Uint64
 	fillsRejected, leaseWaits, staleServed                atomic.Uint64
-	invalidationsReplayed                                 atomic.Uint64
-	_                                                     [16]byte
+	invalidationsReplayed, nearHits, nearMisses           atomic.Uint64 // 16 counters: two cache lines
 
 	// The load-time histogram: written once per load, off the hit path.
 	loadNanos   atomic.Uint64
@@ -107,6 +126,7 @@ func (c *counters) snapshot() Counters {
 		WritesSkipped: c.writesSkipped.Load(), FillsRejected: c.fillsRejected.Load(),
 		LeaseWaits: c.leaseWaits.Load(), StaleServed: c.staleServed.Load(),
 		InvalidationsReplayed: c.invalidationsReplayed.Load(),
+		NearHits:              c.nearHits.Load(), NearMisses: c.nearMisses.Load(),
 	}
 	s.HitRate = hitRate(s.Hits, s.Misses)
 	s.LoadTime.Sum = time.Duration(c.loadNanos.Load()).Seconds()
@@ -124,7 +144,7 @@ func (c *counters) snapshot() Counters {
 func (c *counters) reset() {
 	for _, a := range []*atomic.Uint64{&c.hits, &c.misses, &c.sets, &c.deletes, &c.errors,
 		&c.loads, &c.loadErrors, &c.coalesced, &c.bypassed, &c.writesSkipped,
-		&c.fillsRejected, &c.leaseWaits, &c.staleServed, &c.invalidationsReplayed, &c.loadNanos} {
+		&c.fillsRejected, &c.leaseWaits, &c.staleServed, &c.invalidationsReplayed, &c.nearHits, &c.nearMisses, &c.loadNanos} {
 		a.Store(0)
 	}
 	for i := range c.loadBuckets {
@@ -154,6 +174,8 @@ func (s *Counters) add(o Counters) {
 	s.LeaseWaits += o.LeaseWaits
 	s.StaleServed += o.StaleServed
 	s.InvalidationsReplayed += o.InvalidationsReplayed
+	s.NearHits += o.NearHits
+	s.NearMisses += o.NearMisses
 	s.HitRate = hitRate(s.Hits, s.Misses)
 	s.LoadTime.Count += o.LoadTime.Count
 	s.LoadTime.Sum += o.LoadTime.Sum

@@ -17,11 +17,14 @@ type Tracker interface {
 
 // Tracking is a Tracker's notifications under way.
 type Tracking interface {
-	// Confirm returns nil once every change the store made before the call
+	// Confirm returns once every change the store made before the call
 	// has been told to onChange (a round trip on every tracking
 	// connection, after their notifications), and an error when it cannot
-	// say so: a connection down, a node unreachable.
-	Confirm(ctx context.Context) error
+	// say so: a connection down, a node unreachable. session names the
+	// tracking connections that answered: it changes when one was
+	// replaced, and the changes made while it was being replaced may
+	// never have been told.
+	Confirm(ctx context.Context) (session string, err error)
 	// Close stops the notifications.
 	Close() error
 }

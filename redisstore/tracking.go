@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/redis/rueidis"
 
@@ -55,15 +58,21 @@ type tracking struct {
 	client rueidis.Client
 }
 
-// Confirm sends PING on every node's connection: its answer comes after
-// every push Redis sent on that connection before it.
-func (t *tracking) Confirm(ctx context.Context) error {
-	for addr, node := range t.client.Nodes() {
-		if err := node.Do(ctx, node.B().Ping().Build()).Error(); err != nil {
-			return fmt.Errorf("redisstore: tracking connection to %s: %w", addr, err)
+// Confirm asks every node's tracking connection for its id (CLIENT ID):
+// the answer comes after every push Redis sent on that connection before
+// it, and a new id names a connection that replaced a lost one.
+func (t *tracking) Confirm(ctx context.Context) (string, error) {
+	nodes := t.client.Nodes()
+	ids := make([]string, 0, len(nodes))
+	for addr, node := range nodes {
+		id, err := node.Do(ctx, node.B().ClientId().Build()).AsInt64()
+		if err != nil {
+			return "", fmt.Errorf("redisstore: tracking connection to %s: %w", addr, err)
 		}
+		ids = append(ids, addr+"#"+strconv.FormatInt(id, 10))
 	}
-	return nil
+	slices.Sort(ids)
+	return strings.Join(ids, ","), nil
 }
 
 func (t *tracking) Close() error {

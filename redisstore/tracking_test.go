@@ -53,7 +53,7 @@ func TestTrackingTellsChangesBeforeConfirmReturns(t *testing.T) {
 	s := newStore(t, redisstore.Options{URL: srv.URL()})
 	tr, told := track(t, s, "near:")
 	ctx := context.Background()
-	if err := tr.Confirm(ctx); err != nil {
+	if _, err := tr.Confirm(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"near:a", "other:b", "near:c"} {
@@ -64,14 +64,14 @@ func TestTrackingTellsChangesBeforeConfirmReturns(t *testing.T) {
 	if _, err := redistest.Do(srv.Addr, "DEL", "near:a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Confirm(ctx); err != nil {
+	if _, err := tr.Confirm(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if keys, _ := told.snapshot(); !slices.Equal(keys, []string{"near:a", "near:c", "near:a"}) {
 		t.Errorf("told %q after Confirm; want near:a, near:c, near:a in order", keys)
 	}
 	redistest.Do(srv.Addr, "FLUSHALL")
-	if err := tr.Confirm(ctx); err != nil {
+	if _, err := tr.Confirm(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, wipes := told.snapshot(); wipes != 1 {
@@ -80,28 +80,36 @@ func TestTrackingTellsChangesBeforeConfirmReturns(t *testing.T) {
 }
 
 // A restart of Redis is told as nil, and Confirm fails until the tracking
-// connection is back, tracking again.
+// connection is back, tracking again. Confirms on one connection name one
+// session.
 func TestTrackingSurvivesARestart(t *testing.T) {
 	srv := redistest.Start(t)
 	s := newStore(t, redisstore.Options{URL: srv.URL()})
 	tr, told := track(t, s, "near:")
 	ctx := context.Background()
-	if err := tr.Confirm(ctx); err != nil {
+	before, err := tr.Confirm(ctx)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if again, err := tr.Confirm(ctx); err != nil || again != before {
+		t.Fatalf("two Confirms on one connection = %q, %q (%v); want the same session", before, again, err)
 	}
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := tr.Confirm(short); err == nil {
+	if _, err := tr.Confirm(short); err == nil {
 		t.Error("Confirm with Redis down = nil; want an error")
 	}
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for tr.Confirm(ctx) != nil {
+	for {
+		if _, err := tr.Confirm(ctx); err == nil {
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("Confirm never succeeded after the restart")
 		}
@@ -111,7 +119,7 @@ func TestTrackingSurvivesARestart(t *testing.T) {
 		t.Error("the restart was not told as nil")
 	}
 	redistest.Do(srv.Addr, "SET", "near:after", "v")
-	if err := tr.Confirm(ctx); err != nil {
+	if _, err := tr.Confirm(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if keys, _ := told.snapshot(); !slices.Contains(keys, "near:after") {
