@@ -2,6 +2,7 @@ package aside_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redisstore"
 )
 
 // nearCaches returns n caches with a near cache, each over a store of its
@@ -318,5 +320,87 @@ func TestNearKeepsNoReplyOvertakenByAChange(t *testing.T) {
 	}
 	if v, _ := aside.GetOrSet(ctx, a, "k", time.Hour, readRow(db)); v != "new" {
 		t.Errorf("A's read after the delete was told = %q; want new: it kept a reply the delete overtook", v)
+	}
+}
+
+// Negative entries are kept in memory too, and a write elsewhere ends them
+// as it ends a value.
+func TestNearKeepsNegativeEntries(t *testing.T) {
+	srv := redistest.Start(t)
+	cs := nearCaches(t, srv, 2, aside.Options{})
+	a, b := cs[0], cs[1]
+	ctx := context.Background()
+	na := newNamespace[string](t, a, aside.NamespaceConfig{Name: "n", TTL: time.Hour})
+	nb := newNamespace[string](t, b, aside.NamespaceConfig{Name: "n", TTL: time.Hour, NegativeTTL: time.Hour})
+	missing := &counter[string]{err: aside.ErrNotFound}
+	nb.Get(ctx, "k", missing.load)
+	waitFor(t, "the negative entry kept in memory", func() bool {
+		_, err := nb.Get(ctx, "k", missing.load)
+		return errors.Is(err, aside.ErrNotFound) && b.Stats().NearHits > 0
+	})
+	if missing.calls.Load() != 1 {
+		t.Errorf("%d loads of a missing row; want 1", missing.calls.Load())
+	}
+	if err := na.Set(ctx, "k", "created"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B to see the row A created", func() bool {
+		v, err := nb.Get(ctx, "k", missing.load)
+		return err == nil && v == "created"
+	})
+}
+
+// On a cluster, every master's changes reach the near cache: keys on all
+// three masters, kept in B's memory, are read anew once A invalidates
+// them.
+func TestNearOnACluster(t *testing.T) {
+	cl := redistest.StartCluster(t, 3)
+	prefix := uniquePrefix(t)
+	var cs []*aside.Cache
+	for range 2 {
+		s, err := redisstore.New(redisstore.Options{Addrs: cl.Addrs()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newCache(t, s, aside.Options{KeyPrefix: prefix, OpTimeout: time.Second, NearCache: aside.NearCacheOptions{Enabled: true}})
+		waitFor(t, "the cluster client", func() bool { return s.Ping(context.Background()) == nil })
+		waitServing(t, c)
+		cs = append(cs, c)
+	}
+	a, b := cs[0], cs[1]
+	ctx := context.Background()
+	na := newNamespace[string](t, a, aside.NamespaceConfig{Name: "n", TTL: time.Hour})
+	nb := newNamespace[string](t, b, aside.NamespaceConfig{Name: "n", TTL: time.Hour})
+	db := newRow("old")
+	const keys = 60
+	for i := range keys {
+		nb.Get(ctx, fmt.Sprint(i), readRow(db))
+	}
+	waitFor(t, "B to keep every key", func() bool {
+		for i := range keys {
+			nb.Get(ctx, fmt.Sprint(i), readRow(db))
+		}
+		return b.Stats().Near.Entries == keys
+	})
+	perNode := 0
+	for _, n := range cl.Nodes {
+		if size, _ := redistest.Do(n.Addr, "DBSIZE"); size != "0" {
+			perNode++
+		}
+	}
+	if perNode < 3 {
+		t.Fatalf("keys landed on %d of 3 masters; the test needs all", perNode)
+	}
+	db.set("new")
+	for i := range keys {
+		if err := na.Invalidate(ctx, fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(aside.DefaultNearMaxLag)
+	for i := range keys {
+		if v, _ := nb.Get(ctx, fmt.Sprint(i), readRow(db)); v != "new" {
+			t.Errorf("B reads key %d as %q MaxLag after A invalidated it; want new", i, v)
+		}
 	}
 }
