@@ -404,3 +404,24 @@ func TestNearOnACluster(t *testing.T) {
 		}
 	}
 }
+
+// A cache with a near cache starts while Redis is down, and serves from
+// memory once Redis answers.
+func TestNearStartsWhileRedisIsDown(t *testing.T) {
+	srv := redistest.Start(t)
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := redisstore.New(redisstore.Options{Addrs: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCache(t, s, aside.Options{NearCache: aside.NearCacheOptions{Enabled: true}})
+	if c.Stats().Near.Serving {
+		t.Error("the near cache serves with Redis down")
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, c)
+}

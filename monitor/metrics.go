@@ -18,6 +18,12 @@ type Collector struct {
 	counters                  []counterDesc
 	hitRatio, loadTime, state *prometheus.Desc
 	trips, pending            *prometheus.Desc
+	near                      nearDescs
+}
+
+// nearDescs are the near cache's metrics, sent only when it is on.
+type nearDescs struct {
+	entries, bytes, serving, received, flushes, lag *prometheus.Desc
 }
 
 type counterDesc struct {
@@ -48,6 +54,16 @@ func NewCollector(c *aside.Cache) *Collector {
 			counter("lease_waits", "Loads that waited for another process's loader.", func(s aside.Counters) uint64 { return s.LeaseWaits }),
 			counter("stale_served", "Reads answered with a value past its TTL (fail-safe).", func(s aside.Counters) uint64 { return s.StaleServed }),
 			counter("invalidations_replayed", "Invalidations the store took late, after an outage.", func(s aside.Counters) uint64 { return s.InvalidationsReplayed }),
+			counter("near_hits", "Hits answered from the near cache, without the store.", func(s aside.Counters) uint64 { return s.NearHits }),
+			counter("near_misses", "Reads of near-cached keys that asked the store.", func(s aside.Counters) uint64 { return s.NearMisses }),
+		},
+		near: nearDescs{
+			entries:  prometheus.NewDesc("aside_near_entries", "Entries kept in the near cache.", nil, nil),
+			bytes:    prometheus.NewDesc("aside_near_bytes", "What the near cache's entries weigh.", nil, nil),
+			serving:  prometheus.NewDesc("aside_near_serving", "1 while the store's pushes are confirmed within MaxLag and the near cache serves.", nil, nil),
+			received: prometheus.NewDesc("aside_near_invalidations_received_total", "Keys the store told changed.", nil, nil),
+			flushes:  prometheus.NewDesc("aside_near_flushes_total", "Times the near cache dropped everything: a flush, a tracking connection lost or replaced.", nil, nil),
+			lag:      prometheus.NewDesc("aside_near_invalidation_lag_seconds", "From sending a write to the store's push about it, for this process's writes.", nil, nil),
 		},
 		hitRatio: prometheus.NewDesc("aside_cache_hit_ratio", "Hits / (hits + misses), 0 to 1.", ns, nil),
 		loadTime: prometheus.NewDesc("aside_cache_load_duration_seconds", "Loader call durations.", ns, nil),
@@ -67,6 +83,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.state
 	ch <- c.trips
 	ch <- c.pending
+	for _, d := range []*prometheus.Desc{c.near.entries, c.near.bytes, c.near.serving, c.near.received, c.near.flushes, c.near.lag} {
+		ch <- d
+	}
 }
 
 // Collect sends the current figures.
@@ -89,6 +108,31 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.trips, prometheus.CounterValue, float64(s.BreakerTrips))
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(s.PendingInvalidations))
+	if s.Near != nil {
+		c.collectNear(ch, s.Near)
+	}
+}
+
+func (c *Collector) collectNear(ch chan<- prometheus.Metric, n *aside.NearStats) {
+	serving := 0.0
+	if n.Serving {
+		serving = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.near.entries, prometheus.GaugeValue, float64(n.Entries))
+	ch <- prometheus.MustNewConstMetric(c.near.bytes, prometheus.GaugeValue, float64(n.Bytes))
+	ch <- prometheus.MustNewConstMetric(c.near.serving, prometheus.GaugeValue, serving)
+	ch <- prometheus.MustNewConstMetric(c.near.received, prometheus.CounterValue, float64(n.Received))
+	ch <- prometheus.MustNewConstMetric(c.near.flushes, prometheus.CounterValue, float64(n.Flushes))
+	ch <- prometheus.MustNewConstHistogram(c.near.lag, n.Lag.Count, n.Lag.Sum, histogramBuckets(aside.NearLagBounds(), n.Lag))
+}
+
+// histogramBuckets pairs h's cumulative counts with their bounds.
+func histogramBuckets(bounds [16]float64, h aside.Histogram) map[float64]uint64 {
+	buckets := make(map[float64]uint64, len(bounds))
+	for i, bound := range bounds {
+		buckets[bound] = h.Buckets[i]
+	}
+	return buckets
 }
 
 // counted reports whether a counter of s is not zero: keys under no
@@ -107,12 +151,7 @@ func (c *Collector) collectNamespace(ch chan<- prometheus.Metric, name string, s
 		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.value(s)), name)
 	}
 	ch <- prometheus.MustNewConstMetric(c.hitRatio, prometheus.GaugeValue, s.HitRate/100, name)
-	bounds := aside.LoadTimeBounds()
-	buckets := make(map[float64]uint64, len(bounds))
-	for i, bound := range bounds {
-		buckets[bound] = s.LoadTime.Buckets[i]
-	}
-	ch <- prometheus.MustNewConstHistogram(c.loadTime, s.LoadTime.Count, s.LoadTime.Sum, buckets, name)
+	ch <- prometheus.MustNewConstHistogram(c.loadTime, s.LoadTime.Count, s.LoadTime.Sum, histogramBuckets(aside.LoadTimeBounds(), s.LoadTime), name)
 }
 
 // subtract removes a namespace's figures from the totals.
@@ -131,6 +170,8 @@ func subtract(total *aside.Counters, ns aside.Counters) {
 	total.LeaseWaits -= ns.LeaseWaits
 	total.StaleServed -= ns.StaleServed
 	total.InvalidationsReplayed -= ns.InvalidationsReplayed
+	total.NearHits -= ns.NearHits
+	total.NearMisses -= ns.NearMisses
 	total.LoadTime.Count -= ns.LoadTime.Count
 	total.LoadTime.Sum -= ns.LoadTime.Sum
 	for i := range total.LoadTime.Buckets {

@@ -210,3 +210,44 @@ func value(m *dto.Metric) float64 {
 	}
 	return 0
 }
+
+// With a near cache, its hits and misses are counted per namespace, and
+// its state, the changes it was told, its flushes and the lag of this
+// process's writes are exported; without one, none of its series is.
+func TestCollectorExportsTheNearCache(t *testing.T) {
+	srv := redistest.Start(t)
+	if got := scrape(t, newCache(t, srv.Addr, aside.Options{KeyPrefix: "plain:"})); got["aside_near_serving/"] != 0 {
+		t.Errorf("a cache without a near cache exports aside_near_serving")
+	}
+	c := newCache(t, srv.Addr, aside.Options{KeyPrefix: "near:", NearCache: aside.NearCacheOptions{Enabled: true}})
+	users, err := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	load := func(context.Context) (string, error) { return "ada", nil }
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().NearHits == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no near hit")
+		}
+		users.Get(ctx, "1", load)
+	}
+	users.Invalidate(ctx, "1")
+	redistest.Do(srv.Addr, "FLUSHALL")
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().Near.Lag.Count == 0 || c.Stats().Near.Flushes == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the invalidation's push or the flush never came: %+v", c.Stats().Near)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got := scrape(t, c)
+	for _, name := range []string{"aside_cache_near_hits_total/users", "aside_cache_near_misses_total/users",
+		"aside_near_invalidations_received_total/", "aside_near_flushes_total/", "aside_near_invalidation_lag_seconds/"} {
+		if got[name] <= 0 {
+			t.Errorf("%s = %v; want above 0", name, got[name])
+		}
+	}
+	if _, ok := got["aside_near_serving/"]; !ok {
+		t.Error("aside_near_serving is not exported")
+	}
+}

@@ -13,8 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -25,12 +23,7 @@ import (
 // Store is an aside.Store on Redis. It is safe for concurrent use.
 type Store struct {
 	opt    rueidis.ClientOption
-	client atomic.Pointer[rueidis.Client] // nil until connected
-
-	dialErr atomic.Pointer[error] // the last failed connection attempt
-	stop    chan struct{}         // closed by Close: ends the connect loop
-	wg      sync.WaitGroup        // the connect loop
-	closed  atomic.Bool
+	client *lazyClient
 }
 
 var _ aside.Store = (*Store)(nil)
@@ -49,64 +42,15 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{opt: opt, stop: make(chan struct{})}
-	if err := s.connect(); err != nil {
-		s.wg.Add(1)
-		go s.connectLoop()
-	}
-	return s, nil
-}
-
-func (s *Store) connect() error {
-	c, err := rueidis.NewClient(s.opt)
-	if err != nil {
-		err = fmt.Errorf("redisstore: connect %v: %w", s.opt.InitAddress, err)
-		s.dialErr.Store(&err)
-		return err
-	}
-	s.client.Store(&c)
-	return nil
-}
-
-// connectLoop retries the first connection until it succeeds or Close.
-func (s *Store) connectLoop() {
-	defer s.wg.Done()
-	wait := 100 * time.Millisecond
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-time.After(wait):
-		}
-		if s.connect() == nil {
-			return
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
+	return &Store{opt: opt, client: newLazyClient(opt)}, nil
 }
 
 // c returns the client, or an error saying why there is none.
-func (s *Store) c() (rueidis.Client, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	if p := s.client.Load(); p != nil {
-		return *p, nil
-	}
-	if p := s.dialErr.Load(); p != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotConnected, *p)
-	}
-	return nil, ErrNotConnected
-}
+func (s *Store) c() (rueidis.Client, error) { return s.client.get() }
 
 // Client returns the underlying rueidis client, or nil before the store
 // first connected. Benchmarks and tests use it to compare with raw calls.
-func (s *Store) Client() rueidis.Client {
-	if p := s.client.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
+func (s *Store) Client() rueidis.Client { return s.client.peek() }
 
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -331,14 +275,7 @@ func (s *Store) TTL(ctx context.Context, key string) (time.Duration, bool, error
 
 // Close ends the connect loop and closes the client.
 func (s *Store) Close() error {
-	if s.closed.Swap(true) {
-		return nil
-	}
-	close(s.stop)
-	s.wg.Wait()
-	if p := s.client.Load(); p != nil {
-		(*p).Close()
-	}
+	s.client.close()
 	return nil
 }
 

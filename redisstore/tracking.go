@@ -19,10 +19,12 @@ var _ aside.Tracker = (*Store)(nil)
 // of a cluster, to the master of a Sentinel set) are in Redis's
 // broadcasting tracking mode on prefix: Redis pushes the keys under it
 // that anyone changes, on the same connection, in the order it made the
-// changes. A lost connection, and a flush, are told as nil. The client
-// reconnects by itself, and turns tracking on again before any command.
+// changes. A lost connection, and a flush, are told as nil. Like the
+// store's, the client need not reach Redis at first (Confirm fails until
+// it does); it reconnects by itself, and turns tracking on again before
+// any command.
 func (s *Store) Track(prefix string, onChange func(keys []string)) (aside.Tracking, error) {
-	if s.closed.Load() {
+	if s.client.closed.Load() {
 		return nil, ErrClosed
 	}
 	opt := s.opt
@@ -43,26 +45,26 @@ func (s *Store) Track(prefix string, onChange func(keys []string)) (aside.Tracki
 		}
 		onChange(keys)
 	}
-	c, err := rueidis.NewClient(opt)
-	if err != nil {
-		if errors.Is(err, rueidis.ErrNoCache) {
-			return nil, fmt.Errorf("redisstore: tracking needs Redis 6 or later, with RESP3: %w", err)
-		}
-		return nil, fmt.Errorf("redisstore: tracking connection to %v: %w", opt.InitAddress, err)
-	}
-	return &tracking{client: c}, nil
+	return &tracking{client: newLazyClient(opt)}, nil
 }
 
 // tracking is a client whose connections receive tracking pushes.
 type tracking struct {
-	client rueidis.Client
+	client *lazyClient
 }
 
 // Confirm asks every node's tracking connection for its id (CLIENT ID):
 // the answer comes after every push Redis sent on that connection before
 // it, and a new id names a connection that replaced a lost one.
 func (t *tracking) Confirm(ctx context.Context) (string, error) {
-	nodes := t.client.Nodes()
+	c, err := t.client.get()
+	if err != nil {
+		if errors.Is(err, rueidis.ErrNoCache) {
+			return "", fmt.Errorf("redisstore: tracking needs Redis 6 or later, with RESP3: %w", err)
+		}
+		return "", err
+	}
+	nodes := c.Nodes()
 	ids := make([]string, 0, len(nodes))
 	for addr, node := range nodes {
 		id, err := node.Do(ctx, node.B().ClientId().Build()).AsInt64()
@@ -76,6 +78,6 @@ func (t *tracking) Confirm(ctx context.Context) (string, error) {
 }
 
 func (t *tracking) Close() error {
-	t.client.Close()
+	t.client.close()
 	return nil
 }

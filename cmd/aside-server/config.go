@@ -24,6 +24,7 @@ type config struct {
 	seed        bool
 	maxBytes    int64
 	opTimeout   time.Duration // 0: the library's default
+	near        aside.NearCacheOptions
 	logLevel    slog.Level
 	accessLog   bool
 	auth        authConfig
@@ -82,6 +83,11 @@ func readConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.maxBytes = n
 	}
+	near, err := readNear(getenv, cfg.redis != nil)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.near = near
 	if v := getenv("ASIDE_OP_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 || d > time.Minute {
@@ -95,6 +101,28 @@ func readConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// readNear reads the near cache's settings: on by default with Redis
+// (see docs/CONSISTENCY.md for the staleness that buys), meaningless
+// without.
+func readNear(getenv func(string) string, redis bool) (aside.NearCacheOptions, error) {
+	var near aside.NearCacheOptions
+	switch v := strings.ToLower(getenv("ASIDE_NEAR_CACHE")); v {
+	case "", "on":
+		near.Enabled = redis
+	case "off":
+	default:
+		return near, fmt.Errorf("ASIDE_NEAR_CACHE %q: want on or off", v)
+	}
+	if v := getenv("ASIDE_NEAR_CACHE_MAX_BYTES"); v != "" {
+		n, err := parseBytes(v)
+		if err != nil {
+			return near, fmt.Errorf("ASIDE_NEAR_CACHE_MAX_BYTES %q: %w", v, err)
+		}
+		near.MaxBytes = n
+	}
+	return near, nil
 }
 
 // minAdminTokenLen is the shortest admin token the server takes: 16

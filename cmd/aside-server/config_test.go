@@ -34,7 +34,7 @@ func TestRedisAddress(t *testing.T) {
 func TestReadConfig(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	cfg, err := readConfig(env(nil))
-	if err != nil || cfg.addr != ":8080" || cfg.redis != nil || cfg.cacheOff || !cfg.seed || cfg.keyPrefix != "aside:" || cfg.opTimeout != 0 {
+	if err != nil || cfg.addr != ":8080" || cfg.redis != nil || cfg.cacheOff || !cfg.seed || cfg.keyPrefix != "aside:" || cfg.opTimeout != 0 || cfg.near.Enabled {
 		t.Errorf("readConfig of an empty environment = %+v, %v; want the defaults", cfg, err)
 	}
 	cfg, err = readConfig(env(map[string]string{
@@ -47,11 +47,26 @@ func TestReadConfig(t *testing.T) {
 	}
 	for name, value := range map[string]string{
 		"ASIDE_CACHE": "maybe", "ASIDE_SEED": "yes", "ASIDE_OP_TIMEOUT": "fast", "ASIDE_MEMSTORE_MAX_BYTES": "-1",
-		"ASIDE_LOG_LEVEL": "loud", "REDIS_PORT": "x",
+		"ASIDE_LOG_LEVEL": "loud", "REDIS_PORT": "x", "ASIDE_NEAR_CACHE": "maybe", "ASIDE_NEAR_CACHE_MAX_BYTES": "lots",
 	} {
 		if _, err := readConfig(env(map[string]string{name: value})); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("readConfig with %s=%q = %v; want an error naming %s", name, value, err, name)
 		}
+	}
+	for _, c := range []struct {
+		vars map[string]string
+		want bool
+	}{
+		{map[string]string{"REDIS_HOST": "r"}, true},
+		{map[string]string{"REDIS_HOST": "r", "ASIDE_NEAR_CACHE": "off"}, false},
+		{map[string]string{"ASIDE_NEAR_CACHE": "on"}, false},
+	} {
+		if cfg, err := readConfig(env(c.vars)); err != nil || cfg.near.Enabled != c.want {
+			t.Errorf("readConfig(%v): near cache on = %v, %v; want %v: on by default with Redis, never without", c.vars, cfg.near.Enabled, err, c.want)
+		}
+	}
+	if cfg, err := readConfig(env(map[string]string{"REDIS_HOST": "r", "ASIDE_NEAR_CACHE_MAX_BYTES": "8MiB"})); err != nil || cfg.near.MaxBytes != 8<<20 {
+		t.Errorf("ASIDE_NEAR_CACHE_MAX_BYTES=8MiB: %+v, %v", cfg.near, err)
 	}
 	for _, d := range []string{"0s", "-1s", "2m"} {
 		if _, err := readConfig(env(map[string]string{"ASIDE_OP_TIMEOUT": d})); err == nil {

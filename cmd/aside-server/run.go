@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}))
 	attrs := []any{"addr", ln.Addr().String(), "database", sqldb.Describe(cfg.databaseURL), "cache", storeName}
 	if cfg.redis != nil && !cfg.cacheOff {
-		attrs = append(attrs, "redis", redisAddress(*cfg.redis))
+		attrs = append(attrs, "redis", redisAddress(*cfg.redis), "nearCache", cfg.near.Enabled)
 	}
 	log.Info("listening", append(attrs, "keyPrefix", cfg.keyPrefix, "adminToken", adminState(cfg.adminToken))...)
 
@@ -109,7 +109,7 @@ func openCache(cfg config, log *slog.Logger) (c *aside.Cache, name string, ping 
 		}
 		store, name = ms, "memstore"
 	}
-	c, err = aside.New(store, aside.Options{KeyPrefix: cfg.keyPrefix, OpTimeout: cfg.opTimeout, Logger: log})
+	c, err = aside.New(store, aside.Options{KeyPrefix: cfg.keyPrefix, OpTimeout: cfg.opTimeout, Logger: log, NearCache: cfg.near})
 	if err != nil {
 		store.Close()
 		return nil, "", nil, err
