@@ -17,9 +17,17 @@ import (
 // voided), so Redis never holds it, and memory keeps only what Redis held.
 func TestNearLosesNoInvalidationRacingALoad(t *testing.T) {
 	invalidations := map[string]func(ctx context.Context, c *aside.Cache, ns *aside.Namespace[string]) error{
-		"Invalidate":    func(ctx context.Context, _ *aside.Cache, ns *aside.Namespace[string]) error { return ns.Invalidate(ctx, "k") },
-		"Delete":        func(ctx context.Context, c *aside.Cache, ns *aside.Namespace[string]) error { _, err := c.Delete(ctx, ns.Key("k")); return err },
-		"DeletePattern": func(ctx context.Context, c *aside.Cache, _ *aside.Namespace[string]) error { _, err := c.DeletePattern(ctx, "n:*"); return err },
+		"Invalidate": func(ctx context.Context, _ *aside.Cache, ns *aside.Namespace[string]) error {
+			return ns.Invalidate(ctx, "k")
+		},
+		"Delete": func(ctx context.Context, c *aside.Cache, ns *aside.Namespace[string]) error {
+			_, err := c.Delete(ctx, ns.Key("k"))
+			return err
+		},
+		"DeletePattern": func(ctx context.Context, c *aside.Cache, _ *aside.Namespace[string]) error {
+			_, err := c.DeletePattern(ctx, "n:*")
+			return err
+		},
 	}
 	races := []struct {
 		name      string
