@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
+	"github.com/redis/rueidis"
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/redisstore"
@@ -107,6 +108,34 @@ func BenchmarkHit(b *testing.B) {
 			return err
 		})
 	})
+	b.Run("aside-redis-near", func(b *testing.B) {
+		c := warmNear(b, addr, load)
+		runHit(b, func(ctx context.Context) error {
+			_, err := aside.GetOrSet(ctx, c, "user:1", time.Hour, load)
+			return err
+		})
+	})
+	b.Run("aside-redis-near-encoded", func(b *testing.B) {
+		c := warmNear(b, addr, load)
+		runHit(b, func(ctx context.Context) error {
+			_, err := aside.GetOrSetEncoded(ctx, c, "user:1", time.Hour, load)
+			return err
+		})
+	})
+	b.Run("raw-rueidis-docache", func(b *testing.B) {
+		client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer client.Close()
+		raw, _ := json.Marshal(user)
+		ctx := context.Background()
+		client.Do(ctx, client.B().Set().Key("bench:docache").Value(string(raw)).Build())
+		runHit(b, func(ctx context.Context) error {
+			_, err := client.DoCache(ctx, client.B().Get().Key("bench:docache").Cache(), time.Hour).AsBytes()
+			return err
+		})
+	})
 	b.Run("raw-rueidis", func(b *testing.B) {
 		s := newRedisStore(b, addr)
 		defer s.Close()
@@ -128,6 +157,20 @@ func BenchmarkHit(b *testing.B) {
 			return json.Unmarshal(data, &u)
 		})
 	})
+}
+
+// warmNear returns a cache with a near cache that holds user:1.
+func warmNear(b *testing.B, addr string, load func(context.Context) (User, error)) *aside.Cache {
+	c := newCache(b, newRedisStore(b, addr), aside.Options{NearCache: aside.NearCacheOptions{Enabled: true}})
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Stats().NearHits == 0 {
+		if time.Now().After(deadline) {
+			b.Fatal("user:1 never kept in memory")
+		}
+		aside.GetOrSet(ctx, c, "user:1", time.Hour, load)
+	}
+	return c
 }
 
 // rawGet is the baseline: one rueidis GET of the same bytes, no decoding.

@@ -19,7 +19,7 @@ import (
 // store's pushes drop the keys other processes change.
 type nearBackend struct {
 	*remoteBackend
-	items    *otter.Cache[string, nearItem]
+	items    *otter.Cache[string, *nearItem]
 	co       *coherence
 	tracking Tracking
 	now      func() time.Time // the cache's clock: entries' times are by it
@@ -35,11 +35,12 @@ type nearBackend struct {
 
 // nearItem is an entry kept in the near cache: its bytes as the store
 // held them, and the decoding a read made of them (an *entry[T]), once one
-// did.
+// did. An item is never changed once kept: a decoding lent later replaces
+// it with a copy.
 type nearItem struct {
 	data  []byte
 	entry any
-	ttl   time.Duration // what was left of the entry's life when kept
+	until int64 // the end of the entry's life (mono): not served from then
 }
 
 // nearOverhead is what an item costs beyond its key, bytes and decoding:
@@ -49,16 +50,15 @@ const nearOverhead = 120
 func newNearBackend(remote *remoteBackend, tracker Tracker, opts Options) (*nearBackend, error) {
 	n := &nearBackend{remoteBackend: remote, co: newCoherence(opts.NearCache.MaxLag), now: opts.Now}
 	var err error
-	n.items, err = otter.New(&otter.Options[string, nearItem]{
+	n.items, err = otter.New(&otter.Options[string, *nearItem]{
 		MaximumWeight: uint64(opts.NearCache.MaxBytes),
-		Weigher: func(key string, it nearItem) uint32 {
+		Weigher: func(key string, it *nearItem) uint32 {
 			w := len(key) + len(it.data) + nearOverhead
 			if e, ok := it.entry.(interface{ Weight() int }); ok {
 				w += e.Weight()
 			}
 			return uint32(min(w, 1<<31))
 		},
-		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, nearItem]) time.Duration { return e.Value.ttl }),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("aside: near cache: %w", err)
@@ -78,8 +78,8 @@ func newNearBackend(remote *remoteBackend, tracker Tracker, opts Options) (*near
 
 // find answers from memory what it may, and asks the store the rest.
 func (n *nearBackend) find(ctx context.Context, full string) (held, error) {
-	if n.co.serving.Load() && n.breaker.healthy.Load() {
-		if it, ok := n.items.GetIfPresent(full); ok {
+	if now := mono(); n.co.serving(now) && n.breaker.healthy.Load() {
+		if it, ok := n.items.GetIfPresent(full); ok && now < it.until {
 			return held{holds: holdsEntry, data: it.data, value: it.entry, near: true}, nil
 		}
 	}
@@ -94,11 +94,14 @@ func (n *nearBackend) find(ctx context.Context, full string) (held, error) {
 // keep keeps what a read found, its decoding if it has one, for the
 // entry's life.
 func (n *nearBackend) keep(full string, h held, m mark) {
-	ttl := time.Duration(lifeMs(h.data, n.now().UnixMilli())) * time.Millisecond
-	if ttl <= 0 {
+	life := time.Duration(lifeMs(h.data, n.now().UnixMilli())) * time.Millisecond
+	if life <= 0 {
 		return
 	}
-	n.co.keepIf(m, func() { n.items.Set(full, nearItem{data: h.data, entry: h.value, ttl: ttl}) })
+	// Kept with its life, not expired by the cache: an item past it is
+	// not served, and is replaced by the next read's, or evicted for room.
+	it := &nearItem{data: h.data, entry: h.value, until: mono() + int64(life)}
+	n.co.keepIf(m, func() { n.items.Set(full, it) })
 }
 
 // remember lends the decoding a read made to the item kept of the same
@@ -108,12 +111,13 @@ func (n *nearBackend) remember(full string, h held, e any) {
 		w.weigh() // before anyone else sees e
 	}
 	n.remoteBackend.remember(full, h, e)
-	n.items.ComputeIfPresent(full, func(it nearItem) (nearItem, otter.ComputeOp) {
+	n.items.ComputeIfPresent(full, func(it *nearItem) (*nearItem, otter.ComputeOp) {
 		if it.entry != nil || !sameBytes(it.data, h.data) {
 			return it, otter.CancelOp
 		}
-		it.entry = e
-		return it, otter.WriteOp
+		lent := *it
+		lent.entry = e
+		return &lent, otter.WriteOp
 	})
 }
 
@@ -217,7 +221,7 @@ func (n *nearBackend) report(s *Stats) {
 	n.remoteBackend.report(s)
 	s.Near = &NearStats{
 		Entries: n.items.EstimatedSize(), Bytes: int64(n.items.WeightedSize()),
-		Serving: n.co.serving.Load(), Received: n.received.Load(), Flushes: n.flushes.Load(),
+		Serving: n.co.serving(mono()), Received: n.received.Load(), Flushes: n.flushes.Load(),
 		Lag: n.lag.snapshot(),
 	}
 }
@@ -225,7 +229,6 @@ func (n *nearBackend) report(s *Stats) {
 func (n *nearBackend) close() error {
 	n.stop()
 	n.loops.Wait()
-	n.co.expire.Stop()
 	n.tracking.Close()
 	n.items.InvalidateAll()
 	return n.remoteBackend.close()

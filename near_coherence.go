@@ -20,7 +20,8 @@ import (
 // change of another key in the stripe costs a keep, never a wrong one.
 //
 // When it serves: only while a Confirm begun less than maxLag ago came
-// back. Confirm's answer follows every push sent on its connections
+// back, judged on every hit by the monotonic clock (a loop starved of CPU
+// can delay the next Confirm, never stretch the bound). Confirm's answer follows every push sent on its connections
 // before it, so every change the store made before it began has been
 // told, and has dropped its key, when it comes back: a value served is
 // never older than the changes made maxLag before. A nil push (a flush, a
@@ -35,18 +36,24 @@ type coherence struct {
 	epoch   atomic.Uint64 // moves on every flush
 	lost    atomic.Bool   // a nil push since the last Confirm: flush before serving again
 
-	serving  atomic.Bool  // a Confirm begun less than maxLag ago came back
-	deadline atomic.Int64 // until when (UnixNano) the last Confirm vouches
-	expire   *time.Timer  // turns serving off at the deadline
+	deadline atomic.Int64 // until when (monotonic, see mono) the last Confirm vouches
 	session  string       // the connections the last Confirm named; the loop's alone
 	maxLag   time.Duration
 }
 
+// monoBase is the origin of mono.
+var monoBase = time.Now()
+
+// mono is the monotonic time in ns since monoBase: one clock read, and
+// immune to changes of the wall clock. The near cache judges its deadline
+// and its items' lives by it on every hit.
+func mono() int64 { return int64(time.Since(monoBase)) }
+
+// serving reports whether the last Confirm vouches for now.
+func (co *coherence) serving(now int64) bool { return now < co.deadline.Load() }
+
 func newCoherence(maxLag time.Duration) *coherence {
-	co := &coherence{seed: maphash.MakeSeed(), maxLag: maxLag}
-	co.expire = time.AfterFunc(time.Hour, co.lapse)
-	co.expire.Stop()
-	return co
+	return &coherence{seed: maphash.MakeSeed(), maxLag: maxLag}
 }
 
 // nearStripes is how many stripes keys fall in: enough that a change of
@@ -106,27 +113,15 @@ func (co *coherence) flush(dropAll func()) {
 	co.flushMu.Unlock()
 }
 
-// vouch records a Confirm begun at sent that came back naming session:
-// the near cache serves until sent + maxLag. A session other than the
-// last, or a connection lost since, first flushes.
-func (co *coherence) vouch(sent time.Time, session string, dropAll func()) {
+// vouch records a Confirm begun at sent (mono) that came back naming
+// session: the near cache serves until sent + maxLag. A session other
+// than the last, or a connection lost since, first flushes.
+func (co *coherence) vouch(sent int64, session string, dropAll func()) {
 	if co.lost.Swap(false) || session != co.session {
 		co.flush(dropAll)
 		co.session = session
 	}
-	until := sent.Add(co.maxLag)
-	co.deadline.Store(until.UnixNano())
-	if left := time.Until(until); left > 0 {
-		co.serving.Store(true)
-		co.expire.Reset(left)
-	}
-}
-
-// lapse turns serving off once the deadline has passed (the timer's).
-func (co *coherence) lapse() {
-	if time.Now().UnixNano() >= co.deadline.Load() {
-		co.serving.Store(false)
-	}
+	co.deadline.Store(sent + int64(co.maxLag))
 }
 
 // confirmLoop confirms every maxLag/4 until ctx ends.
@@ -134,7 +129,7 @@ func (co *coherence) confirmLoop(ctx context.Context, t Tracking, dropAll func()
 	tick := time.NewTicker(co.maxLag / 4)
 	defer tick.Stop()
 	for {
-		sent := time.Now()
+		sent := mono()
 		cctx, cancel := context.WithTimeout(ctx, co.maxLag)
 		session, err := t.Confirm(cctx)
 		cancel()
