@@ -52,7 +52,13 @@ type historyConfig struct {
 	ns       aside.NamespaceConfig
 	failRate float64 // the share of loads that fail
 	pause    bool    // Redis freezes once, early in the run
+	near     bool    // both processes have a near cache: the second may read stale for up to historyMaxLag
 }
+
+// historyMaxLag is the near cache's MaxLag in the near configuration: the
+// bound on how long after an invalidation returned the other process may
+// still read the value before it.
+const historyMaxLag = 100 * time.Millisecond
 
 var historyConfigs = map[string]historyConfig{
 	// Soft TTL short, so that entries refresh in the background many
@@ -69,6 +75,12 @@ var historyConfigs = map[string]historyConfig{
 		ns: aside.NamespaceConfig{Name: "rows", Prefix: "row:", TTL: 60 * time.Millisecond, SoftTTL: 30 * time.Millisecond,
 			MaxStale: time.Hour, SoftTimeout: 2 * time.Millisecond, FailSafeThrottle: 20 * time.Millisecond},
 		failRate: 1.0 / 3,
+	},
+	// Both processes with a near cache; soft TTL short, so that entries
+	// kept in memory are refreshed in the background too.
+	"near": {
+		ns:   aside.NamespaceConfig{Name: "rows", Prefix: "row:", TTL: 2 * historyDuration, SoftTTL: 200 * time.Millisecond},
+		near: true,
 	},
 }
 
@@ -108,8 +120,17 @@ func (h *history) add(o op) { h.mu.Lock(); h.ops = append(h.ops, o); h.mu.Unlock
 
 // violations checks a history: for every read, the newest write of its key
 // whose invalidation returned before the read began must not be newer than
-// what the read saw.
-func violations(ops []op) []string {
+// what the read saw; for a read in the second process, the newest whose
+// invalidation returned lag before it began (a near cache's bound). worst
+// is how long after such an invalidation returned a read began that still
+// saw the value before it: what the history shows of that bound.
+func violations(ops []op, lag time.Duration) (bad []string, worst time.Duration) {
+	bad, worst = staleReads(ops, lag)
+	return bad, worst
+}
+
+// staleReads is violations' work.
+func staleReads(ops []op, lag time.Duration) ([]string, time.Duration) {
 	writes := map[int][]op{}
 	for _, o := range ops {
 		if o.Write && o.effect() != 0 {
@@ -120,9 +141,14 @@ func violations(ops []op) []string {
 		slices.SortFunc(writes[k], func(a, b op) int { return int(a.effect() - b.effect()) })
 	}
 	var bad []string
+	var worst time.Duration
 	for _, r := range ops {
 		if r.Write || r.Err != "" {
 			continue
+		}
+		allowed := int64(0)
+		if r.Child {
+			allowed = int64(lag)
 		}
 		var floor int64 // the newest version r must see at least
 		var fw op
@@ -130,7 +156,11 @@ func violations(ops []op) []string {
 			if w.effect() >= r.Start {
 				break
 			}
-			if w.Version > floor {
+			if w.Version <= r.Version {
+				continue
+			}
+			worst = max(worst, time.Duration(r.Start-w.effect()))
+			if w.effect()+allowed < r.Start && w.Version > floor {
 				floor, fw = w.Version, w
 			}
 		}
@@ -139,7 +169,7 @@ func violations(ops []op) []string {
 				r.Key, r.Child, r.Version, floor, (r.Start-fw.Start)/1000, (r.Start-fw.effect())/1000, (r.End-r.Start)/1000, fw.Err))
 		}
 	}
-	return bad
+	return bad, worst
 }
 
 // rows is the database of the run: each row's version in a Redis server
@@ -187,8 +217,9 @@ func loader(db *rows, key int, failRate float64) func(context.Context) (int64, e
 // cooldown brings each process back to Redis soon after it answers again,
 // in the window where another process's deferred invalidations are still
 // to be replayed.
-func historyOptions(prefix string) aside.Options {
-	return aside.Options{KeyPrefix: prefix, Breaker: aside.BreakerOptions{Cooldown: 100 * time.Millisecond}}
+func historyOptions(prefix string, cfg historyConfig) aside.Options {
+	return aside.Options{KeyPrefix: prefix, Breaker: aside.BreakerOptions{Cooldown: 100 * time.Millisecond},
+		NearCache: aside.NearCacheOptions{Enabled: cfg.near, MaxLag: historyMaxLag}}
 }
 
 // read runs readers on ns until the deadline, recording into h.
@@ -223,7 +254,7 @@ func historyChild() int {
 		return 1
 	}
 	store, _ := redisstore.New(redisstore.Options{Addrs: []string{addr}})
-	c, err := aside.New(store, historyOptions(prefix))
+	c, err := aside.New(store, historyOptions(prefix, cfg))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -298,6 +329,10 @@ func TestHistoryHasNoStaleReads(t *testing.T) { checkHistory(t, "outage") }
 
 func TestHistoryHasNoStaleReadsWithFailSafe(t *testing.T) { checkHistory(t, "failsafe") }
 
+// With near caches, the writer's process reads nothing stale, and the
+// other reads nothing staler than MaxLag; the log says how stale it read.
+func TestHistoryWithNearCachesIsStaleAtMostMaxLag(t *testing.T) { checkHistory(t, "near") }
+
 // checkHistory runs the checker in one configuration.
 func checkHistory(t *testing.T, mode string) {
 	if testing.Short() {
@@ -307,7 +342,7 @@ func checkHistory(t *testing.T, mode string) {
 	srv := redistest.Start(t)
 	db, path := setUpHistory(t)
 	prefix := uniquePrefix(t)
-	c := newCache(t, newRedisStore(t, srv.Addr), historyOptions(prefix))
+	c := newCache(t, newRedisStore(t, srv.Addr), historyOptions(prefix, cfg))
 	ns := newNamespace[int64](t, c, cfg.ns)
 
 	start := time.Now().Add(300 * time.Millisecond) // time for the child to start
@@ -373,7 +408,19 @@ func checkHistory(t *testing.T, mode string) {
 		t.Errorf("stale served %d and %d (second process), fills rejected %d and %d; want both processes to serve stale values and invalidations to void fills",
 			st.StaleServed, childStats.StaleServed, st.FillsRejected, childStats.FillsRejected)
 	}
-	if bad := violations(ops); len(bad) > 0 {
+	lag := time.Duration(0)
+	if cfg.near {
+		lag = historyMaxLag
+	}
+	bad, worst := violations(ops, lag)
+	if cfg.near {
+		t.Logf("history (near): the second process read a value at most %v after the invalidation of its successor returned (bound %v); near hits %d and %d (second process)",
+			worst, lag, st.NearHits, childStats.NearHits)
+		if st.NearHits == 0 || childStats.NearHits == 0 {
+			t.Errorf("near hits %d and %d (second process); want both processes to read from memory", st.NearHits, childStats.NearHits)
+		}
+	}
+	if len(bad) > 0 {
 		t.Logf("paused at %d, resumed at %d, run from %d", paused, resumed, start.UnixNano())
 		for _, b := range bad[:min(len(bad), 10)] {
 			t.Log(b)
@@ -514,7 +561,7 @@ func TestHistoryCheckerCatchesTheNaivePath(t *testing.T) {
 			})
 		})
 		wg.Wait()
-		if bad := violations(h.ops); len(bad) > 0 {
+		if bad, _ := violations(h.ops, 0); len(bad) > 0 {
 			t.Logf("the checker found %d stale reads on the naive path, e.g. %s", len(bad), bad[0])
 			return
 		}
