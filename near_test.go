@@ -425,3 +425,27 @@ func TestNearStartsWhileRedisIsDown(t *testing.T) {
 	}
 	waitServing(t, c)
 }
+
+// The near cache holds no more than MaxBytes, every entry weighed, under
+// a key space ten times what fits: 5,000 users of about 200 bytes of
+// JSON each (about 600 bytes an entry) read twice through a 256 KiB near
+// cache. The log says what an entry weighs.
+func TestNearIsBoundedByBytes(t *testing.T) {
+	srv := redistest.Start(t)
+	const bound = 256 << 10
+	c := nearCaches(t, srv, 1, aside.Options{NearCache: aside.NearCacheOptions{MaxBytes: bound}})[0]
+	users := newNamespace[User](t, c, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
+	ctx := context.Background()
+	const n = 5_000
+	for range 2 {
+		for i := range n {
+			users.Get(ctx, fmt.Sprint(i), mustLoad(sampleUser(int64(i))))
+		}
+	}
+	waitFor(t, "the near cache to evict down to its bound", func() bool { return c.Stats().Near.Bytes <= bound })
+	st := c.Stats().Near
+	if st.Entries == 0 || st.Entries >= n/2 {
+		t.Errorf("%d entries kept of %d read through a %d-byte near cache; want some, and far fewer than all", st.Entries, n, bound)
+	}
+	t.Logf("near cache: %d entries in %d bytes, %d bytes an entry (a ~200-byte user: its key, its bytes, its decoding)", st.Entries, st.Bytes, st.Bytes/int64(max(st.Entries, 1)))
+}

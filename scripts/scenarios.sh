@@ -117,11 +117,12 @@ scenario_table() {
 	for db in loopback delayed; do
 		local url="$PG_URL" group="PostgreSQL on loopback"
 		if [ "$db" = delayed ]; then url="$PG_DELAYED_URL"; group="PostgreSQL behind a $DELAY delay"; fi
-		for cache in uncached memstore redis; do
+		for cache in uncached memstore redis redis+near; do
 			local env=(DATABASE_URL="$url" ASIDE_SEED=off)
 			case $cache in
 			uncached) env+=(ASIDE_CACHE=off) ;;
-			redis) env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="bench-$db:") ;;
+			redis) env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="bench-$db:" ASIDE_NEAR_CACHE=off) ;;
+			redis+near) env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="bench-near-$db:" ASIDE_NEAR_CACHE=on) ;;
 			esac
 			start_server "table-$db-$cache" "$port" "${env[@]}"
 			local base="http://127.0.0.1:$port"
@@ -148,9 +149,10 @@ scenario_zipf() {
 	[ -n "${PGDB:-}" ] || start_pg
 	local port
 	port=$(free_port)
-	for cache in memstore redis; do
+	for cache in memstore redis redis+near; do
 		local env=(DATABASE_URL="$PG_URL")
-		[ "$cache" = redis ] && env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="zipf:")
+		[ "$cache" = redis ] && env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="zipf:" ASIDE_NEAR_CACHE=off)
+		[ "$cache" = redis+near ] && env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="zipf-near:" ASIDE_NEAR_CACHE=on)
 		start_server "zipf-$cache" "$port" "${env[@]}"
 		bench "Zipf keys, 5% writes" "GET+PATCH user, $cache" "http://127.0.0.1:$port" "/api/users/{id}" 1000 -zipf -writes 0.05
 		stop_server
@@ -171,10 +173,11 @@ scenario_stampede() {
 
 scenario_delete() { bin/aside delete -keys 1000000 -delete 100000 -json "$OUT/x-delete.json"; }
 
-# scenario_wrk drives the cached GET user (memstore and Redis, PostgreSQL on
-# loopback) and the two baselines with wrk, in alternating rounds so that
-# drift of the machine hits them all alike, and prints the median of the
-# rounds and the ratios of the targets.
+# scenario_wrk drives the cached GET user (memstore, Redis, Redis with the
+# near cache; PostgreSQL on loopback) and the two baselines with wrk, in
+# alternating rounds so that drift of the machine hits them all alike, and
+# prints the median of the rounds, the ratios of the targets, and the
+# Redis commands per request of the near cache's runs.
 scenario_wrk() {
 	if ! command -v wrk >/dev/null; then
 		[ "$(id -u)" = 0 ] || { echo "scenarios: wrk is missing: apt-get install wrk" >&2; return 1; }
@@ -182,7 +185,7 @@ scenario_wrk() {
 	fi
 	start_redis
 	start_pg
-	local bport mport rport
+	local bport mport rport nport
 	bport=$(free_port)
 	bin/aside baseline -addr "127.0.0.1:$bport" -redis "$REDIS_URL" -keys 1000 2>/dev/null &
 	pids+=($!)
@@ -190,28 +193,36 @@ scenario_wrk() {
 	mport=$(free_port)
 	start_server wrk-memstore "$mport" DATABASE_URL="$PG_URL"
 	rport=$(free_port)
-	start_server wrk-redis "$rport" DATABASE_URL="$PG_URL" ASIDE_SEED=off REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="wrk:"
+	start_server wrk-redis "$rport" DATABASE_URL="$PG_URL" ASIDE_SEED=off REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="wrk:" ASIDE_NEAR_CACHE=off
+	nport=$(free_port)
+	start_server wrk-near "$nport" DATABASE_URL="$PG_URL" ASIDE_SEED=off REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="wrk-near:" ASIDE_NEAR_CACHE=on
 	local lua="$RDIR/ids.lua"
 	cat >"$lua" <<'LUA'
 local path = os.getenv("WRK_PATH")
 request = function() return wrk.format("GET", (path:gsub("{id}", tostring(math.random(1, 1000))))) end
 LUA
-	local names=("net/http, static JSON" "net/http, one rueidis GET" "GET user, memstore" "GET user, redis")
-	local urls=("http://127.0.0.1:$bport" "http://127.0.0.1:$bport" "http://127.0.0.1:$mport" "http://127.0.0.1:$rport")
-	local paths=("/static" "/redis/{id}" "/api/users/{id}" "/api/users/{id}")
-	local rounds=${ROUNDS:-3} results="$RDIR/wrk.tsv"
+	local names=("net/http, static JSON" "net/http, one rueidis GET" "GET user, memstore" "GET user, redis" "GET user, redis+near")
+	local urls=("http://127.0.0.1:$bport" "http://127.0.0.1:$bport" "http://127.0.0.1:$mport" "http://127.0.0.1:$rport" "http://127.0.0.1:$nport")
+	local paths=("/static" "/redis/{id}" "/api/users/{id}" "/api/users/{id}" "/api/users/{id}")
+	local rounds=${ROUNDS:-3} results="$RDIR/wrk.tsv" commands=0 requests=0
 	: >"$results"
-	for i in 0 1 2 3; do WRK_PATH="${paths[$i]}" wrk -t1 -c"$CONCURRENCY" -d"$WARMUP" -s "$lua" "${urls[$i]}" >/dev/null; done
+	for i in 0 1 2 3 4; do WRK_PATH="${paths[$i]}" wrk -t1 -c"$CONCURRENCY" -d"$WARMUP" -s "$lua" "${urls[$i]}" >/dev/null; done
 	for r in $(seq 1 "$rounds"); do
-		for i in 0 1 2 3; do
-			local rps
-			rps=$(WRK_PATH="${paths[$i]}" wrk -t1 -c"$CONCURRENCY" -d"$DURATION" -s "$lua" "${urls[$i]}" | awk '/Requests\/sec/ {print $2}')
+		for i in 0 1 2 3 4; do
+			local out rps before
+			before=$(redis_commands)
+			out=$(WRK_PATH="${paths[$i]}" wrk -t1 -c"$CONCURRENCY" -d"$DURATION" -s "$lua" "${urls[$i]}")
+			rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+			if [ "$i" = 4 ]; then
+				commands=$((commands + $(redis_commands) - before))
+				requests=$((requests + $(echo "$out" | awk '/requests in/ {print $1}')))
+			fi
 			printf '%s\t%s\n' "$i" "$rps" >>"$results"
 			echo "round $r: ${names[$i]}: $rps req/s" >&2
 		done
 	done
 	local med=()
-	for i in 0 1 2 3; do
+	for i in 0 1 2 3 4; do
 		med[$i]=$(awk -F'\t' -v i="$i" '$1 == i {print $2}' "$results" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
 	done
 	echo
@@ -219,13 +230,18 @@ LUA
 	echo
 	echo "| run | req/s |"
 	echo "|---|---|"
-	for i in 0 1 2 3; do printf '| %s | %.0f |\n' "${names[$i]}" "${med[$i]}"; done
+	for i in 0 1 2 3 4; do printf '| %s | %.0f |\n' "${names[$i]}" "${med[$i]}"; done
 	echo
-	awk -v s="${med[0]}" -v g="${med[1]}" -v m="${med[2]}" -v r="${med[3]}" 'BEGIN {
-		printf "GET user on memstore / static JSON:  %.2fx (target 0.7x)\n", m / s
-		printf "GET user on Redis / one rueidis GET: %.2fx (target 0.8x)\n", r / g
+	awk -v s="${med[0]}" -v g="${med[1]}" -v m="${med[2]}" -v r="${med[3]}" -v n="${med[4]}" -v c="$commands" -v q="$requests" 'BEGIN {
+		printf "GET user on memstore / static JSON:      %.2fx (target 0.7x)\n", m / s
+		printf "GET user on Redis / one rueidis GET:     %.2fx (target 0.8x)\n", r / g
+		printf "GET user on Redis, near cache / memstore: %.2fx (target 0.95x)\n", n / m
+		printf "Redis commands per request, near cache:  %.4f (target under 0.05; every command Redis ran meanwhile)\n", c / q
 	}'
 }
+
+# redis_commands is how many commands the scenarios' Redis has run.
+redis_commands() { redis-cli -u "$REDIS_URL" INFO stats | awk -F: '/^total_commands_processed/ {print $2+0}'; }
 
 scenario_warm() { bin/aside warm -entries 100000 -json "$OUT/x-warm.json"; }
 
