@@ -40,6 +40,13 @@ type backend interface {
 	// another shape). took reports whether it did; mine is then the
 	// lease, and cur otherwise what full holds.
 	lease(ctx context.Context, full string, over held) (mine, cur held, took bool, err error)
+	// renew gives the lease h holds on full another hold life, if full
+	// still holds it, and reports whether it does.
+	renew(ctx context.Context, full string, h held) (held bool, err error)
+	// holdLife is how long a lease or a claim lives unless its holder
+	// renews it, and whether holders must renew: in process, a holder
+	// cannot vanish, and a hold lives LeaseTTL.
+	holdLife() (life time.Duration, renewed bool)
 	// swap writes e for ttl if full still holds old, and returns what full
 	// then holds: fills, claims, and the write-backs of failed loads.
 	swap(ctx context.Context, full string, old held, e storable, ttl time.Duration) (now held, swapped bool, err error)

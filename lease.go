@@ -193,7 +193,8 @@ func (fr *flightRun[T]) acquire(ctx context.Context) found[T] {
 // voids it.
 func (fr *flightRun[T]) claim(ctx context.Context, f found[T], now int64) (hold[T], bool) {
 	m := f.e.meta
-	m.claimUntil = now + fr.c.opts.LeaseTTL.Milliseconds()
+	life, _ := fr.c.be.holdLife()
+	m.claimUntil = now + life.Milliseconds()
 	// The claim lives as long as the entry would, and at least a lease's
 	// life: an entry the clock puts past its physical expiry still takes
 	// a claim a fill can find.

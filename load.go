@@ -17,27 +17,34 @@ type loaded[T any] struct {
 	took time.Duration
 }
 
-// loadWithSoftTimeout calls the loader. When a stale value can stand in
-// and the policy has a soft timeout, the callers get the stale value once
-// the soft timeout passes; the loader goes on, and its value still fills
-// the key.
+// loadWithSoftTimeout calls the loader, renewing what the load holds
+// while it waits (renew.go). When a stale value can stand in and the
+// policy has a soft timeout, the callers get the stale value once the soft
+// timeout passes; the loader goes on, and its value still fills the key.
 func (fr *flightRun[T]) loadWithSoftTimeout(ctx context.Context) loaded[T] {
 	results := startLoader(ctx, fr.c, fr.p.loadTimeout, fr.load)
+	var soft <-chan time.Time
 	stale := fr.h.servable(fr.c.nowMs(), fr.p)
-	if fr.refresh || stale == nil || fr.p.softTimeout <= 0 {
-		return <-results
+	if !fr.refresh && stale != nil && fr.p.softTimeout > 0 {
+		t := time.NewTimer(fr.p.softTimeout)
+		defer t.Stop()
+		soft = t.C
 	}
-	t := time.NewTimer(fr.p.softTimeout)
-	defer t.Stop()
-	select {
-	case r := <-results:
-		return r
-	case <-t.C:
-		// The flight lands as it answers: callers that come later start
-		// afresh (and find the key claimed, so they wait or serve stale).
-		fr.finish(fr.outcomeOf(stale).at(fr.vouch(ctx), true))
-		fr.answered = true
-		return <-results
+	r := fr.renewals()
+	defer r.stop()
+	for {
+		select {
+		case res := <-results:
+			return res
+		case <-r.tick():
+			fr.renew(ctx, r)
+		case <-soft:
+			// The flight lands as it answers: callers that come later start
+			// afresh (and find the key claimed, so they wait or serve stale).
+			soft = nil
+			fr.finish(fr.outcomeOf(stale).at(fr.vouch(ctx), true))
+			fr.answered = true
+		}
 	}
 }
 

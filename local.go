@@ -63,6 +63,10 @@ func (b *localBackend) lease(_ context.Context, full string, over held) (held, h
 	return held{}, b.classify(cur), false, nil
 }
 
+func (b *localBackend) renew(context.Context, string, held) (bool, error) { return true, nil }
+
+func (b *localBackend) holdLife() (time.Duration, bool) { return b.leaseTTL, false }
+
 func (b *localBackend) swap(_ context.Context, full string, old held, e storable, ttl time.Duration) (held, bool, error) {
 	e.weigh()
 	return held{holds: holdsEntry, value: e}, b.values.CompareAndSetValue(full, old.value, e, ttl), nil

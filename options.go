@@ -19,10 +19,23 @@ type Options struct {
 	// from its callers, so this is what stops a loader that never returns.
 	// Default 30s.
 	LoadTimeout time.Duration
-	// LeaseTTL is how long a load holds the lease on its key (see
-	// GetOrSet). A load that takes longer fills nothing; a holder that dies
-	// blocks fills of the key for this long. Default 10s.
+	// LeaseTTL is the longest a load holds the lease on its key (see
+	// GetOrSet): a load that takes longer fills nothing, and readers in
+	// other processes wait for a live holder this long at most. Tombstones
+	// live this long too. Default 10s.
 	LeaseTTL time.Duration
+	// HolderTimeout is how long a lease (or a refresh's claim) lives in a
+	// remote store unless its holder renews it: a holder renews every
+	// third of it while its load runs, up to LeaseTTL. So a holder that is
+	// gone (its process killed, a call that timed out after Redis took its
+	// lease, a lease a snapshot brought back) keeps readers in other
+	// processes waiting no longer than about this, while a live holder's
+	// slow load is still waited for. In process (memstore) a holder cannot
+	// vanish, and leases live LeaseTTL. Below 3 OpTimeouts, a slow store
+	// can let a live holder's lease expire: another process then loads
+	// too (a second load, never a wrong value). At most LeaseTTL. Default
+	// 1s (LeaseTTL when that is shorter).
+	HolderTimeout time.Duration
 	// NegativeTTL is how long GetOrSet keeps a loader's ErrNotFound.
 	// Namespaces set their own. Default 30s.
 	NegativeTTL time.Duration
@@ -134,8 +147,10 @@ const (
 	DefaultLoadTimeout = 30 * time.Second
 	DefaultNegativeTTL = 30 * time.Second
 	DefaultLeaseTTL    = 10 * time.Second
-	DefaultThrottle    = 5 * time.Second
-	DefaultJitter      = 0.1
+	// DefaultHolderTimeout: a reader waits about a second on a holder that is gone.
+	DefaultHolderTimeout = time.Second
+	DefaultThrottle      = 5 * time.Second
+	DefaultJitter        = 0.1
 	// DefaultDecodeMemoBytes is the decode memo's default bound.
 	DefaultDecodeMemoBytes = 16 << 20
 	// DefaultNearMaxBytes and DefaultNearMaxLag are the near cache's.
@@ -160,6 +175,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("aside: MaxPendingInvalidations %d is negative", o.MaxPendingInvalidations)
 	case o.LeaseTTL < 0:
 		return o, fmt.Errorf("aside: LeaseTTL %v is negative", o.LeaseTTL)
+	case o.HolderTimeout < 0:
+		return o, fmt.Errorf("aside: HolderTimeout %v is negative", o.HolderTimeout)
 	case o.NegativeTTL < 0:
 		return o, fmt.Errorf("aside: NegativeTTL %v is negative", o.NegativeTTL)
 	case o.Jitter >= 1:
@@ -180,6 +197,12 @@ func (o Options) withDefaults() (Options, error) {
 	o.LoadTimeout = orDefault(o.LoadTimeout, DefaultLoadTimeout)
 	o.NegativeTTL = orDefault(o.NegativeTTL, DefaultNegativeTTL)
 	o.LeaseTTL = orDefault(o.LeaseTTL, DefaultLeaseTTL)
+	if o.HolderTimeout == 0 {
+		o.HolderTimeout = min(DefaultHolderTimeout, o.LeaseTTL)
+	}
+	if o.HolderTimeout > o.LeaseTTL {
+		return o, fmt.Errorf("aside: HolderTimeout %v is above LeaseTTL %v", o.HolderTimeout, o.LeaseTTL)
+	}
 	o.FailSafeThrottle = orDefault(o.FailSafeThrottle, DefaultThrottle)
 	o.MaxPendingInvalidations = orDefault(o.MaxPendingInvalidations, 10_000)
 	o.Jitter = jitterOrDefault(o.Jitter, DefaultJitter)

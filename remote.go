@@ -23,7 +23,8 @@ type remoteBackend struct {
 	pending   pending     // invalidations the store did not take, to replay
 	log       *slog.Logger
 	keyPrefix string
-	leaseTTL  time.Duration
+	leaseTTL  time.Duration // the longest a hold lasts; how long tombstones live
+	holder    time.Duration // a hold's life unless renewed (HolderTimeout)
 
 	closing context.Context // done once Close begins: stops the replay loop
 	loops   sync.WaitGroup  // the replay loop
@@ -31,7 +32,7 @@ type remoteBackend struct {
 
 func newRemoteBackend(store Store, opts Options, closing context.Context) (*remoteBackend, error) {
 	b := &remoteBackend{
-		store: store, codec: opts.Codec, log: opts.Logger, keyPrefix: opts.KeyPrefix, leaseTTL: opts.LeaseTTL,
+		store: store, codec: opts.Codec, log: opts.Logger, keyPrefix: opts.KeyPrefix, leaseTTL: opts.LeaseTTL, holder: opts.HolderTimeout,
 		breaker: newBreaker(opts.Breaker, opts.Logger), timer: newOpTimer(opts.OpTimeout), closing: closing,
 	}
 	b.pending.init(opts.MaxPendingInvalidations)
@@ -120,7 +121,7 @@ func (b *remoteBackend) lease(ctx context.Context, full string, over held) (mine
 	lease := newLease()
 	if !over.zero() {
 		err = b.do(ctx, func(ctx context.Context) (err error) {
-			took, err = b.store.CompareAndSet(ctx, full, over.data, lease, b.leaseTTL)
+			took, err = b.store.CompareAndSet(ctx, full, over.data, lease, b.holder)
 			return err
 		})
 		if err != nil || took {
@@ -132,7 +133,7 @@ func (b *remoteBackend) lease(ctx context.Context, full string, over held) (mine
 	var data []byte
 	var present bool
 	err = b.do(ctx, func(ctx context.Context) (err error) {
-		data, present, err = b.store.AddOrGet(ctx, full, lease, b.leaseTTL)
+		data, present, err = b.store.AddOrGet(ctx, full, lease, b.holder)
 		return err
 	})
 	if err != nil || !present {
@@ -140,6 +141,17 @@ func (b *remoteBackend) lease(ctx context.Context, full string, over held) (mine
 	}
 	return held{}, held{holds: holdsOf(data), data: data}, false, nil
 }
+
+// renew rewrites the lease as it is, for another hold life.
+func (b *remoteBackend) renew(ctx context.Context, full string, h held) (renewed bool, err error) {
+	err = b.do(ctx, func(ctx context.Context) (err error) {
+		renewed, err = b.store.CompareAndSet(ctx, full, h.data, h.data, b.holder)
+		return err
+	})
+	return renewed, err
+}
+
+func (b *remoteBackend) holdLife() (time.Duration, bool) { return b.holder, b.holder < b.leaseTTL }
 
 func (b *remoteBackend) swap(ctx context.Context, full string, old held, e storable, ttl time.Duration) (held, bool, error) {
 	data, err := e.encode(b.codec)
