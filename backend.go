@@ -67,6 +67,9 @@ type backend interface {
 	invalidate(ctx context.Context, sc scope, keys []string) (entries int, err error)
 	// walker is how a pattern delete reaches the store (the breaker's way).
 	walker
+	// noteWalk is told of a pattern delete (a full glob pattern) about to
+	// walk the store, so that a remote backend remembers it (journal.go).
+	noteWalk(sc *scope, pattern string)
 	// keepPattern keeps a pattern delete the store broke off, to run it
 	// again whole, and reports whether it did.
 	keepPattern(st *counters, pattern string) bool

@@ -145,8 +145,8 @@ func (b *breaker) holding() bool {
 // excluded from the counts: only the store's failures, its own timeout
 // (OpTimeout) included, can open the breaker.
 func (c call) report(ctx context.Context, err error) {
-	if err != nil && (ctx.Err() != nil || errors.Is(err, errWalkPending)) {
-		err = errCallerGone // the caller's doing, or this process's walk: not the store's
+	if err != nil && (ctx.Err() != nil || errors.Is(err, errWalkPending) || errors.Is(err, errQuarantined) || errors.Is(err, errReconnected)) {
+		err = errCallerGone // the caller's doing, or this process's walk or caution: not the store's
 	}
 	switch {
 	case c.done == nil && err == nil:

@@ -64,6 +64,7 @@ func New(store Store, opts Options) (*Cache, error) {
 		c.close()
 		return nil, err
 	}
+	remote.scopeOf = func(full string) *scope { return c.stats.lookupScope(full[len(opts.KeyPrefix):]) }
 	c.be, c.far = remote, remote
 	if opts.NearCache.Enabled {
 		if c.be, err = newNearBackend(remote, tracker, opts); err != nil {

@@ -129,6 +129,7 @@ func (c *Cache) Clear(ctx context.Context) (removed int, err error) {
 // replayBeforeUse.
 func (c *Cache) deleteMatching(ctx context.Context, pattern string) (removed int, err error) {
 	c.flights.forgetMatching(pattern)
+	c.be.noteWalk(&c.stats.unscopedScope, pattern)
 	removed, err = walkKeys(ctx, scopedWalk{c}, pattern)
 	switch {
 	case err == nil:

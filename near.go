@@ -66,6 +66,13 @@ func newNearBackend(remote *remoteBackend, tracker Tracker, opts Options) (*near
 	if n.tracking, err = tracker.Track(opts.KeyPrefix, n.told); err != nil {
 		return nil, fmt.Errorf("aside: near cache: %w", err)
 	}
+	// A rewind (rewind.go) may have brought back what memory dropped, or
+	// what it keeps may be gone: dropped, and once more before it serves.
+	drop := func() {
+		n.co.lost.Store(true)
+		n.co.flush(n.dropAll)
+	}
+	remote.rewinds.onRewind.Store(&drop)
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop = stop
 	n.loops.Add(1)

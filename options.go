@@ -89,6 +89,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Breaker tunes the circuit breaker around a remote store.
 	Breaker BreakerOptions
+	// Recovery configures what a Cache on a remote store does when the
+	// store's data may have gone back in time (see RecoveryOptions).
+	Recovery RecoveryOptions
 	// NearCache keeps the entries of a remote store that are read in the
 	// process too, decoded, coherent with the store through its own
 	// invalidation pushes (see NearCacheOptions). Off by default.
@@ -117,6 +120,39 @@ type NearCacheOptions struct {
 	// a confirmation (the store paused, a connection stuck) reads go to
 	// the store. Default 100ms.
 	MaxLag time.Duration
+}
+
+// RecoveryOptions configures how a Cache makes its invalidations hold
+// again when the store's data may have gone back in time: Redis restarted
+// (from a snapshot, or empty), another server answers (a failover to a
+// replica that had not received the last writes), or the data was flushed.
+// The store must be a Lineage (redisstore.Store is) for the Cache to tell.
+// It finds out on the store's first call after a new connection (before
+// anything that call reads is trusted) and otherwise within half a second,
+// and then: drops its near cache, makes again every invalidation it
+// remembers (see Window), and keeps reads and fills off the store for the
+// Quarantine, so that other processes make theirs again first.
+type RecoveryOptions struct {
+	// Window is the longest an invalidation is remembered after it was
+	// made: a key's, for its namespace's longest entry life (past which an
+	// entry it replaced would have expired even where Redis brings it
+	// back), at most Window; a key under no namespace's, and a pattern
+	// delete's, for Window. A snapshot or a replica older than Window can
+	// bring back entries whose invalidation is forgotten. Default 1h: the
+	// guide's longest TTL (users), and Redis's default snapshot schedule
+	// (save 3600 1).
+	Window time.Duration
+	// MaxKeys bounds the invalidations remembered (each about 200 bytes).
+	// Past it, the least recent is forgotten, and if the store goes back
+	// in time while it still mattered, its whole namespace is cleared.
+	// Default 100,000.
+	MaxKeys int
+	// Quarantine is how long, after it found the store's data may have
+	// gone back in time, the Cache keeps reads and fills off the store
+	// (reads answer from the loader), so that other processes, which find
+	// out within half a second, make their invalidations hold again before
+	// this one reads. Default 1s; negative: none.
+	Quarantine time.Duration
 }
 
 // Near is a namespace's choice about the near cache.
@@ -156,8 +192,13 @@ const (
 	// DefaultNearMaxBytes and DefaultNearMaxLag are the near cache's.
 	DefaultNearMaxBytes = 64 << 20
 	DefaultNearMaxLag   = 100 * time.Millisecond
-	defaultFailures     = 5
-	defaultCooldown     = 2 * time.Second
+	// DefaultRecoveryWindow, DefaultRecoveryMaxKeys and DefaultQuarantine
+	// are RecoveryOptions'.
+	DefaultRecoveryWindow  = time.Hour
+	DefaultRecoveryMaxKeys = 100_000
+	DefaultQuarantine      = time.Second
+	defaultFailures        = 5
+	defaultCooldown        = 2 * time.Second
 )
 
 // withDefaults validates o and fills in the defaults of its zero fields.
@@ -183,6 +224,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("aside: Jitter %v must be below 1", o.Jitter)
 	case o.DecodeMemoBytes > 1<<40:
 		return o, fmt.Errorf("aside: DecodeMemoBytes %d is above 1 TiB", o.DecodeMemoBytes)
+	case o.Recovery.Window < 0 || o.Recovery.MaxKeys < 0:
+		return o, fmt.Errorf("aside: Recovery.Window and Recovery.MaxKeys must not be negative")
 	case o.Breaker.Cooldown < 0:
 		return o, fmt.Errorf("aside: Breaker.Cooldown %v is negative", o.Breaker.Cooldown)
 	case o.NearCache.MaxBytes < 0 || o.NearCache.MaxLag < 0:
@@ -218,6 +261,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	o.Breaker.ConsecutiveFailures = orDefault(o.Breaker.ConsecutiveFailures, defaultFailures)
 	o.Breaker.Cooldown = orDefault(o.Breaker.Cooldown, defaultCooldown)
+	o.Recovery.Window = orDefault(o.Recovery.Window, DefaultRecoveryWindow)
+	o.Recovery.MaxKeys = orDefault(o.Recovery.MaxKeys, DefaultRecoveryMaxKeys)
+	o.Recovery.Quarantine = max(orDefault(o.Recovery.Quarantine, DefaultQuarantine), 0)
 	o.NearCache.MaxBytes = orDefault(o.NearCache.MaxBytes, DefaultNearMaxBytes)
 	o.NearCache.MaxLag = orDefault(o.NearCache.MaxLag, DefaultNearMaxLag)
 	return o, nil

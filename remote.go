@@ -21,6 +21,8 @@ type remoteBackend struct {
 	timer     *opTimer    // bounds each call by OpTimeout
 	memo      *decodeMemo // nil: none
 	pending   pending     // invalidations the store did not take, to replay
+	rewinds   rewinds     // whether the store's data went back in time (rewind.go)
+	scopeOf   func(full string) *scope
 	log       *slog.Logger
 	keyPrefix string
 	leaseTTL  time.Duration // the longest a hold lasts; how long tombstones live
@@ -44,6 +46,7 @@ func newRemoteBackend(store Store, opts Options, closing context.Context) (*remo
 	}
 	b.loops.Add(1)
 	go b.replayLoop()
+	b.watchLineage(store, opts)
 	return b, nil
 }
 
@@ -60,11 +63,24 @@ func (b *remoteBackend) do(ctx context.Context, op func(context.Context) error) 
 	if call.probe {
 		return b.probe(ctx, call)
 	}
-	if err = b.replayBeforeUse(ctx); err == nil {
-		err = op(b.timer.bound(ctx))
+	n, err := b.beforeUse(ctx)
+	if err == nil {
+		err = b.trusted(ctx, n, op(b.timer.bound(ctx)))
 	}
 	call.report(ctx, err)
 	return err
+}
+
+// beforeUse is what every store call waits for: the check of the store's
+// data after a new connection (rewind.go), then the replay of what is
+// pending (replay.go). It returns the store's connection count, for
+// trusted.
+func (b *remoteBackend) beforeUse(ctx context.Context) (uint64, error) {
+	n, err := b.trust(ctx)
+	if err == nil {
+		err = b.replayBeforeUse(ctx)
+	}
+	return n, err
 }
 
 // probeKey is the key the breaker's probe reads (under the prefix); it
@@ -76,9 +92,10 @@ const probeKey = "\x00probe"
 // nothing. Whatever the outcome, the caller's call is not made: a read
 // answers from the loader; a write is skipped, an invalidation kept.
 func (b *remoteBackend) probe(ctx context.Context, call call) error {
-	err := b.replayBeforeUse(ctx)
+	n, err := b.beforeUse(ctx)
 	if err == nil {
 		_, _, err = b.store.TTL(b.timer.bound(ctx), b.keyPrefix+probeKey)
+		err = b.trusted(ctx, n, err)
 	}
 	call.report(ctx, err)
 	return fmt.Errorf("%w: circuit breaker half-open, probing", ErrUnavailable)
@@ -97,11 +114,13 @@ func (b *remoteBackend) find(ctx context.Context, full string) (held, error) {
 	if call.probe {
 		return held{}, b.probe(ctx, call)
 	}
-	if err := b.replayBeforeUse(ctx); err != nil {
+	n, err := b.beforeUse(ctx)
+	if err != nil {
 		call.report(ctx, err)
 		return held{}, err
 	}
 	data, found, err := b.store.Get(b.timer.bound(ctx), full)
+	err = b.trusted(ctx, n, err)
 	call.report(ctx, err)
 	if err != nil || !found {
 		return held{}, err
@@ -185,6 +204,9 @@ func (b *remoteBackend) set(ctx context.Context, full string, e storable, ttl ti
 	if err != nil {
 		return fmt.Errorf("%w: %w", errEncode, err)
 	}
+	// A rewind would bring back what this replaces: remembered as an
+	// invalidation is.
+	b.rewinds.journal.keys(b.scopeOf(full), []string{full}, time.Now())
 	return b.do(ctx, func(ctx context.Context) error { return b.store.Set(ctx, full, data, ttl) })
 }
 
@@ -211,6 +233,7 @@ func (b *remoteBackend) add(ctx context.Context, items []addItem) (added int, un
 }
 
 func (b *remoteBackend) invalidate(ctx context.Context, sc scope, keys []string) (entries int, err error) {
+	b.rewinds.journal.keys(&sc, keys, time.Now())
 	items := make([]Item, len(keys))
 	for i, k := range keys {
 		items[i] = Item{Key: k, Value: tombstone, TTL: b.leaseTTL}
@@ -255,6 +278,10 @@ func (b *remoteBackend) remove(ctx context.Context, keys []string) (entries int,
 	return entries, err
 }
 
+func (b *remoteBackend) noteWalk(sc *scope, pattern string) {
+	b.rewinds.journal.pattern(sc, pattern, time.Now())
+}
+
 func (b *remoteBackend) keepPattern(st *counters, pattern string) bool {
 	b.pending.addPattern(st, pattern)
 	return true
@@ -275,6 +302,8 @@ func (b *remoteBackend) ttl(ctx context.Context, full string) (left time.Duratio
 func (b *remoteBackend) report(s *Stats) {
 	s.Breaker, s.BreakerTrips = b.breaker.state(), b.breaker.trips.Load()
 	s.PendingInvalidations = int(b.pending.size.Load())
+	s.Rewinds = b.rewinds.found.Load()
+	s.RememberedInvalidations = b.rewinds.journal.size()
 }
 
 func (b *remoteBackend) close() error {

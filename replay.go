@@ -126,6 +126,24 @@ func (p *pending) addPattern(st *counters, pattern string) {
 	p.kicked()
 }
 
+// restore makes pending again invalidations the store took before its
+// data went back in time (rewind.go), past the bound: the journal bounds
+// them.
+func (p *pending) restore(keys, patterns []remembered) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.made()
+	for _, r := range keys {
+		p.seq++
+		p.keys[r.key] = deferral{st: r.sc.c, seq: p.seq}
+	}
+	for _, r := range patterns {
+		p.keepPattern(r.sc.c, r.key)
+	}
+	p.resized()
+	p.kicked()
+}
+
 // made makes the maps on first use; p.mu is held.
 func (p *pending) made() {
 	if p.keys == nil {

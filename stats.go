@@ -79,6 +79,13 @@ type Stats struct {
 	// deletes) wait for the store to take them: see ErrDeferred. Zero
 	// whenever the store has taken every invalidation made.
 	PendingInvalidations int `json:"pendingInvalidations"`
+	// Rewinds counts the times the store's data was found to have maybe
+	// gone back in time (a restart, a failover, a flush): see
+	// RecoveryOptions.
+	Rewinds uint64 `json:"rewinds"`
+	// RememberedInvalidations is how many recent invalidations the Cache
+	// would make again after a rewind.
+	RememberedInvalidations int `json:"rememberedInvalidations"`
 	// Near is the near cache's state, nil when it is off.
 	Near *NearStats `json:"near,omitempty"`
 }

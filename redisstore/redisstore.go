@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -24,6 +25,7 @@ import (
 type Store struct {
 	opt    rueidis.ClientOption
 	client *lazyClient
+	conns  atomic.Uint64 // connections opened (lineage.go)
 }
 
 var _ aside.Store = (*Store)(nil)
@@ -42,7 +44,10 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{opt: opt, client: newLazyClient(opt)}, nil
+	s := &Store{}
+	opt.DialCtxFn = s.dial
+	s.opt, s.client = opt, newLazyClient(opt)
+	return s, nil
 }
 
 // c returns the client, or an error saying why there is none.

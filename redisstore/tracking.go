@@ -28,6 +28,7 @@ func (s *Store) Track(prefix string, onChange func(keys []string)) (aside.Tracki
 		return nil, ErrClosed
 	}
 	opt := s.opt
+	opt.DialCtxFn = nil      // the store's count is of its own connections
 	opt.DisableCache = false // tracking needs RESP3 and rueidis's tracking handshake
 	opt.ClientTrackingOptions = []string{"PREFIX", prefix, "BCAST"}
 	opt.CacheSizeEachConn = 1 << 10 // rueidis's own cache goes unused: DoCache is never called

@@ -12,12 +12,12 @@ import (
 type Proxy struct {
 	Addr string // 127.0.0.1:port, what the client dials
 
-	target string
-	ln     net.Listener
+	ln net.Listener
 
-	mu    sync.Mutex
-	cut   bool                  // guarded by mu: connections are refused and closed
-	conns map[net.Conn]struct{} // guarded by mu: both ends of every relayed connection
+	mu     sync.Mutex
+	target string                // guarded by mu: where new connections go
+	cut    bool                  // guarded by mu: connections are refused and closed
+	conns  map[net.Conn]struct{} // guarded by mu: both ends of every relayed connection
 }
 
 // NewProxy starts a proxy to target (host:port) for the test and stops it
@@ -47,6 +47,18 @@ func (p *Proxy) Cut() {
 	}
 }
 
+// Point sends new connections to target and closes the relayed ones, as a
+// managed Redis endpoint does when it fails over to a replica: clients
+// reconnect to the same address and reach another server.
+func (p *Proxy) Point(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = target
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
 // Restore lets connections through again.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
@@ -71,13 +83,16 @@ func (p *Proxy) accept() {
 
 // relay joins client to a new connection to the target, unless cut.
 func (p *Proxy) relay(client net.Conn) {
-	server, err := net.Dial("tcp", p.target)
+	p.mu.Lock()
+	target := p.target
+	p.mu.Unlock()
+	server, err := net.Dial("tcp", target)
 	if err != nil {
 		client.Close()
 		return
 	}
 	p.mu.Lock()
-	if p.cut {
+	if p.cut || p.target != target {
 		p.mu.Unlock()
 		client.Close()
 		server.Close()

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,6 +208,65 @@ func (s *Server) Restart() error {
 		return err
 	}
 	return s.start()
+}
+
+// Snapshot makes the server write its data to disk now (SAVE): what a
+// restart then loads, as a Redis with RDB persistence would.
+func (s *Server) Snapshot() error {
+	_, err := Do(s.Addr, "SAVE")
+	return err
+}
+
+// RestartFromSnapshot kills the server (-9: nothing written since the last
+// Snapshot is saved) and starts it again on the same port, from that
+// snapshot.
+func (s *Server) RestartFromSnapshot() error {
+	if err := s.Kill(); err != nil {
+		return err
+	}
+	return s.start()
+}
+
+// RestartEmpty kills the server and starts it again on the same port with
+// no data, whatever it had saved.
+func (s *Server) RestartEmpty() error {
+	if err := s.Kill(); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(s.dir, "dump.rdb")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return s.start()
+}
+
+// StartReplica starts a server that replicates the master at addr
+// (host:port: a Proxy in between lets a test cut the link), and waits
+// until it has the master's data.
+func StartReplica(tb testing.TB, addr string) *Server {
+	tb.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		tb.Fatalf("redistest: replica of %q: %v", addr, err)
+	}
+	r := Start(tb, "--replicaof", host, port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, _ := Do(r.Addr, "INFO", "replication")
+		if strings.Contains(info, "master_link_status:up") {
+			return r
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("redistest: replica %s never linked to %s: %q", r.Addr, addr, info)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Promote makes a replica a master of its own (REPLICAOF NO ONE), with
+// what it has received, as a failover does.
+func (s *Server) Promote() error {
+	_, err := Do(s.Addr, "REPLICAOF", "NO", "ONE")
+	return err
 }
 
 // Stop kills the server; it is what Start registers for cleanup.

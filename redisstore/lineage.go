@@ -1,0 +1,114 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+
+	"github.com/redis/rueidis"
+
+	"github.com/aside-cache/aside"
+)
+
+var _ aside.Lineage = (*Store)(nil)
+
+// dial opens a connection as rueidis would, and counts it before rueidis
+// sends anything on it: see Connections.
+func (s *Store) dial(ctx context.Context, dst string, d *net.Dialer, cfg *tls.Config) (net.Conn, error) {
+	var conn net.Conn
+	var err error
+	if cfg != nil {
+		conn, err = (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", dst)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", dst)
+	}
+	if err == nil {
+		s.conns.Add(1)
+	}
+	return conn, err
+}
+
+// Connections is how many connections the store has opened (to Redis, to
+// a cluster's nodes, to Sentinels): a new one may reach another server.
+func (s *Store) Connections() uint64 { return s.conns.Load() }
+
+// Epoch describes the data of every master the store reaches: its
+// address, run id (new on every restart), replication id (new when a
+// replica is promoted, or on a restart) and how many FLUSHALL and FLUSHDB
+// it ran. Replicas are left out: theirs change on their own. A Redis
+// that refuses INFO (an ACL, a renamed command) cannot tell: Epoch then
+// returns "" and no error.
+func (s *Store) Epoch(ctx context.Context) (string, error) {
+	c, err := s.c()
+	if err != nil {
+		return "", err
+	}
+	var masters []string
+	for addr, node := range c.Nodes() {
+		m, err := nodeEpoch(ctx, node)
+		switch {
+		case isRefused(err):
+			return "", nil
+		case err != nil:
+			return "", fmt.Errorf("redisstore: epoch of %s: %w", addr, err)
+		case m != "":
+			masters = append(masters, addr+" "+m)
+		}
+	}
+	slices.Sort(masters)
+	return strings.Join(masters, ", "), nil
+}
+
+// nodeEpoch is one node's part of the epoch, "" for a replica.
+func nodeEpoch(ctx context.Context, node rueidis.Client) (string, error) {
+	res := node.DoMulti(ctx,
+		node.B().Info().Section("server").Build(),
+		node.B().Info().Section("replication").Build(),
+		node.B().Info().Section("commandstats").Build())
+	var info [3]string
+	for i, r := range res {
+		var err error
+		if info[i], err = r.ToString(); err != nil {
+			return "", err
+		}
+	}
+	if infoField(info[1], "role") != "master" {
+		return "", nil
+	}
+	return fmt.Sprintf("run %s repl %s flushall %s flushdb %s", infoField(info[0], "run_id"), infoField(info[1], "master_replid"),
+		callsOf(info[2], "flushall"), callsOf(info[2], "flushdb")), nil
+}
+
+// infoField is the value of name in an INFO reply.
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimRight(v, "\r\n")
+		}
+	}
+	return ""
+}
+
+// callsOf is how many times cmd ran, from INFO commandstats.
+func callsOf(commandstats, cmd string) string {
+	v := infoField(commandstats, "cmdstat_"+cmd)
+	calls, _, _ := strings.Cut(strings.TrimPrefix(v, "calls="), ",")
+	if calls == "" {
+		return "0"
+	}
+	return calls
+}
+
+// isRefused reports whether err is Redis refusing INFO for good: an ACL
+// without the permission, or a command renamed away.
+func isRefused(err error) bool {
+	re, ok := rueidis.IsRedisErr(err)
+	if !ok || re == nil {
+		return false
+	}
+	msg := re.Error()
+	return strings.HasPrefix(msg, "NOPERM") || strings.HasPrefix(msg, "ERR unknown command")
+}
