@@ -70,6 +70,10 @@ type backend interface {
 	// noteWalk is told of a pattern delete (a full glob pattern) about to
 	// walk the store, so that a remote backend remembers it (journal.go).
 	noteWalk(sc *scope, pattern string)
+	// walked is told that a pattern delete walked the store (whatever its
+	// outcome), so that a near cache drops what matches it: the keys the
+	// walk removed, and those it could not find.
+	walked(pattern string)
 	// keepPattern keeps a pattern delete the store broke off, to run it
 	// again whole, and reports whether it did.
 	keepPattern(st *counters, pattern string) bool

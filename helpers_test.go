@@ -49,7 +49,15 @@ func newMemstore(t testing.TB) *memstore.Store {
 
 func newRedisStore(t testing.TB, addr string) *redisstore.Store {
 	t.Helper()
-	s, err := redisstore.New(redisstore.Options{Addrs: []string{addr}})
+	return newRedisStoreOf(t, redisstore.Options{Addrs: []string{addr}})
+}
+
+// newRedisStoreOf is newRedisStore for any options: a Sentinel's, a
+// cluster's.
+func newRedisStoreOf(t testing.TB, opts redisstore.Options) *redisstore.Store {
+	t.Helper()
+	addr := opts.Addrs
+	s, err := redisstore.New(opts)
 	if err != nil {
 		t.Fatalf("redisstore.New: %v", err)
 	}

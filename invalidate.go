@@ -131,6 +131,7 @@ func (c *Cache) deleteMatching(ctx context.Context, pattern string) (removed int
 	c.flights.forgetMatching(pattern)
 	c.be.noteWalk(&c.stats.unscopedScope, pattern)
 	removed, err = walkKeys(ctx, scopedWalk{c}, pattern)
+	c.be.walked(pattern)
 	switch {
 	case err == nil:
 		return removed, nil

@@ -65,6 +65,8 @@ func (b *localBackend) lease(_ context.Context, full string, over held) (held, h
 
 func (b *localBackend) noteWalk(*scope, string) {}
 
+func (b *localBackend) walked(string) {}
+
 func (b *localBackend) renew(context.Context, string, held) (bool, error) { return true, nil }
 
 func (b *localBackend) holdLife() (time.Duration, bool) { return b.leaseTTL, false }

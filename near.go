@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
+
+	"github.com/aside-cache/aside/internal/glob"
 )
 
 // nearBackend is a remote store (Redis) with the entries read from it kept
@@ -148,12 +150,32 @@ func (n *nearBackend) forget(keys ...string) {
 	}
 }
 
+// walked drops from memory every key a pattern delete matches: the walk
+// removed from the store only the keys it found there, and memory may
+// hold others that the store lost before (a DEL, another process's
+// delete) and whose push has not come. No read noted before the drop
+// keeps what it found (the epoch moves).
+func (n *nearBackend) walked(pattern string) {
+	n.co.flush(func() {
+		var matching []string
+		for k := range n.items.Keys() {
+			if glob.Match(pattern, k) {
+				matching = append(matching, k)
+			}
+		}
+		for _, k := range matching {
+			n.items.Invalidate(k)
+		}
+	})
+}
+
 // told is the store's push: keys others (or this process) changed, nil
 // for anything.
 func (n *nearBackend) told(keys []string) {
 	if keys == nil {
 		n.co.lost.Store(true)
 		n.co.flush(n.dropAll)
+		n.suspect() // a flush, or a master that loads another's data
 		return
 	}
 	now := time.Now()

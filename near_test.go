@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -448,4 +449,83 @@ func TestNearIsBoundedByBytes(t *testing.T) {
 		t.Errorf("%d entries kept of %d read through a %d-byte near cache; want some, and far fewer than all", st.Entries, n, bound)
 	}
 	t.Logf("near cache: %d entries in %d bytes, %d bytes an entry (a ~200-byte user: its key, its bytes, its decoding)", st.Entries, st.Bytes, st.Bytes/int64(max(st.Entries, 1)))
+}
+
+// lateTracker is a Redis store whose tracking pushes a test can hold back
+// (rueidis #534: a push may come after the reply of the write it is for),
+// while its confirmations still come back.
+type lateTracker struct {
+	*redisstore.Store
+	late atomic.Bool
+}
+
+func (l *lateTracker) Track(prefix string, onChange func([]string)) (aside.Tracking, error) {
+	return l.Store.Track(prefix, func(keys []string) {
+		if keys != nil && l.late.Load() {
+			return // lost, for the test: what a late push is until it comes
+		}
+		onChange(keys)
+	})
+}
+
+// A pattern delete in a process drops from memory every key it matches,
+// not only those its walk found in Redis: B holds user:1, another process
+// removes it from Redis (a DEL, or its own pattern delete) while B's push
+// is late; once B's own DeletePattern or Clear returns, B reads nothing
+// from memory.
+func TestNearPatternDeletesDropWhatTheyMatchFromMemory(t *testing.T) {
+	for name, mine := range map[string]func(ctx context.Context, c *aside.Cache) error{
+		"DeletePattern": func(ctx context.Context, c *aside.Cache) error { _, err := c.DeletePattern(ctx, "user:*"); return err },
+		"Clear":         func(ctx context.Context, c *aside.Cache) error { _, err := c.Clear(ctx); return err },
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			prefix := uniquePrefix(t)
+			store := &lateTracker{Store: newRedisStore(t, srv.Addr)}
+			b := newCache(t, store, aside.Options{KeyPrefix: prefix, NearCache: aside.NearCacheOptions{Enabled: true}})
+			waitServing(t, b)
+			ctx := context.Background()
+			waitFor(t, "user:1 to be served from memory", func() bool {
+				aside.GetOrSet(ctx, b, "user:1", time.Hour, mustLoad("old"))
+				return b.Stats().NearHits > 0
+			})
+			store.late.Store(true)
+			if _, err := redistest.Do(srv.Addr, "DEL", prefix+"user:1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := mine(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			if v, found, err := aside.GetIfPresent[string](ctx, b, "user:1"); found || err != nil {
+				t.Errorf("B's read after its own %s returned = %q, %v, %v; want nothing: Redis holds nothing", name, v, found, err)
+			}
+		})
+	}
+}
+
+// Redis tells tracking clients nothing of a SWAPDB: the epoch check finds
+// it (within its 500 ms), and memory is dropped as on any rewind.
+func TestNearASwapdbIsFoundByTheEpochCheck(t *testing.T) {
+	srv := redistest.Start(t)
+	b := nearCaches(t, srv, 1, aside.Options{})[0]
+	ctx := context.Background()
+	waitFor(t, "k to be served from memory", func() bool {
+		aside.GetOrSet(ctx, b, "k", time.Hour, mustLoad("old"))
+		return b.Stats().NearHits > 0
+	})
+	b.Delete(ctx, "other") // a call that checks the epoch, before the swap
+	if _, err := redistest.Do(srv.Addr, "SWAPDB", "0", "1"); err != nil {
+		t.Fatal(err)
+	}
+	swapped := time.Now()
+	waitFor(t, "the swap to be found", func() bool {
+		v, _ := aside.GetOrSet(ctx, b, "k", time.Hour, mustLoad("loaded after the swap"))
+		return v == "loaded after the swap"
+	})
+	if took := time.Since(swapped); took > 1500*time.Millisecond {
+		t.Errorf("memory served the swapped-out value for %v; want at most the epoch check's 500 ms and a round trip", took)
+	}
+	if st := b.Stats(); st.Rewinds != 1 {
+		t.Errorf("rewinds = %d; want 1", st.Rewinds)
+	}
 }

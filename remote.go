@@ -65,7 +65,10 @@ func (b *remoteBackend) do(ctx context.Context, op func(context.Context) error) 
 	}
 	n, err := b.beforeUse(ctx)
 	if err == nil {
-		err = b.trusted(ctx, n, op(b.timer.bound(ctx)))
+		if err = op(b.timer.bound(ctx)); err != nil && ctx.Err() == nil {
+			b.suspect()
+		}
+		err = b.trusted(ctx, n, err)
 	}
 	call.report(ctx, err)
 	return err
@@ -120,6 +123,9 @@ func (b *remoteBackend) find(ctx context.Context, full string) (held, error) {
 		return held{}, err
 	}
 	data, found, err := b.store.Get(b.timer.bound(ctx), full)
+	if err != nil && ctx.Err() == nil {
+		b.suspect()
+	}
 	err = b.trusted(ctx, n, err)
 	call.report(ctx, err)
 	if err != nil || !found {
@@ -281,6 +287,8 @@ func (b *remoteBackend) remove(ctx context.Context, keys []string) (entries int,
 func (b *remoteBackend) noteWalk(sc *scope, pattern string) {
 	b.rewinds.journal.pattern(sc, pattern, time.Now())
 }
+
+func (b *remoteBackend) walked(string) {}
 
 func (b *remoteBackend) keepPattern(st *counters, pattern string) bool {
 	b.pending.addPattern(st, pattern)

@@ -24,7 +24,10 @@ import (
 //     returns, and treated as failed if the epoch changed: nothing it read
 //     is trusted, nothing it wrote counted on.
 //   - A loop reads the epoch every rewindCheck, for what no reconnection
-//     shows (a flush, a failover behind a connection that stayed up).
+//     shows (a flush, a failover behind a connection that stayed up), and
+//     at once on a sign of one: a store call that failed (a write to a
+//     demoted master), a near cache told that everything changed (a
+//     demoted master loading the new master's data pushes that).
 //
 // An epoch that changed is a rewind: the near cache is dropped, every
 // invalidation the journal remembers (journal.go) is made again through
@@ -41,6 +44,7 @@ type rewinds struct {
 	quarantined atomic.Int64  // mono: until when calls are kept off the store
 	found       atomic.Uint64 // rewinds found
 
+	kick     chan struct{} // a sign of a rewind (a store error, a flush pushed) wakes the loop
 	checking chan struct{} // a token: one epoch check at a time
 	epoch    string        // the last epoch seen; the token's holder's
 	blind    atomic.Bool   // the store said it cannot tell (logged once)
@@ -71,7 +75,7 @@ func (b *remoteBackend) watchLineage(store Store, opts Options) {
 	}
 	w := &b.rewinds
 	w.lineage, w.journal, w.quarantine = lineage, newJournal(opts), opts.Recovery.Quarantine
-	w.checking = make(chan struct{}, 1)
+	w.checking, w.kick = make(chan struct{}, 1), make(chan struct{}, 1)
 	b.loops.Add(1)
 	go b.rewindLoop()
 }
@@ -181,7 +185,24 @@ func (b *remoteBackend) rewound() {
 		"keys", len(keys), "patterns", len(patterns), "quarantine", w.quarantine)
 }
 
-// rewindLoop reads the epoch every rewindCheck until Close.
+// suspect wakes the epoch check at once: something looked like a rewind
+// (a store call failed, as writes to a demoted master do; a near cache
+// was told that everything changed, as a master that loads another's data
+// tells it).
+func (b *remoteBackend) suspect() {
+	if w := &b.rewinds; w.kick != nil {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// rewindSpacing is the least time between two epoch checks.
+const rewindSpacing = 10 * time.Millisecond
+
+// rewindLoop reads the epoch every rewindCheck, and when suspect asks,
+// until Close.
 func (b *remoteBackend) rewindLoop() {
 	defer b.loops.Done()
 	t := time.NewTicker(rewindCheck)
@@ -191,6 +212,12 @@ func (b *remoteBackend) rewindLoop() {
 		case <-b.closing.Done():
 			return
 		case <-t.C:
+		case <-b.rewinds.kick:
+			select {
+			case <-b.closing.Done():
+				return
+			case <-time.After(rewindSpacing):
+			}
 		}
 		if err := b.checkEpoch(b.closing, b.closing, false); err != nil && b.closing.Err() == nil {
 			b.log.Debug("aside: the store's epoch could not be read", "err", err)

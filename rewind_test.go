@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redisstore"
 )
 
 // Redis going back in time: restarted from a snapshot that predates
@@ -48,10 +50,15 @@ type rewindRig struct {
 
 func newRewindRig(t *testing.T, addr string, keys int, opts aside.Options) *rewindRig {
 	t.Helper()
+	return newRewindRigOf(t, redisstore.Options{Addrs: []string{addr}}, keys, opts)
+}
+
+func newRewindRigOf(t *testing.T, ro redisstore.Options, keys int, opts aside.Options) *rewindRig {
+	t.Helper()
 	opts.KeyPrefix = uniquePrefix(t)
 	r := &rewindRig{db: &versions{v: map[string]int{}}, prefix: opts.KeyPrefix}
-	r.a = newCache(t, newRedisStore(t, addr), opts)
-	r.b = newCache(t, newRedisStore(t, addr), opts)
+	r.a = newCache(t, newRedisStoreOf(t, ro), opts)
+	r.b = newCache(t, newRedisStoreOf(t, ro), opts)
 	cfg := aside.NamespaceConfig{Name: "rows", TTL: time.Hour}
 	r.na, r.nb = newNamespace[int](t, r.a, cfg), newNamespace[int](t, r.b, cfg)
 	for i := range keys {
@@ -85,12 +92,15 @@ func (r *rewindRig) write(t *testing.T) {
 }
 
 // readFor reads every row through both caches, again and again, for d,
-// and reports the reads that returned a version older than the rows'.
-func (r *rewindRig) readFor(d time.Duration) (reads, stale int, first string) {
+// and reports the reads that returned a version older than the rows',
+// and when the last of them began (since the call).
+func (r *rewindRig) readFor(d time.Duration) (reads, stale int, first string, last time.Duration) {
 	ctx := context.Background()
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+	start := time.Now()
+	for deadline := start.Add(d); time.Now().Before(deadline); {
 		for _, id := range r.ids {
 			for name, ns := range map[string]*aside.Namespace[int]{"a": r.na, "b": r.nb} {
+				began := time.Now()
 				v, err := ns.Get(ctx, id, r.db.load(id))
 				reads++
 				r.db.mu.Lock()
@@ -98,14 +108,15 @@ func (r *rewindRig) readFor(d time.Duration) (reads, stale int, first string) {
 				r.db.mu.Unlock()
 				if err == nil && v < want {
 					stale++
+					last = began.Sub(start)
 					if first == "" {
-						first = fmt.Sprintf("%s read row %s at version %d, after version %d was written", name, id, v, want)
+						first = fmt.Sprintf("%s read row %s at version %d, after version %d was written, %v in", name, id, v, want, last)
 					}
 				}
 			}
 		}
 	}
-	return reads, stale, first
+	return reads, stale, first, last
 }
 
 // A restart from a snapshot taken before a's invalidations brings their
@@ -124,7 +135,7 @@ func TestASnapshotRestartResurrectsNothing(t *testing.T) {
 	if v, _ := redistest.Do(srv.Addr, "DBSIZE"); v == "0" {
 		t.Fatal("the restarted Redis holds nothing: the snapshot proves nothing")
 	}
-	reads, stale, first := r.readFor(2 * time.Second)
+	reads, stale, first, _ := r.readFor(2 * time.Second)
 	if stale > 0 {
 		t.Errorf("%d of %d reads after the restart from a snapshot were stale; first: %s", stale, reads, first)
 	}
@@ -160,7 +171,7 @@ func TestAFailoverToAReplicaThatMissedWritesResurrectsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	endpoint.Point(replica.Addr)
-	reads, stale, first := r.readFor(2 * time.Second)
+	reads, stale, first, _ := r.readFor(2 * time.Second)
 	if stale > 0 {
 		t.Errorf("%d of %d reads after the failover were stale; first: %s", stale, reads, first)
 	}
@@ -186,7 +197,7 @@ func TestAJournalPastItsBoundClearsTheNamespace(t *testing.T) {
 	if err := srv.RestartFromSnapshot(); err != nil {
 		t.Fatal(err)
 	}
-	reads, stale, first := r.readFor(2 * time.Second)
+	reads, stale, first, _ := r.readFor(2 * time.Second)
 	if stale > 0 {
 		t.Errorf("%d of %d reads after the restart were stale; first: %s", stale, reads, first)
 	}
@@ -231,5 +242,50 @@ func TestAnEmptyRestartFailsNoRead(t *testing.T) {
 				t.Errorf("read of %s after an empty restart = %d, %v; want 2", id, v, err)
 			}
 		}
+	}
+}
+
+// A Sentinel failover to a replica whose link was cut before a's
+// invalidations, with near caches in both processes: the store and the
+// tracking client follow the new master, memory is dropped, and neither
+// cache serves what the replica brought back.
+func TestASentinelFailoverResurrectsNothingWithNearCaches(t *testing.T) {
+	// The replica authenticates as a user of its own, whom the master
+	// then refuses: a link cut that a Sentinel cannot mend.
+	master := redistest.Start(t)
+	if _, err := redistest.Do(master.Addr, "ACL", "SETUSER", "repl", "on", ">repl-password", "allcommands", "allkeys"); err != nil {
+		t.Fatal(err)
+	}
+	replica := redistest.StartReplica(t, master.Addr, "--masteruser", "repl", "--masterauth", "repl-password")
+	sentinel := redistest.StartSentinel(t, "aside-master", master)
+	r := newRewindRigOf(t, redisstore.Options{Addrs: []string{sentinel.Addr}, MasterSet: "aside-master"}, 20,
+		aside.Options{NearCache: aside.NearCacheOptions{Enabled: true}})
+	waitServing(t, r.a)
+	waitServing(t, r.b)
+	r.fill(t)
+	r.fill(t) // the second reads come from memory
+	if _, err := redistest.Do(master.Addr, "WAIT", "1", "5000"); err != nil {
+		t.Fatal(err)
+	}
+	redistest.Do(master.Addr, "ACL", "SETUSER", "repl", "off")
+	redistest.Do(master.Addr, "CLIENT", "KILL", "USER", "repl")
+	r.write(t)
+	flushes := r.b.Stats().Near.Flushes
+	redistest.Failover(t, sentinel, "aside-master", master)
+	// The Sentinel demotes the old master, which then loads the new one's
+	// data, before it tells clients of the switch: reads that reach the old
+	// master in between find the older data on a connection that stayed
+	// up, until the epoch check (500 ms) finds it.
+	reads, stale, first, last := r.readFor(3 * time.Second)
+	t.Logf("%d of %d reads after the failover were stale, the last begun %v after it", stale, reads, last)
+	if stale > 0 && last > time.Second {
+		t.Errorf("%d of %d reads after the failover were stale, the last begun %v after it; want none begun after 1 s; first: %s", stale, reads, last, first)
+	}
+	st := r.b.Stats()
+	if st.Rewinds != 1 || st.Near.Flushes <= flushes || !st.Near.Serving {
+		t.Errorf("b after the failover: rewinds %d, near %+v; want 1 rewind, memory dropped and serving again", st.Rewinds, *st.Near)
+	}
+	if v, _ := redistest.Do(replica.Addr, "INFO", "replication"); !strings.Contains(v, "role:master") {
+		t.Errorf("the replica is not the master after the failover: %q", v)
 	}
 }

@@ -37,8 +37,8 @@ func (s *Store) Connections() uint64 { return s.conns.Load() }
 
 // Epoch describes the data of every master the store reaches: its
 // address, run id (new on every restart), replication id (new when a
-// replica is promoted, or on a restart) and how many FLUSHALL and FLUSHDB
-// it ran. Replicas are left out: theirs change on their own. A Redis
+// replica is promoted, or on a restart) and how many FLUSHALL, FLUSHDB
+// and SWAPDB it ran (Redis tells no tracking client of a SWAPDB). Replicas are left out: theirs change on their own. A Redis
 // that refuses INFO (an ACL, a renamed command) cannot tell: Epoch then
 // returns "" and no error.
 func (s *Store) Epoch(ctx context.Context) (string, error) {
@@ -78,8 +78,8 @@ func nodeEpoch(ctx context.Context, node rueidis.Client) (string, error) {
 	if infoField(info[1], "role") != "master" {
 		return "", nil
 	}
-	return fmt.Sprintf("run %s repl %s flushall %s flushdb %s", infoField(info[0], "run_id"), infoField(info[1], "master_replid"),
-		callsOf(info[2], "flushall"), callsOf(info[2], "flushdb")), nil
+	return fmt.Sprintf("run %s repl %s flushall %s flushdb %s swapdb %s", infoField(info[0], "run_id"), infoField(info[1], "master_replid"),
+		callsOf(info[2], "flushall"), callsOf(info[2], "flushdb"), callsOf(info[2], "swapdb")), nil
 }
 
 // infoField is the value of name in an INFO reply.

@@ -240,15 +240,16 @@ func (s *Server) RestartEmpty() error {
 }
 
 // StartReplica starts a server that replicates the master at addr
-// (host:port: a Proxy in between lets a test cut the link), and waits
-// until it has the master's data.
-func StartReplica(tb testing.TB, addr string) *Server {
+// (host:port: a Proxy in between lets a test cut the link), with extra
+// arguments ("--masteruser", ...), and waits until it has the master's
+// data.
+func StartReplica(tb testing.TB, addr string, extra ...string) *Server {
 	tb.Helper()
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		tb.Fatalf("redistest: replica of %q: %v", addr, err)
 	}
-	r := Start(tb, "--replicaof", host, port)
+	r := Start(tb, append([]string{"--replicaof", host, port}, extra...)...)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		info, _ := Do(r.Addr, "INFO", "replication")
@@ -273,8 +274,8 @@ func (s *Server) Promote() error {
 func (s *Server) Stop() { _ = s.Kill() }
 
 // Do sends one command to addr on a new connection and returns its reply
-// as text: a status, an integer or a bulk string. An error reply is an
-// error. It serves setup and checks, not load.
+// as text: a status, an integer, a bulk string, or an array of bulk
+// strings joined by spaces. An error reply is an error. It serves setup and checks, not load.
 func Do(addr string, args ...string) (string, error) {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -305,15 +306,41 @@ func Do(addr string, args ...string) (string, error) {
 	case '-':
 		return "", errors.New(line[1:])
 	case '$':
+		return readBulk(r, line)
+	case '*': // an array of bulk strings, joined by spaces
 		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
+		if err != nil {
 			return "", err
 		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return "", err
+		parts := make([]string, 0, max(n, 0))
+		for range n {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return "", err
+			}
+			part, err := readBulk(r, strings.TrimRight(line, "\r\n"))
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, part)
 		}
-		return string(buf[:n]), nil
+		return strings.Join(parts, " "), nil
 	}
 	return "", fmt.Errorf("redistest: unsupported reply %q", line)
+}
+
+// readBulk reads the bulk string whose header line ($n) is line.
+func readBulk(r *bufio.Reader, line string) (string, error) {
+	if !strings.HasPrefix(line, "$") {
+		return "", fmt.Errorf("redistest: unsupported reply %q", line)
+	}
+	n, err := strconv.Atoi(line[1:])
+	if err != nil || n < 0 {
+		return "", err
+	}
+	buf := make([]byte, n+2)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
