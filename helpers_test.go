@@ -211,12 +211,13 @@ func (g *gate) load(context.Context) (string, error) {
 // slow down or fail.
 type faulty struct {
 	aside.Store
-	getErr      atomic.Bool
-	getReply    func(key string)       // runs after Get's reply came, before it is returned
-	addOrGet    func()                 // runs before AddOrGet answers
-	casReply    atomic.Int64           // delay of CompareAndSet's reply, after it ran (ns)
-	replaceHook func(call int64) error // decides each Replace call
-	replaces    atomic.Int64
+	getErr       atomic.Bool
+	getReply     func(key string)               // runs after Get's reply came, before it is returned
+	addOrGet     func()                         // runs before AddOrGet answers
+	casReply     atomic.Int64                   // delay of CompareAndSet's reply, after it ran (ns)
+	replaceHook  func(call int64) error         // decides each Replace call
+	replaceItems func(items []aside.Item) error // decides each Replace call, by its items
+	replaces     atomic.Int64
 }
 
 func (f *faulty) Get(ctx context.Context, key string) ([]byte, bool, error) {
@@ -246,6 +247,11 @@ func (f *faulty) CompareAndSet(ctx context.Context, key string, old, v []byte, t
 func (f *faulty) Replace(ctx context.Context, items []aside.Item) ([][]byte, error) {
 	if f.replaceHook != nil {
 		if err := f.replaceHook(f.replaces.Add(1)); err != nil {
+			return nil, err
+		}
+	}
+	if f.replaceItems != nil {
+		if err := f.replaceItems(items); err != nil {
 			return nil, err
 		}
 	}

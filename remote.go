@@ -2,9 +2,11 @@ package aside
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +24,7 @@ type remoteBackend struct {
 	memo      *decodeMemo // nil: none
 	pending   pending     // invalidations the store did not take, to replay
 	rewinds   rewinds     // whether the store's data went back in time (rewind.go)
+	answering atomic.Bool // the store took the last call made past the breaker
 	scopeOf   func(full string) *scope
 	log       *slog.Logger
 	keyPrefix string
@@ -38,6 +41,7 @@ func newRemoteBackend(store Store, opts Options, closing context.Context) (*remo
 		breaker: newBreaker(opts.Breaker, opts.Logger), timer: newOpTimer(opts.OpTimeout), closing: closing,
 	}
 	b.pending.init(opts.MaxPendingInvalidations)
+	b.answering.Store(true)
 	if opts.DecodeMemoBytes > 0 {
 		var err error
 		if b.memo, err = newDecodeMemo(opts.DecodeMemoBytes); err != nil {
@@ -249,11 +253,45 @@ func (b *remoteBackend) invalidate(ctx context.Context, sc scope, keys []string)
 		prior, err = b.store.Replace(ctx, items)
 		return err
 	})
+	if err != nil && b.mayTryAnyway(ctx, err) {
+		prior, err = b.tryAnyway(ctx, items, err)
+	}
 	if err != nil {
 		b.pending.add(b, sc, keys)
 		return 0, fmt.Errorf("%w: %d keys (%q, ...): %w", ErrDeferred, len(keys), keys[0], err)
 	}
 	return countEntries(prior), nil
+}
+
+// mayTryAnyway reports whether an invalidation the backend refused with
+// err is to be sent to the store all the same. A tombstone is always safe
+// to write, and one deferred leaves other processes reading the entry
+// until the replay; so an invalidation kept away by this process's caution
+// (a quarantine, a walk, the hold after a probe, an open breaker on a
+// store that answered the last call made past it) is tried. An open
+// breaker on a store that failed it is not: every write would wait out
+// OpTimeout on a store that is down.
+func (b *remoteBackend) mayTryAnyway(ctx context.Context, err error) bool {
+	return errors.Is(err, ErrUnavailable) && ctx.Err() == nil && b.answering.Load()
+}
+
+// tryAnyway writes the tombstones past the breaker, and returns the
+// refusal (with the store's error) if the store fails them too.
+func (b *remoteBackend) tryAnyway(ctx context.Context, items []Item, refusal error) ([][]byte, error) {
+	prior, err := b.store.Replace(b.timer.bound(ctx), items)
+	b.answered(ctx, err)
+	if err != nil {
+		return nil, fmt.Errorf("%w (tried anyway: %w)", refusal, err)
+	}
+	return prior, nil
+}
+
+// answered notes the outcome of a call made past the breaker (a replay,
+// an invalidation tried anyway); one the caller cut short tells nothing.
+func (b *remoteBackend) answered(ctx context.Context, err error) {
+	if ctx.Err() == nil {
+		b.answering.Store(err == nil)
+	}
 }
 
 // countEntries counts what were entries among the prior values (or their

@@ -208,6 +208,7 @@ func (b *remoteBackend) replayKeys(ctx context.Context, keys map[string]deferral
 			return err // Close: the rest stays pending
 		}
 		prior, err := b.store.Replace(b.timer.bound(ctx), batch)
+		b.answered(ctx, err)
 		if err != nil {
 			return fmt.Errorf("aside: replay invalidations: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -225,21 +226,25 @@ func TestBreakerOpensWithInvalidationsPending(t *testing.T) {
 
 // An invalidation deferred again while a replay of its key is in flight
 // is replayed too, not forgotten with the first. (With the breaker open, a
-// Delete defers without waiting for the replay under way.)
+// Delete tries the store once itself, and defers without waiting for the
+// replay under way.)
 func TestDeferralDuringReplayIsKept(t *testing.T) {
 	f := faultyStore(t)
 	c := newCache(t, f, aside.Options{})
 	ctx := context.Background()
 	inReplay, release := make(chan struct{}), make(chan struct{})
-	var phase atomic.Int32 // 0: fail; 1: hold the next call; 2: pass
+	// 0: fail; 1: hold the next call (the replay); 2: fail the others (the
+	// Delete's own try, while the replay is held); 3: pass.
+	var phase atomic.Int32
 	f.replaceHook = func(call int64) error {
 		switch phase.Load() {
-		case 0:
+		case 0, 2:
 			return errors.New("faulty: replace fails") // the invalidations: the breaker opens
 		case 1:
 			if phase.CompareAndSwap(1, 2) {
 				close(inReplay) // the first replay: held while k is deferred again
 				<-release
+				phase.Store(3)
 			}
 		}
 		return nil
@@ -259,4 +264,62 @@ func TestDeferralDuringReplayIsKept(t *testing.T) {
 	}
 	close(release)
 	waitFor(t, "both invalidations replayed", func() bool { return c.Stats().InvalidationsReplayed == 2 })
+}
+
+// An invalidation kept away from a store that answers, by this process's
+// own caution (here an open breaker whose store has recovered), is sent
+// all the same: a tombstone is always safe, and one deferred would leave
+// other processes reading the entry until the replay.
+func TestAnInvalidationReachesAStoreThatAnswersWhateverTheBreaker(t *testing.T) {
+	f := faultyStore(t)
+	c := newCache(t, f, aside.Options{})
+	ctx := context.Background()
+	f.getErr.Store(true)
+	load := func(context.Context) (string, error) { return "db", nil }
+	for i := 0; c.Stats().Breaker != aside.BreakerOpen; i++ {
+		if i == 20 {
+			t.Fatal("the breaker did not open")
+		}
+		aside.GetOrSet(ctx, c, "r", time.Hour, load)
+	}
+	f.getErr.Store(false) // the store answers again; the breaker is still open
+	if _, err := c.Delete(ctx, "k"); err != nil {
+		t.Errorf("Delete with the breaker open on a store that answers = %v; want nil", err)
+	}
+	if st := c.Stats(); st.PendingInvalidations != 0 || st.Breaker != aside.BreakerOpen {
+		t.Errorf("%d invalidations pending, breaker %s; want 0 pending, the breaker still open", st.PendingInvalidations, st.Breaker)
+	}
+}
+
+// With the breaker open on a store that fails, an invalidation tries the
+// store itself only until a try fails: later ones are deferred without
+// waiting on a store that is down.
+func TestAnInvalidationDoesNotWaitOnAStoreThatIsDown(t *testing.T) {
+	f := faultyStore(t)
+	c := newCache(t, f, aside.Options{})
+	ctx := context.Background()
+	var ownTries atomic.Int64 // Replace calls of "k" alone: a Delete's own, not a replay's
+	fail := func(items []aside.Item) error {
+		if len(items) == 1 && strings.HasSuffix(items[0].Key, "k") {
+			ownTries.Add(1)
+		}
+		return errors.New("faulty: replace fails")
+	}
+	f.replaceItems = fail
+	for i := range 10 {
+		if _, err := c.Delete(ctx, fmt.Sprint("d", i)); !errors.Is(err, aside.ErrDeferred) {
+			t.Fatalf("Delete with the store failing = %v; want ErrDeferred", err)
+		}
+	}
+	if c.Stats().Breaker != aside.BreakerOpen {
+		t.Fatal("the breaker did not open")
+	}
+	for range 5 {
+		if _, err := c.Delete(ctx, "k"); !errors.Is(err, aside.ErrDeferred) {
+			t.Fatalf("Delete with the store down = %v; want ErrDeferred", err)
+		}
+	}
+	if n := ownTries.Load(); n != 0 {
+		t.Errorf("the store was tried %d times by Deletes after it failed the last try; want 0", n)
+	}
 }
