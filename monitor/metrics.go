@@ -18,6 +18,7 @@ type Collector struct {
 	counters                  []counterDesc
 	hitRatio, loadTime, state *prometheus.Desc
 	trips, pending            *prometheus.Desc
+	rewinds, remembered       *prometheus.Desc
 	near                      nearDescs
 }
 
@@ -70,6 +71,10 @@ func NewCollector(c *aside.Cache) *Collector {
 		state:    prometheus.NewDesc("aside_cache_breaker_state", "1 for the circuit breaker's current state.", []string{"state"}, nil),
 		trips:    prometheus.NewDesc("aside_cache_breaker_trips_total", "Times the circuit breaker opened.", nil, nil),
 		pending:  prometheus.NewDesc("aside_cache_pending_invalidations", "Invalidations waiting for the store to take them.", nil, nil),
+		rewinds: prometheus.NewDesc("aside_cache_rewinds_total",
+			"Times the store's data was found to have gone back in time (a restart, a failover, a flush), each followed by a replay of the remembered invalidations.", nil, nil),
+		remembered: prometheus.NewDesc("aside_cache_remembered_invalidations",
+			"Invalidations remembered, to be made again if the store's data goes back in time.", nil, nil),
 	}
 }
 
@@ -83,6 +88,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.state
 	ch <- c.trips
 	ch <- c.pending
+	ch <- c.rewinds
+	ch <- c.remembered
 	for _, d := range []*prometheus.Desc{c.near.entries, c.near.bytes, c.near.serving, c.near.received, c.near.flushes, c.near.lag} {
 		ch <- d
 	}
@@ -108,6 +115,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.trips, prometheus.CounterValue, float64(s.BreakerTrips))
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(s.PendingInvalidations))
+	ch <- prometheus.MustNewConstMetric(c.rewinds, prometheus.CounterValue, float64(s.Rewinds))
+	ch <- prometheus.MustNewConstMetric(c.remembered, prometheus.GaugeValue, float64(s.RememberedInvalidations))
 	if s.Near != nil {
 		c.collectNear(ch, s.Near)
 	}

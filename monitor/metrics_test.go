@@ -159,6 +159,31 @@ func TestCollectorExportsKeysUnderNoNamespace(t *testing.T) {
 	}
 }
 
+// A flush is a rewind: counted, and the invalidation made before it is
+// one the cache remembered.
+func TestCollectorExportsRewinds(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newCache(t, srv.Addr, aside.Options{KeyPrefix: "m:"})
+	if _, err := c.Delete(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	if got := scrape(t, c); got["aside_cache_remembered_invalidations/"] != 1 || got["aside_cache_rewinds_total/"] != 0 {
+		t.Errorf("before the flush: remembered %v, rewinds %v; want 1 and 0",
+			got["aside_cache_remembered_invalidations/"], got["aside_cache_rewinds_total/"])
+	}
+	if _, err := redistest.Do(srv.Addr, "FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().Rewinds == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the flush was never found")
+		}
+	}
+	if got := scrape(t, c); got["aside_cache_rewinds_total/"] != 1 {
+		t.Errorf("aside_cache_rewinds_total = %v; want 1", got["aside_cache_rewinds_total/"])
+	}
+}
+
 func newCache(t *testing.T, addr string, opts aside.Options) *aside.Cache {
 	t.Helper()
 	store, err := redisstore.New(redisstore.Options{Addrs: []string{addr}})

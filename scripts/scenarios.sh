@@ -9,7 +9,10 @@
 #   scripts/scenarios.sh warm       warm-up of 100 users + 200 jobs, and of 100,000 entries
 #   scripts/scenarios.sh wrk        the cached GET user and the baselines once more, driven by wrk
 #                                   (a C load generator, lighter than the Go one): a cross-check
-#   scripts/scenarios.sh all        all of them, then the report and the chart
+#   scripts/scenarios.sh chaos      two servers on PostgreSQL and one Redis (a master and a replica) through a pause,
+#                                   an empty restart, a snapshot restart, a failover that lost writes and a server
+#                                   killed -9 mid-load: failed requests, stale reads, latency per phase (PHASE, 5s)
+#   scripts/scenarios.sh all        all of them but chaos, then the report and the chart
 #
 # Knobs (environment): DURATION (10s), WARMUP (2s), CONCURRENCY (64), ROUNDS (3, of wrk), DELAY (5ms, the simulated
 # network delay of the remote-like database), OUT (bench/results).
@@ -245,6 +248,10 @@ redis_commands() { redis-cli -u "$REDIS_URL" INFO stats | awk -F: '/^total_comma
 
 scenario_warm() { bin/aside warm -entries 100000 -json "$OUT/x-warm.json"; }
 
+scenario_chaos() {
+	bin/aside chaos -server bin/aside-server -postgres "$PG_ADMIN" -phase "${PHASE:-5s}" -check -json "$OUT/chaos.json"
+}
+
 case "${1:-}" in
 table) scenario_table ;;
 zipf) scenario_zipf ;;
@@ -252,6 +259,7 @@ stampede) scenario_stampede ;;
 delete) scenario_delete ;;
 warm) scenario_warm ;;
 wrk) scenario_wrk ;;
+chaos) scenario_chaos ;;
 all)
 	rm -f "$OUT"/*.json
 	scenario_table
@@ -262,7 +270,7 @@ all)
 	bin/aside report -in "$OUT" -png docs/latency.png
 	;;
 *)
-	sed -n '2,18p' "$0" >&2
+	sed -n '2,21p' "$0" >&2
 	exit 2
 	;;
 esac

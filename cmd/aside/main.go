@@ -10,6 +10,7 @@
 //	aside delete   [flags]                        pattern delete in a private Redis, probed for latency
 //	aside warm     [flags]                        warm-up time and round trips
 //	aside report   -in DIR -png FILE              tables and a latency chart from bench results
+//	aside chaos    [-server BIN] [-phase D]       Redis's faults under load: failures, stale reads, latency
 package main
 
 import (
@@ -53,6 +54,7 @@ var commands = map[string]command{
 	"delete":   {"pattern delete in a private Redis while a probe measures GET latency", runDelete},
 	"warm":     {"warm-up time and round trips", runWarm},
 	"report":   {"tables and a latency chart from bench results", runReport},
+	"chaos":    {"two servers through Redis pauses, restarts, a snapshot, a failover and a kill: failures, stale reads", runChaos},
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -24,14 +24,24 @@ type Proxy struct {
 // when the test ends.
 func NewProxy(tb testing.TB, target string) *Proxy {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := ListenProxy(target)
 	if err != nil {
 		tb.Fatalf("redistest: proxy: %v", err)
 	}
+	tb.Cleanup(p.Close)
+	return p
+}
+
+// ListenProxy starts a proxy to target (host:port) on a free loopback
+// port. The caller closes it.
+func ListenProxy(target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
 	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]struct{}{}}
 	go p.accept()
-	tb.Cleanup(p.close)
-	return p
+	return p, nil
 }
 
 // URL is the redis:// URL of the proxy, database 0.
@@ -66,7 +76,8 @@ func (p *Proxy) Restore() {
 	p.cut = false
 }
 
-func (p *Proxy) close() {
+// Close stops the proxy and closes every relayed connection.
+func (p *Proxy) Close() {
 	p.ln.Close()
 	p.Cut()
 }
