@@ -29,6 +29,10 @@ import (
 type backend interface {
 	// find reads what full holds.
 	find(ctx context.Context, full string) (held, error)
+	// findMany reads what each of fulls holds, in order, as find would,
+	// in one round trip where the store allows. An error is the whole
+	// read's: nothing it found is returned.
+	findMany(ctx context.Context, fulls []string) ([]held, error)
 	// remember is told the decoding e (an *entry[T]) that a read made of
 	// h, an entry find returned, so that the backend may reuse it.
 	remember(full string, h held, e any)

@@ -76,7 +76,9 @@ func (fr *flightRun[T]) lead(ctx context.Context) led[T] {
 			continue // the entry changed under us: look again
 		case fr.refresh:
 			return led[T]{found: true, at: at} // a refresh never waits
-		case !fr.wait(&wt):
+		}
+		fr.member.settle() // another loader holds the key: a batch load goes on without it
+		if !fr.wait(&wt) {
 			return fr.gaveUp(wt)
 		}
 	}

@@ -30,6 +30,14 @@ func (b *localBackend) find(_ context.Context, full string) (held, error) {
 	return b.classify(v), nil
 }
 
+func (b *localBackend) findMany(ctx context.Context, fulls []string) ([]held, error) {
+	hs := make([]held, len(fulls))
+	for i, full := range fulls {
+		hs[i], _ = b.find(ctx, full)
+	}
+	return hs, nil
+}
+
 // classify says what a value the store holds is.
 func (b *localBackend) classify(v any) held {
 	h := held{holds: holdsEntry, value: v}

@@ -194,7 +194,7 @@ func (n *Namespace[T]) Set(ctx context.Context, id string, v T) error {
 
 func (n *Namespace[T]) read(id string, load func(context.Context) (T, error)) read[T] {
 	key := n.Key(id)
-	return read[T]{c: n.c, st: n.st, key: key, full: n.c.opts.KeyPrefix + key,
+	return read[T]{c: n.c, st: n.st, key: key, id: id, full: n.c.opts.KeyPrefix + key,
 		p: &n.policy, ttl: n.policy.ttl, shape: n.policy.shape, load: load}
 }
 

@@ -100,6 +100,42 @@ func (n *nearBackend) find(ctx context.Context, full string) (held, error) {
 	return h, err
 }
 
+// findMany answers from memory what it may, and asks the store the
+// rest in one call.
+func (n *nearBackend) findMany(ctx context.Context, fulls []string) ([]held, error) {
+	hs := make([]held, len(fulls))
+	rest := make([]int, 0, len(fulls))
+	now := mono()
+	serving := n.co.serving(now) && n.breaker.healthy.Load()
+	for i, full := range fulls {
+		if serving {
+			if it, ok := n.items.GetIfPresent(full); ok && now < it.until {
+				hs[i] = held{holds: holdsEntry, data: it.data, value: it.entry, near: true}
+				continue
+			}
+		}
+		rest = append(rest, i)
+	}
+	if len(rest) == 0 {
+		return hs, nil
+	}
+	keys, marks := make([]string, len(rest)), make([]mark, len(rest))
+	for j, i := range rest {
+		keys[j], marks[j] = fulls[i], n.co.note(fulls[i])
+	}
+	far, err := n.remoteBackend.findMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range rest {
+		hs[i] = far[j]
+		if far[j].holds == holdsEntry {
+			n.keep(keys[j], far[j], marks[j])
+		}
+	}
+	return hs, nil
+}
+
 // keep keeps what a read found, its decoding if it has one, for the
 // entry's life.
 func (n *nearBackend) keep(full string, h held, m mark) {

@@ -15,11 +15,15 @@ type read[T any] struct {
 	c     *Cache
 	st    *counters
 	key   string // relative to the cache's prefix, as errors name it
+	id    string // a namespace's read: the id, as the caller gave it
 	full  string
 	p     *fillPolicy   // the namespace's or the cache's: shared, never modified
 	ttl   time.Duration // the TTL of what the read fills: the namespace's, or the call's
 	shape uint64        // the shape of T under the policy's Version (shape.go)
 	load  func(context.Context) (T, error)
+	// member is the read's id in a GetMany's batch load (batchload.go),
+	// told when the read will not call its loader for now; nil otherwise.
+	member *batchMember[T]
 }
 
 // keyRead is a read through the key-based functions, with the call's ttl:
@@ -351,6 +355,7 @@ func (r *read[T]) await(ctx context.Context, is look, start time.Time, first boo
 	f, lead := r.c.flights.join(r.full, reflect.TypeFor[T]())
 	switch {
 	case !lead:
+		r.member.settle() // another caller's load answers it
 		if first {
 			r.st.coalesced.Add(1)
 		}

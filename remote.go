@@ -142,6 +142,50 @@ func (b *remoteBackend) find(ctx context.Context, full string) (held, error) {
 	return h, nil
 }
 
+// findMany is find of many keys in one store call: one MGET (per slot
+// on a cluster) when the store is a MultiGetter.
+func (b *remoteBackend) findMany(ctx context.Context, fulls []string) ([]held, error) {
+	var values [][]byte
+	err := b.do(ctx, func(ctx context.Context) (err error) {
+		values, err = getMulti(ctx, b.store, fulls)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	hs := make([]held, len(fulls))
+	for i, data := range values {
+		if data == nil {
+			continue
+		}
+		hs[i] = held{holds: holdsOf(data), data: data}
+		if hs[i].holds == holdsEntry {
+			hs[i].value = b.memo.get(fulls[i], data)
+		}
+	}
+	return hs, nil
+}
+
+// getMulti reads keys through the store's GetMulti, or a Get per key,
+// concurrently, for a store that has none.
+func getMulti(ctx context.Context, store Store, keys []string) ([][]byte, error) {
+	if mg, ok := store.(MultiGetter); ok {
+		values, err := mg.GetMulti(ctx, keys)
+		if err == nil && len(values) != len(keys) {
+			err = fmt.Errorf("aside: %T.GetMulti returned %d values for %d keys", store, len(values), len(keys))
+		}
+		return values, err
+	}
+	values := make([][]byte, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() { values[i], _, errs[i] = store.Get(ctx, k) })
+	}
+	wg.Wait()
+	return values, errors.Join(errs...)
+}
+
 func (b *remoteBackend) remember(full string, h held, e any) { b.memo.put(full, h.data, e) }
 
 func (b *remoteBackend) reweigh(string, held) {}

@@ -72,3 +72,13 @@ type Item struct {
 
 // NoExpiry is the TTL of a key that never expires.
 const NoExpiry time.Duration = -1
+
+// A MultiGetter is a Store that reads many keys in one round trip:
+// [Namespace.GetMany] reads through it. A Store that is not one is read a
+// key at a time, concurrently (a pipelining client sends those reads
+// together).
+type MultiGetter interface {
+	// GetMulti returns the value under each key, in order, nil for a key
+	// that holds nothing. The caller must not modify the returned slices.
+	GetMulti(ctx context.Context, keys []string) (values [][]byte, err error)
+}

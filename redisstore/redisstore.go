@@ -85,6 +85,44 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	return b, true, nil
 }
 
+// GetMulti returns the values under keys, nil for a key that holds
+// nothing: one MGET on a standalone server (or a Sentinel's master), one
+// per hash slot on a cluster, pipelined.
+func (s *Store) GetMulti(ctx context.Context, keys []string) ([][]byte, error) {
+	c, err := s.c()
+	if err != nil || len(keys) == 0 {
+		return make([][]byte, len(keys)), err
+	}
+	values := make([][]byte, len(keys))
+	if c.Mode() == rueidis.ClientModeCluster {
+		byKey, err := rueidis.MGet(c, ctx, keys)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: mget %d keys (%q, ...): %w", len(keys), keys[0], err)
+		}
+		for i, k := range keys {
+			values[i] = valueOf(byKey[k])
+		}
+		return values, nil
+	}
+	arr, err := c.Do(ctx, c.B().Mget().Key(keys...).Build()).ToArray()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: mget %d keys (%q, ...): %w", len(keys), keys[0], err)
+	}
+	for i := range min(len(arr), len(keys)) {
+		values[i] = valueOf(arr[i])
+	}
+	return values, nil
+}
+
+// valueOf is the bytes of one MGET reply, nil for a key that held nothing.
+func valueOf(m rueidis.RedisMessage) []byte {
+	b, err := m.AsBytes()
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 // Set stores value under key for ttl (SET PX).
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	c, err := s.c()

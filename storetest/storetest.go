@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) aside.Store) {
 		{"ScanGlobSyntax", testScanGlobSyntax},
 		{"ScanBatches", testScanBatches},
 		{"Concurrent", testConcurrent},
+		{"GetMulti", testGetMulti},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -385,5 +386,35 @@ func testConcurrent(t *testing.T, s aside.Store, p string) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// testGetMulti checks a MultiGetter (a store that is not one skips it):
+// values in the order of the keys, nil for a key that holds nothing, a
+// key asked twice answered twice.
+func testGetMulti(t *testing.T, s aside.Store, p string) {
+	mg, ok := s.(aside.MultiGetter)
+	if !ok {
+		t.Skipf("%T is not a MultiGetter", s)
+	}
+	ctx := context.Background()
+	set(t, s, p+"a", "1", hour)
+	set(t, s, p+"b", "\x00binary\xff", hour)
+	keys := []string{p + "a", p + "missing", p + "b", p + "a"}
+	got, err := mg.GetMulti(ctx, keys)
+	if err != nil {
+		t.Fatalf("GetMulti: %v", err)
+	}
+	want := [][]byte{[]byte("1"), nil, []byte("\x00binary\xff"), []byte("1")}
+	if len(got) != len(want) {
+		t.Fatalf("GetMulti(%q) = %d values; want %d", keys, len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) || (got[i] == nil) != (want[i] == nil) {
+			t.Errorf("GetMulti(%q)[%d] = %q; want %q", keys, i, got[i], want[i])
+		}
+	}
+	if got, err := mg.GetMulti(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("GetMulti(nil) = %q, %v; want nothing", got, err)
 	}
 }
