@@ -29,7 +29,7 @@ const MaxBatch = 10_000
 // own). Each fill is fenced like Get's: an id invalidated while its batch
 // loads is not filled with what the batch read before the write.
 //
-// Ids may repeat; the map holds each once. An id that load leaves out of
+// Ids may repeat; the map holds each once (stats count each read). An id that load leaves out of
 // its map, or that is cached as not found, is absent from the answer (and
 // cached as not found for the NegativeTTL). Load may return ids it was not
 // asked for: they are ignored. When load fails, the ids it should have
@@ -48,10 +48,10 @@ func (n *Namespace[T]) GetMany(ctx context.Context, ids []string, load func(ctx 
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]T, len(m.reads))
-	m.answer(ctx, func(i int, a answer[T]) error {
+	out := make(map[string]T, len(ids))
+	m.answer(ctx, func(id string, a answer[T]) error {
 		if a.err == nil {
-			out[m.reads[i].id] = a.v
+			out[id] = a.v
 		}
 		return a.err
 	}, nil)
@@ -66,49 +66,28 @@ func (n *Namespace[T]) GetManyEncoded(ctx context.Context, ids []string, load fu
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string][]byte, len(m.reads))
+	out := make(map[string][]byte, len(ids))
 	codec := n.c.opts.Codec
-	encodedHit := func(i int) bool {
-		r, h := &m.reads[i], m.found[i]
-		if e, ok := h.value.(*entry[T]); ok && e.shape == r.shape {
-			b, ok, err := r.encodedAsIs(e, h) // counted when ok
-			if ok && err == nil {
-				out[r.id] = b
-			}
-			if ok {
-				m.fail(err)
-			}
-			return ok
-		}
-		if h.data == nil || h.holds != holdsEntry {
-			return false
-		}
-		payload, ok := r.freshPayload(h.data)
-		if ok {
-			r.counted(h)
-			out[r.id] = payload
-		}
-		return ok
-	}
-	m.answer(ctx, func(i int, a answer[T]) error {
+	m.answer(ctx, func(id string, a answer[T]) error {
 		if a.err != nil {
 			return a.err
 		}
 		b, err := encodeValue(codec, nil, a.v)
 		if err == nil {
-			out[m.reads[i].id] = b
+			out[id] = b
 		}
 		return err
-	}, encodedHit)
+	}, func(i int, r *read[T]) bool { return m.encodedHit(i, r, out) })
 	return out, m.failure()
 }
 
-// manyRead is one GetMany: a read per distinct id, what the lookup found
-// for each, and the errors of the ids that failed.
+// manyRead is one GetMany: the ids, their keys, what the lookup found for
+// each, and the errors of the ids that failed.
 type manyRead[T any] struct {
 	n     *Namespace[T]
 	load  func(ctx context.Context, missing []string) (map[string]T, error)
-	reads []read[T]
+	ids   []string
+	fulls []string
 	found []held
 	err   error // the lookup's: every id looks as if the store failed
 
@@ -117,35 +96,165 @@ type manyRead[T any] struct {
 	first  error
 }
 
-// many validates ids and load, makes a read per distinct id, and looks
-// them all up in one store call.
+// many validates ids and load, and looks every id up in one store call.
 func (n *Namespace[T]) many(ctx context.Context, ids []string, load func(context.Context, []string) (map[string]T, error)) (*manyRead[T], error) {
 	switch {
 	case n.c.closed.Load():
 		return nil, ErrClosed
 	case load == nil:
 		return nil, fmt.Errorf("aside: nil batch loader for %s", n.name)
+	case len(ids) > MaxBatch:
+		return nil, fmt.Errorf("aside: a batch of %d %s ids is more than MaxBatch (%d): split it", len(ids), n.name, MaxBatch)
 	}
-	m := &manyRead[T]{n: n, load: load, reads: make([]read[T], 0, len(ids))}
-	seen := make(map[string]struct{}, len(ids))
-	for _, id := range ids {
+	m := &manyRead[T]{n: n, load: load, ids: ids, fulls: make([]string, len(ids))}
+	for i, id := range ids {
 		if id == "" {
 			return nil, fmt.Errorf("aside: empty %s id in a batch", n.name)
 		}
-		if _, dup := seen[id]; dup {
-			continue
-		}
-		if len(seen) == MaxBatch {
-			return nil, fmt.Errorf("aside: a batch of more than %d %s ids (MaxBatch): split it", MaxBatch, n.name)
-		}
-		seen[id] = struct{}{}
-		m.reads = append(m.reads, n.read(id, m.loadOne(id)))
+		m.fulls[i] = n.fullKey(id)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m.lookup(ctx)
 	return m, nil
+}
+
+// lookup reads every id's key in one store call, through the near cache
+// when the namespace has it.
+func (m *manyRead[T]) lookup(ctx context.Context) {
+	if !m.n.policy.near {
+		m.found, m.err = m.n.c.far.findMany(ctx, m.fulls)
+		return
+	}
+	m.found, m.err = m.n.c.be.findMany(ctx, m.fulls)
+	nearMisses := len(m.fulls)
+	for _, h := range m.found {
+		if h.near {
+			nearMisses--
+		}
+	}
+	m.n.st.nearMisses.Add(uint64(nearMisses))
+}
+
+// answer gives each id's answer to put: first the hits on entries served
+// as they are (through fast, when it answers, then as Get's commonest
+// hit, counted together), then the other hits, and the rest from the
+// flights of their keys, whose loaders are the batch's slots. An id given
+// twice is read twice: the second read of a miss joins the first's load.
+func (m *manyRead[T]) answer(ctx context.Context, put func(id string, a answer[T]) error, fast func(i int, r *read[T]) bool) {
+	n := m.n
+	r := n.read("", nil) // the namespace's read, for the checks that need no id
+	hits, nearHits := 0, 0
+	var slow []int
+	for i, id := range m.ids {
+		if m.err != nil {
+			slow = append(slow, i)
+			continue
+		}
+		h := m.found[i]
+		r.full = m.fulls[i]
+		if fast != nil && fast(i, &r) {
+			continue
+		}
+		e, ok := h.value.(*entry[T])
+		if !ok || e.shape != r.shape || !e.plain() || r.p.earlyBeta != 0 {
+			slow = append(slow, i)
+			continue
+		}
+		hits++ // the commonest hit, as in read.get
+		if h.near {
+			nearHits++
+		}
+		if e.kind == kindValue {
+			m.fail(put(id, answer[T]{v: e.value}))
+		}
+	}
+	n.st.hits.Add(uint64(hits))
+	n.st.nearHits.Add(uint64(nearHits))
+	m.answerSlow(ctx, slow, put)
+}
+
+// answerSlow answers the ids that were no plain hit: a hit that may be
+// served (starting the refresh of one due for it), or a read past the
+// miss, together through one batch load.
+func (m *manyRead[T]) answerSlow(ctx context.Context, slow []int, put func(id string, a answer[T]) error) {
+	var misses []read[T]
+	var looks []look
+	for _, i := range slow {
+		r := m.n.readKey(m.ids[i], m.fulls[i], m.loadOne(m.ids[i])) // a hit may start a refresh
+		f, a, hit := m.hitAt(ctx, &r, i)
+		if hit {
+			m.fail(put(r.id, a))
+			continue
+		}
+		misses, looks = append(misses, r), append(looks, f.is)
+	}
+	if len(misses) == 0 {
+		return
+	}
+	b := newBatchLoad(ctx, m.n.c, &m.n.policy, m.load)
+	for i := range misses {
+		misses[i].member = b.member(misses[i].id)
+		misses[i].load = misses[i].member.slot
+	}
+	answers := make([]answer[T], len(misses))
+	var wg sync.WaitGroup
+	for j := range misses {
+		wg.Go(func() {
+			r := &misses[j]
+			v, err := r.miss(ctx, looks[j])
+			r.member.settle()
+			answers[j] = answer[T]{v: v, err: err}
+		})
+	}
+	wg.Wait()
+	for j := range misses {
+		m.fail(put(misses[j].id, answers[j]))
+	}
+}
+
+// hitAt answers id i from what the lookup found, when it is a hit that
+// may be served (starting the refresh of one due for it), and counts it;
+// otherwise it says what the lookup found, for the read past the miss.
+func (m *manyRead[T]) hitAt(ctx context.Context, r *read[T], i int) (found[T], answer[T], bool) {
+	if m.err != nil {
+		return r.lookAt(ctx, held{}, m.err), answer[T]{}, false
+	}
+	h := m.found[i]
+	f := r.open(ctx, h)
+	a, ok := r.hit(ctx, f)
+	if ok {
+		r.counted(h)
+	}
+	return f, a, ok
+}
+
+// encodedHit answers id i with its encoding, when it is a hit served as
+// it is: an entry as the store holds it, its payload; one kept decoded in
+// process, its encoding, made once.
+func (m *manyRead[T]) encodedHit(i int, r *read[T], out map[string][]byte) bool {
+	h := m.found[i]
+	if h.data != nil && h.holds == holdsEntry {
+		payload, ok := r.freshPayload(h.data)
+		if ok {
+			r.counted(h)
+			out[m.ids[i]] = payload
+		}
+		return ok
+	}
+	e, ok := h.value.(*entry[T])
+	if !ok || e.shape != r.shape {
+		return false
+	}
+	b, ok, err := r.encodedAsIs(e, h) // counted when ok
+	if ok && err == nil {
+		out[m.ids[i]] = b
+	}
+	if ok {
+		m.fail(err)
+	}
+	return ok
 }
 
 // loadOne is an id's loader outside a batch (a background refresh): the
@@ -163,91 +272,6 @@ func (m *manyRead[T]) loadOne(id string) func(context.Context) (T, error) {
 		}
 		return v, nil
 	}
-}
-
-// lookup reads every id's key in one store call, through the near cache
-// when the namespace has it.
-func (m *manyRead[T]) lookup(ctx context.Context) {
-	fulls := make([]string, len(m.reads))
-	for i := range m.reads {
-		fulls[i] = m.reads[i].full
-	}
-	p := &m.n.policy
-	if !p.near {
-		m.found, m.err = m.n.c.far.findMany(ctx, fulls)
-		return
-	}
-	m.found, m.err = m.n.c.be.findMany(ctx, fulls)
-	nearMisses := len(fulls)
-	for _, h := range m.found {
-		if h.near {
-			nearMisses--
-		}
-	}
-	m.n.st.nearMisses.Add(uint64(nearMisses))
-}
-
-// answer gives each id's answer to put: a hit from what the lookup found
-// (first through fast, when it answers), and the rest from the flights of
-// their keys, whose loaders are the batch's slots.
-func (m *manyRead[T]) answer(ctx context.Context, put func(i int, a answer[T]) error, fast func(i int) bool) {
-	var misses []int
-	var looks []look
-	for i := range m.reads {
-		if fast != nil && m.err == nil && fast(i) {
-			continue
-		}
-		f, a, hit := m.hitAt(ctx, i)
-		if hit {
-			m.fail(put(i, a))
-			continue
-		}
-		misses, looks = append(misses, i), append(looks, f.is)
-	}
-	if len(misses) == 0 {
-		return
-	}
-	b := newBatchLoad(ctx, m.n.c, &m.n.policy, m.load)
-	for _, i := range misses {
-		r := &m.reads[i]
-		r.member = b.member(r.id)
-		r.load = r.member.slot
-	}
-	answers := make([]answer[T], len(misses))
-	var wg sync.WaitGroup
-	for j, i := range misses {
-		wg.Go(func() {
-			r := &m.reads[i]
-			v, err := r.miss(ctx, looks[j])
-			r.member.settle()
-			answers[j] = answer[T]{v: v, err: err}
-		})
-	}
-	wg.Wait()
-	for j, i := range misses {
-		m.fail(put(i, answers[j]))
-	}
-}
-
-// hitAt answers id i from what the lookup found, when it is a hit that
-// may be served (starting the refresh of one due for it), and counts it;
-// otherwise it says what the lookup found, for the read past the miss.
-func (m *manyRead[T]) hitAt(ctx context.Context, i int) (found[T], answer[T], bool) {
-	r := &m.reads[i]
-	if m.err != nil {
-		return r.lookAt(ctx, held{}, m.err), answer[T]{}, false
-	}
-	h := m.found[i]
-	if e, ok := h.value.(*entry[T]); ok && e.shape == r.shape && e.plain() && r.p.earlyBeta == 0 {
-		r.counted(h) // the commonest hit, as in read.get
-		return found[T]{}, r.answer(e), true
-	}
-	f := r.open(ctx, h)
-	a, ok := r.hit(ctx, f)
-	if ok {
-		r.counted(h)
-	}
-	return f, a, ok
 }
 
 // fail notes an id's error: not found is an answer (the id is absent),
@@ -272,5 +296,5 @@ func (m *manyRead[T]) failure() error {
 	if m.failed == 0 {
 		return nil
 	}
-	return fmt.Errorf("aside: %d of %d %s ids failed: %w", m.failed, len(m.reads), m.n.name, m.first)
+	return fmt.Errorf("aside: %d of %d %s ids failed: %w", m.failed, len(m.ids), m.n.name, m.first)
 }

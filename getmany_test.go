@@ -87,6 +87,12 @@ func (r *table) loadsOf(id string) int {
 	return r.perID[id]
 }
 
+// patient is the OpTimeout of the batch tests: a store call that times
+// out sends its read to the loader without a lease (availability first),
+// and a loaded CI machine can take 100 ms; these tests are of the leases
+// and the batching.
+const patient = 5 * time.Second
+
 func ids(n int) []string {
 	var out []string
 	for i := range n {
@@ -99,7 +105,7 @@ func ids(n int) []string {
 // id the loader leaves out is absent, and cached as not found.
 func TestGetManyLoadsWhatItLacksInOneCall(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{})
+		c := newCache(t, s, aside.Options{OpTimeout: patient})
 		users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
 		db := newTable("1", "2", "3", "4")
 		ctx := context.Background()
@@ -123,8 +129,8 @@ func TestGetManyLoadsWhatItLacksInOneCall(t *testing.T) {
 			t.Errorf("Get(5) after the batch left it out = %v; want ErrNotFound from the negative entry", err)
 		}
 		st := c.Stats().Namespaces["users"]
-		if st.Hits != 6 || st.Misses != 5 || st.Loads != 5 {
-			t.Errorf("stats: %d hits, %d misses, %d loads; want ids counted: 6 hits (5 + Get), 5 misses, 5 loads", st.Hits, st.Misses, st.Loads)
+		if st.Hits != 6 || st.Misses != 6 || st.Loads != 5 {
+			t.Errorf("stats: %d hits, %d misses, %d loads; want reads counted: 6 hits (5 + Get), 6 misses (2 twice), 5 loads", st.Hits, st.Misses, st.Loads)
 		}
 	})
 }
@@ -144,7 +150,7 @@ func sameMap(a, b map[string]string) bool {
 // A batch with some ids cached asks the loader only for the others.
 func TestGetManyAsksOnlyForTheMissing(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{})
+		c := newCache(t, s, aside.Options{OpTimeout: patient})
 		users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
 		db := newTable(ids(10)...)
 		ctx := context.Background()
@@ -189,7 +195,7 @@ func TestGetManyRefusesBadInput(t *testing.T) {
 // it should have answered: the next batch asks for them again.
 func TestGetManyLoaderErrorCachesNothing(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{})
+		c := newCache(t, s, aside.Options{OpTimeout: patient})
 		users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
 		db := newTable(ids(4)...)
 		ctx := context.Background()
@@ -220,7 +226,7 @@ func TestGetManyLoaderErrorCachesNothing(t *testing.T) {
 // batch read before the write.
 func TestGetManyFillsAreFenced(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{})
+		c := newCache(t, s, aside.Options{OpTimeout: patient})
 		users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
 		db := newTable(ids(3)...)
 		db.gate, db.read = make(chan struct{}), make(chan []string, 1)
@@ -328,7 +334,7 @@ func TestGetManyWaitsForAnotherProcesssLoad(t *testing.T) {
 func TestGetManyServesStaleWhenTheLoaderFails(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		clock := newClock()
-		c := newCache(t, s, aside.Options{Now: clock.Now})
+		c := newCache(t, s, aside.Options{Now: clock.Now, OpTimeout: patient})
 		users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", TTL: time.Minute, MaxStale: time.Hour})
 		db := newTable(ids(3)...)
 		ctx := context.Background()
@@ -355,7 +361,7 @@ func TestGetManyServesStaleWhenTheLoaderFails(t *testing.T) {
 func TestGetManyRefreshesPastTheSoftTTL(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
 		clock := newClock()
-		c := newCache(t, s, aside.Options{Now: clock.Now})
+		c := newCache(t, s, aside.Options{Now: clock.Now, OpTimeout: patient})
 		users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", TTL: time.Hour, SoftTTL: time.Minute})
 		db := newTable(ids(2)...)
 		ctx := context.Background()
@@ -385,20 +391,23 @@ func TestGetManyFromTheNearCache(t *testing.T) {
 	users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
 	db := newTable(ids(20)...)
 	ctx := context.Background()
-	for range 2 { // the first fills Redis; the second reads it into memory
-		if _, err := users.GetMany(ctx, ids(20), db.load); err != nil {
-			t.Fatal(err)
+	if _, err := users.GetMany(ctx, ids(20), db.load); err != nil { // fills Redis
+		t.Fatal(err)
+	}
+	// Reads keep what they find in memory, unless the push of the fill
+	// comes after it (a process's own fills drop what it kept): read until
+	// a batch is answered from memory whole, without an MGET.
+	waitFor(t, "a warm batch answered from memory", func() bool {
+		before := c.Stats().Namespaces["users"].NearHits
+		mgets := commands(t, srv, "mget")
+		got, err := users.GetMany(ctx, ids(20), db.load)
+		if err != nil || len(got) != 20 {
+			t.Fatalf("GetMany = %d values, %v", len(got), err)
 		}
-	}
-	before := c.Stats().Namespaces["users"]
-	mgets := commands(t, srv, "mget")
-	got, err := users.GetMany(ctx, ids(20), db.load)
-	if err != nil || len(got) != 20 {
-		t.Fatalf("GetMany = %d values, %v", len(got), err)
-	}
-	after := c.Stats().Namespaces["users"]
-	if after.NearHits-before.NearHits != 20 || commands(t, srv, "mget") != mgets {
-		t.Errorf("a warm batch: %d near hits and %d MGETs; want 20 and none", after.NearHits-before.NearHits, commands(t, srv, "mget")-mgets)
+		return c.Stats().Namespaces["users"].NearHits-before == 20 && commands(t, srv, "mget") == mgets
+	})
+	if n := len(db.callLog()); n != 1 {
+		t.Errorf("%d loader calls; want 1", n)
 	}
 }
 
@@ -440,7 +449,7 @@ func TestGetManyAnswersWhileRedisIsDown(t *testing.T) {
 // A caller that leaves returns at once; the batch goes on, and fills.
 func TestGetManyCallerLeavesTheLoadGoesOn(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{})
+		c := newCache(t, s, aside.Options{OpTimeout: patient})
 		users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
 		db := newTable(ids(3)...)
 		db.gate, db.read = make(chan struct{}), make(chan []string, 1)
@@ -470,7 +479,7 @@ func TestGetManyCallerLeavesTheLoadGoesOn(t *testing.T) {
 // GetManyEncoded answers each id with its value's encoding.
 func TestGetManyEncoded(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{})
+		c := newCache(t, s, aside.Options{OpTimeout: patient})
 		users := newNamespace[User](t, c, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
 		load := func(_ context.Context, ids []string) (map[string]User, error) {
 			out := map[string]User{}
@@ -502,23 +511,23 @@ func TestGetManyEncoded(t *testing.T) {
 // ids (crosswise, they would otherwise wait on each other).
 func TestGetManyJoinsALoadInFlightAndGoesOn(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s aside.Store) {
-		c := newCache(t, s, aside.Options{})
+		c := newCache(t, s, aside.Options{OpTimeout: patient})
 		users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
 		db := newTable("a", "b")
 		first := make(chan struct{})
 		db.gate = first // the first call, for a, waits
 		ctx := context.Background()
-		done := make(chan map[string]string, 2)
-		go func() { got, _ := users.GetMany(ctx, []string{"a"}, db.load); done <- got }()
+		done1, done2 := make(chan map[string]string, 1), make(chan map[string]string, 1)
+		go func() { got, _ := users.GetMany(ctx, []string{"a"}, db.load); done1 <- got }()
 		waitFor(t, "the load of a", func() bool { return len(db.callLog()) == 1 })
 		db.mu.Lock()
 		db.gate = nil
 		db.mu.Unlock()
-		go func() { got, _ := users.GetMany(ctx, []string{"a", "b"}, db.load); done <- got }()
+		go func() { got, _ := users.GetMany(ctx, []string{"a", "b"}, db.load); done2 <- got }()
 		waitFor(t, "the second batch's call, for b alone, while a still loads", func() bool { return len(db.callLog()) == 2 })
 		close(first)
-		<-done
-		if got := <-done; !sameMap(got, map[string]string{"a": "v1 of a", "b": "v1 of b"}) {
+		<-done1
+		if got := <-done2; !sameMap(got, map[string]string{"a": "v1 of a", "b": "v1 of b"}) {
 			t.Errorf("the second batch = %v", got)
 		}
 		if calls := db.callLog(); !slices.Equal(calls[1], []string{"b"}) || db.loadsOf("a") != 1 {

@@ -193,8 +193,17 @@ func (n *Namespace[T]) Set(ctx context.Context, id string, v T) error {
 }
 
 func (n *Namespace[T]) read(id string, load func(context.Context) (T, error)) read[T] {
-	key := n.Key(id)
-	return read[T]{c: n.c, st: n.st, key: key, id: id, full: n.c.opts.KeyPrefix + key,
+	return n.readKey(id, n.fullKey(id), load)
+}
+
+// fullKey is the key of id with the cache's prefix: one allocation.
+func (n *Namespace[T]) fullKey(id string) string {
+	return n.c.opts.KeyPrefix + n.prefix + escapeID(id)
+}
+
+// readKey is the read of id, whose full key is full.
+func (n *Namespace[T]) readKey(id, full string, load func(context.Context) (T, error)) read[T] {
+	return read[T]{c: n.c, st: n.st, key: full[len(n.c.opts.KeyPrefix):], id: id, full: full,
 		p: &n.policy, ttl: n.policy.ttl, shape: n.policy.shape, load: load}
 }
 
