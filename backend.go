@@ -65,10 +65,11 @@ type backend interface {
 	// something) and reports how many it wrote, and the errors of the
 	// items it could not encode (which it left out).
 	add(ctx context.Context, items []addItem) (added int, unencoded []error, err error)
-	// invalidate replaces the full keys of one namespace (sc) with
-	// tombstones and reports how many held entries. A key the store does
-	// not take is kept for replay, and the error wraps ErrDeferred.
-	invalidate(ctx context.Context, sc scope, keys []string) (entries int, err error)
+	// invalidate replaces the full keys of each namespace in batch with
+	// tombstones, in one store call, and reports how many held entries, per
+	// namespace. Keys the store does not take are kept for replay, and the
+	// error wraps ErrDeferred.
+	invalidate(ctx context.Context, batch []scopedKeys) (entries []int, err error)
 	// walker is how a pattern delete reaches the store (the breaker's way).
 	walker
 	// noteWalk is told of a pattern delete (a full glob pattern) about to

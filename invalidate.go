@@ -28,22 +28,48 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) (removed int, err er
 		}
 		full[i] = c.opts.KeyPrefix + k
 	}
-	c.flights.forget(full...)
-	return c.perNamespace(full, func(sc scope, keys []string) (int, error) {
-		return c.invalidateIn(ctx, sc, keys)
-	})
+	return c.invalidate(ctx, c.byNamespace(full))
 }
 
-// invalidateIn replaces full keys of one namespace with tombstones (see
-// kindTombstone) in one store call, and counts the entries they held.
-func (c *Cache) invalidateIn(ctx context.Context, sc scope, full []string) (removed int, err error) {
-	removed, err = c.be.invalidate(ctx, sc, full)
+// invalidate replaces full keys with tombstones (see kindTombstone) in one
+// store call, each counted in its namespace, and reports the entries they
+// held. Loads in flight for those keys in this process are detached first.
+func (c *Cache) invalidate(ctx context.Context, batch []scopedKeys) (removed int, err error) {
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	for _, g := range batch {
+		c.flights.forget(g.keys...)
+	}
+	entries, err := c.be.invalidate(ctx, batch)
 	if err != nil {
-		c.count(ctx, sc.c, err, "invalidate", full[0])
+		for _, g := range batch {
+			c.count(ctx, g.sc.c, err, "invalidate", g.keys[0])
+		}
 		return 0, err
 	}
-	sc.c.deletes.Add(uint64(removed))
+	for i, g := range batch {
+		g.sc.c.deletes.Add(uint64(entries[i]))
+		removed += entries[i]
+	}
 	return removed, nil
+}
+
+// byNamespace groups full keys by the namespace each is under.
+func (c *Cache) byNamespace(full []string) []scopedKeys {
+	var batch []scopedKeys
+	at := make(map[*counters]int, 1)
+	for _, k := range full {
+		sc := c.stats.lookupScope(k[len(c.opts.KeyPrefix):])
+		i, ok := at[sc.c]
+		if !ok {
+			i = len(batch)
+			at[sc.c] = i
+			batch = append(batch, scopedKeys{sc: *sc})
+		}
+		batch[i].keys = append(batch[i].keys, k)
+	}
+	return batch
 }
 
 // perNamespace runs op once per namespace of the full keys, together, and

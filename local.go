@@ -121,11 +121,14 @@ func (b *localBackend) add(_ context.Context, items []addItem) (added int, unenc
 	return added, nil, nil
 }
 
-func (b *localBackend) invalidate(_ context.Context, _ scope, keys []string) (entries int, err error) {
-	for _, k := range keys {
-		b.values.MarkInvalidated(k, b.leaseTTL)
-		if prior, ok := b.values.ReplaceValue(k, localTombstone, b.leaseTTL); ok && b.isEntry(prior) {
-			entries++
+func (b *localBackend) invalidate(_ context.Context, batch []scopedKeys) (entries []int, err error) {
+	entries = make([]int, len(batch))
+	for i, g := range batch {
+		for _, k := range g.keys {
+			b.values.MarkInvalidated(k, b.leaseTTL)
+			if prior, ok := b.values.ReplaceValue(k, localTombstone, b.leaseTTL); ok && b.isEntry(prior) {
+				entries[i]++
+			}
 		}
 	}
 	return entries, nil

@@ -226,8 +226,7 @@ func (n *Namespace[T]) Invalidate(ctx context.Context, ids ...string) error {
 		}
 		full[i] = n.c.opts.KeyPrefix + n.Key(id)
 	}
-	n.c.flights.forget(full...)
-	_, err := n.c.invalidateIn(ctx, n.scope(), full)
+	_, err := n.c.invalidate(ctx, []scopedKeys{{sc: n.scope(), keys: full}})
 	return err
 }
 

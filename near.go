@@ -271,10 +271,14 @@ func (n *nearBackend) add(ctx context.Context, items []addItem) (int, []error, e
 	return n.remoteBackend.add(ctx, items)
 }
 
-func (n *nearBackend) invalidate(ctx context.Context, sc scope, keys []string) (int, error) {
-	defer n.forget(keys...)
-	n.lag.wrote(keys[0], time.Now())
-	return n.remoteBackend.invalidate(ctx, sc, keys)
+func (n *nearBackend) invalidate(ctx context.Context, batch []scopedKeys) ([]int, error) {
+	defer func() {
+		for _, g := range batch {
+			n.forget(g.keys...)
+		}
+	}()
+	n.lag.wrote(batch[0].keys[0], time.Now())
+	return n.remoteBackend.invalidate(ctx, batch)
 }
 
 func (n *nearBackend) remove(ctx context.Context, keys []string) (int, error) {

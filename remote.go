@@ -286,14 +286,17 @@ func (b *remoteBackend) add(ctx context.Context, items []addItem) (added int, un
 	return added, unencoded, err
 }
 
-func (b *remoteBackend) invalidate(ctx context.Context, sc scope, keys []string) (entries int, err error) {
-	b.rewinds.journal.keys(&sc, keys, time.Now())
-	items := make([]Item, len(keys))
-	for i, k := range keys {
-		items[i] = Item{Key: k, Value: tombstone, TTL: b.leaseTTL}
+func (b *remoteBackend) invalidate(ctx context.Context, batch []scopedKeys) ([]int, error) {
+	var items []Item
+	now := time.Now()
+	for i := range batch {
+		b.rewinds.journal.keys(&batch[i].sc, batch[i].keys, now)
+		for _, k := range batch[i].keys {
+			items = append(items, Item{Key: k, Value: tombstone, TTL: b.leaseTTL})
+		}
 	}
 	var prior [][]byte
-	err = b.do(ctx, func(ctx context.Context) (err error) {
+	err := b.do(ctx, func(ctx context.Context) (err error) {
 		prior, err = b.store.Replace(ctx, items)
 		return err
 	})
@@ -301,10 +304,17 @@ func (b *remoteBackend) invalidate(ctx context.Context, sc scope, keys []string)
 		prior, err = b.tryAnyway(ctx, items, err)
 	}
 	if err != nil {
-		b.pending.add(b, sc, keys)
-		return 0, fmt.Errorf("%w: %d keys (%q, ...): %w", ErrDeferred, len(keys), keys[0], err)
+		for _, g := range batch {
+			b.pending.add(b, g.sc, g.keys)
+		}
+		return nil, fmt.Errorf("%w: %d keys (%q, ...): %w", ErrDeferred, len(items), items[0].Key, err)
 	}
-	return countEntries(prior), nil
+	entries := make([]int, len(batch))
+	for i, g := range batch {
+		entries[i] = countEntries(prior[:len(g.keys)])
+		prior = prior[len(g.keys):]
+	}
+	return entries, nil
 }
 
 // mayTryAnyway reports whether an invalidation the backend refused with
