@@ -88,6 +88,9 @@ const (
 	// warm-up that read its rows before the invalidation cannot write them
 	// after it. It lives LeaseTTL.
 	kindTombstone kind = 4
+	// kindGroup is a group's token (group.go): its payload is the 8-byte
+	// token. A read sees it only through its group.
+	kindGroup kind = 5
 )
 
 // The envelope around every entry kept in bytes (little-endian):
@@ -120,6 +123,9 @@ var errCorrupt = errors.New("aside: corrupt entry")
 // encodeEntry writes e in an envelope.
 func encodeEntry[T any](codec Codec, e *entry[T]) ([]byte, error) {
 	b := appendHeader(make([]byte, 0, headerLen+64), e.kind, e.meta)
+	if token, ok := any(e.value).(uint64); ok && e.kind == kindGroup {
+		return binary.LittleEndian.AppendUint64(b, token), nil
+	}
 	if e.kind != kindValue {
 		return b, nil
 	}
@@ -159,9 +165,9 @@ func readHeader(data []byte) (k kind, m meta, payload []byte, err error) {
 		if len(payload) != 0 {
 			return 0, m, nil, fmt.Errorf("%w: entry of kind %d with a payload", errCorrupt, k)
 		}
-	case kindLease:
+	case kindLease, kindGroup:
 		if len(payload) != leaseTokenLen {
-			return 0, m, nil, fmt.Errorf("%w: lease of %d bytes", errCorrupt, len(payload))
+			return 0, m, nil, fmt.Errorf("%w: token of %d bytes", errCorrupt, len(payload))
 		}
 	default:
 		return 0, m, nil, fmt.Errorf("%w: unknown kind %d", errCorrupt, k)
@@ -185,8 +191,8 @@ func decodeEntry[T any](codec Codec, data []byte, shape uint64) (e entry[T], err
 	}
 	e.kind, e.meta = k, m
 	switch {
-	case (k == kindValue || k == kindNotFound) && m.shape != shape:
-		return e, errOtherShape
+	case (k == kindValue || k == kindNotFound) && m.shape != shape, k == kindGroup:
+		return e, errOtherShape // a group's token is nothing a read serves
 	case k != kindValue:
 		return e, nil
 	}
@@ -220,6 +226,11 @@ func holdsOf(data []byte) holding {
 		}
 	}
 	return holdsEntry
+}
+
+// isGroup reports whether data (or its head) is a group's token.
+func isGroup(data []byte) bool {
+	return len(data) > kindOffset && data[0] == envelopeMagic && kind(data[kindOffset]) == kindGroup
 }
 
 // isLease reports whether data is a lease envelope.

@@ -27,8 +27,9 @@ type flightGroup struct {
 // flight is one load in progress. Its outcome is written once, before
 // done is closed, and read only after.
 type flight struct {
-	typ  reflect.Type // what the load returns: callers of another type load apart
-	done chan struct{}
+	typ   reflect.Type // what the load returns: callers of another type load apart
+	shape uint64       // what the load fills: callers of another shape (other groups' tokens) load apart
+	done  chan struct{}
 	outcome
 }
 
@@ -48,21 +49,24 @@ type outcome struct {
 	stale bool // fail-safe's answer: each caller it serves counts as stale served
 }
 
-// join returns the flight loading key as typ, starting one if there is
-// none; lead is true for the caller that started it, who must run the
-// load, finish the flight and then land it.
-func (g *flightGroup) join(key string, typ reflect.Type) (f *flight, lead bool) {
+// join returns the flight loading key as typ, to fill it in shape,
+// starting one if there is none; lead is true for the caller that started
+// it, who must run the load, finish the flight and then land it. A caller
+// whose read found other tokens of the key's groups (another shape) does
+// not join: the load may have read the database before the group's
+// invalidation.
+func (g *flightGroup) join(key string, typ reflect.Type, shape uint64) (f *flight, lead bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, f := range g.flights[key] {
-		if f.typ == typ {
+		if f.typ == typ && f.shape == shape {
 			return f, false
 		}
 	}
 	if g.flights == nil {
 		g.flights = make(map[string][]*flight)
 	}
-	f = &flight{typ: typ, done: make(chan struct{})}
+	f = &flight{typ: typ, shape: shape, done: make(chan struct{})}
 	g.flights[key] = append(g.flights[key], f)
 	return f, true
 }

@@ -90,6 +90,10 @@ type manyRead[T any] struct {
 	fulls []string
 	found []held
 	err   error // the lookup's: every id looks as if the store failed
+	// With groups: each id's group keys, and the shape its groups' tokens
+	// stamp (group.go).
+	groupsOf [][]string
+	shapes   []uint64
 
 	mu     sync.Mutex // guards failed and first
 	failed int
@@ -113,6 +117,12 @@ func (n *Namespace[T]) many(ctx context.Context, ids []string, load func(context
 		}
 		m.fulls[i] = n.fullKey(id)
 	}
+	if n.policy.groups != nil {
+		m.groupsOf = make([][]string, len(ids))
+		for i, id := range ids {
+			m.groupsOf[i] = n.c.groupKeys(&n.policy, id)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -120,21 +130,76 @@ func (n *Namespace[T]) many(ctx context.Context, ids []string, load func(context
 	return m, nil
 }
 
-// lookup reads every id's key in one store call, through the near cache
-// when the namespace has it.
+// lookup reads every id's key, and the tokens of their groups, in one
+// store call, through the near cache when the namespace has it.
 func (m *manyRead[T]) lookup(ctx context.Context) {
-	if !m.n.policy.near {
-		m.found, m.err = m.n.c.far.findMany(ctx, m.fulls)
+	be := m.n.c.far
+	if m.n.policy.near {
+		be = m.n.c.be
+	}
+	keys, groups := m.fulls, m.distinctGroups()
+	if groups != nil {
+		keys = append(append(make([]string, 0, len(m.fulls)+len(groups)), m.fulls...), groups...)
+	}
+	hs, err := be.findMany(ctx, keys)
+	if err != nil {
+		m.err = err
 		return
 	}
-	m.found, m.err = m.n.c.be.findMany(ctx, m.fulls)
-	nearMisses := len(m.fulls)
-	for _, h := range m.found {
-		if h.near {
-			nearMisses--
+	m.found = hs[:len(m.fulls)]
+	if m.n.policy.near {
+		nearMisses := len(m.fulls)
+		for _, h := range m.found {
+			if h.near {
+				nearMisses--
+			}
+		}
+		m.n.st.nearMisses.Add(uint64(nearMisses))
+	}
+	if groups != nil {
+		m.err = m.stampAll(ctx, be, groups, hs[len(m.fulls):])
+	}
+}
+
+// distinctGroups are the group keys of every id, each once.
+func (m *manyRead[T]) distinctGroups() []string {
+	if m.groupsOf == nil {
+		return nil
+	}
+	seen := make(map[string]struct{})
+	groups := []string{}
+	for _, keys := range m.groupsOf {
+		for _, k := range keys {
+			if _, ok := seen[k]; !ok {
+				seen[k] = struct{}{}
+				groups = append(groups, k)
+			}
 		}
 	}
-	m.n.st.nearMisses.Add(uint64(nearMisses))
+	return groups
+}
+
+// stampAll finds the token of each group (found as hs), making those
+// that are missing, and stamps each id's shape with its groups' tokens.
+func (m *manyRead[T]) stampAll(ctx context.Context, be backend, groups []string, hs []held) error {
+	tokens, err := m.n.c.groupTokens(ctx, be, groups, hs, &m.n.policy)
+	if err != nil {
+		return err
+	}
+	tokenOf := make(map[string]uint64, len(groups))
+	for i, k := range groups {
+		tokenOf[k] = tokens[i]
+	}
+	m.shapes = make([]uint64, len(m.ids))
+	mine := make([]uint64, 0, 4)
+	for i, keys := range m.groupsOf {
+		mine = mine[:0]
+		for _, k := range keys {
+			mine = append(mine, tokenOf[k])
+		}
+		m.shapes[i] = stamped(m.n.policy.shape, mine)
+	}
+	return nil
 }
 
 // answer gives each id's answer to put: first the hits on entries served
@@ -153,7 +218,7 @@ func (m *manyRead[T]) answer(ctx context.Context, put func(id string, a answer[T
 			continue
 		}
 		h := m.found[i]
-		r.full = m.fulls[i]
+		r.full, r.shape = m.fulls[i], m.shapeOf(i)
 		if fast != nil && fast(i, &r) {
 			continue
 		}
@@ -183,6 +248,9 @@ func (m *manyRead[T]) answerSlow(ctx context.Context, slow []int, put func(id st
 	var looks []look
 	for _, i := range slow {
 		r := m.n.readKey(m.ids[i], m.fulls[i], m.loadOne(m.ids[i])) // a hit may start a refresh
+		if m.shapes != nil {
+			r.shape, r.stamped = m.shapes[i], true
+		}
 		f, a, hit := m.hitAt(ctx, &r, i)
 		if hit {
 			m.fail(put(r.id, a))
@@ -212,6 +280,15 @@ func (m *manyRead[T]) answerSlow(ctx context.Context, slow []int, put func(id st
 	for j := range misses {
 		m.fail(put(misses[j].id, answers[j]))
 	}
+}
+
+// shapeOf is the shape id i's entry must have to be served: the
+// namespace's, stamped with the id's groups' tokens when it has groups.
+func (m *manyRead[T]) shapeOf(i int) uint64 {
+	if m.shapes != nil {
+		return m.shapes[i]
+	}
+	return m.n.policy.shape
 }
 
 // hitAt answers id i from what the lookup found, when it is a hit that

@@ -94,6 +94,9 @@ func Set[T any](ctx context.Context, c *Cache, key string, v T, ttl time.Duratio
 		return err
 	}
 	r := keyRead[T](c, key, ttl, nil)
+	if err := r.stampForWrite(ctx); err != nil {
+		return err
+	}
 	fresh := c.nowMs() + ttl.Milliseconds()
 	return r.set(ctx, v, meta{freshUntil: fresh, staleUntil: fresh, shape: r.shape}, ttl)
 }

@@ -228,3 +228,72 @@ func (c *Cache) inspect(ctx context.Context, key string) (ttl time.Duration, fou
 	}
 	return ttl, found, nil
 }
+
+// Invalidation names entries that writes made old, for Cache.Invalidate:
+// ids of one namespace (Namespace.IDs) or whole groups (Groups).
+type Invalidation struct {
+	c     *Cache // the namespace's cache; nil for groups
+	sc    scope
+	key   func(id string) string // an id's key, relative to the cache's prefix; nil for groups
+	names []string               // ids, or group names
+}
+
+// IDs names the entries of ids, for Cache.Invalidate.
+func (n *Namespace[T]) IDs(ids ...string) Invalidation {
+	return Invalidation{c: n.c, sc: n.scope(), key: n.Key, names: ids}
+}
+
+// Groups names groups (see NamespaceConfig.Groups), for Cache.Invalidate.
+func Groups(names ...string) Invalidation { return Invalidation{names: names} }
+
+// Invalidate removes, in one store call, what writes made old: the ids of
+// several namespaces and whole groups together, as a change of a product
+// makes old its entry and the lists of its old and new category. Call it
+// once the writes committed. As Namespace.Invalidate does for each: loads
+// in flight can no longer fill these entries, and no read that begins
+// after it returns gets one of them (a group's, whichever its key) from
+// before it. When the store cannot be reached, the error wraps
+// ErrDeferred: the invalidation is kept and replayed before the store is
+// used again. An empty id or group name, or ids of another cache's
+// namespace, is an error, and nothing is invalidated.
+func (c *Cache) Invalidate(ctx context.Context, what ...Invalidation) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	batch := make([]scopedKeys, 0, len(what))
+	for _, inv := range what {
+		g, err := c.resolve(inv)
+		if err != nil {
+			return err
+		}
+		if len(g.keys) > 0 {
+			batch = append(batch, g)
+		}
+	}
+	_, err := c.invalidate(ctx, batch)
+	return err
+}
+
+// resolve turns an Invalidation into full keys and their namespace.
+func (c *Cache) resolve(inv Invalidation) (scopedKeys, error) {
+	if inv.key != nil && inv.c != c {
+		return scopedKeys{}, fmt.Errorf("aside: Invalidate of %s ids: the namespace is another cache's", inv.sc.name)
+	}
+	g := scopedKeys{sc: inv.sc, keys: make([]string, len(inv.names))}
+	if inv.key == nil {
+		g.sc = c.stats.unscopedScope // a group's token counts as no namespace's entry
+	}
+	for i, name := range inv.names {
+		switch {
+		case name == "" && inv.key == nil:
+			return scopedKeys{}, errors.New("aside: Invalidate of an empty group name")
+		case name == "":
+			return scopedKeys{}, fmt.Errorf("aside: Invalidate of an empty %s id", inv.sc.name)
+		case inv.key == nil:
+			g.keys[i] = c.groupKey(name)
+		default:
+			g.keys[i] = c.opts.KeyPrefix + inv.key(name)
+		}
+	}
+	return g, nil
+}

@@ -161,13 +161,10 @@ func (j *journal) size() int {
 // retention is how long an invalidation of a key of sc matters: the
 // longest life of an entry of its namespace, at most the window.
 func (j *journal) retention(sc *scope) time.Duration {
-	p := sc.policy
-	if p == nil {
+	if sc.policy == nil {
 		return j.window
 	}
-	ttl := max(p.ttl, p.negativeTTL)
-	life := time.Duration(float64(ttl)*(1+p.jitter)) + p.maxStale + j.leaseTTL
-	return min(life, j.window)
+	return min(sc.policy.entryLife(j.leaseTTL), j.window)
 }
 
 func later(a, b time.Time) time.Time {

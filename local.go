@@ -148,13 +148,17 @@ func (b *localBackend) remove(_ context.Context, keys []string) (entries int, er
 }
 
 // isEntry reports whether a value the store held was an entry, not a
-// marker.
+// marker or a group's token.
 func (b *localBackend) isEntry(v any) bool {
-	if data, ok := v.([]byte); ok {
-		return holdsOf(data) == holdsEntry
+	switch x := v.(type) {
+	case []byte:
+		return holdsOf(x) == holdsEntry && !isGroup(x)
+	case *valuestore.Marker:
+		return false
+	case *entry[uint64]:
+		return x.kind != kindGroup
 	}
-	_, marker := v.(*valuestore.Marker)
-	return !marker
+	return true
 }
 
 func (b *localBackend) keepPattern(*counters, string) bool { return false }

@@ -2,6 +2,7 @@ package aside
 
 import (
 	"math"
+	"reflect"
 	"time"
 )
 
@@ -20,7 +21,12 @@ type fillPolicy struct {
 	loadTimeout time.Duration // the hard bound of a loader call
 	shape       uint64        // the fingerprint of the values' shape (see shape.go)
 	near        bool          // entries are kept in the process too (near.go)
+	groups      *grouping     // the groups of an id's entry (group.go); nil: none
+	groupLife   time.Duration // how long a group's token is kept: the longest life of an entry
 }
+
+// grouping names the groups of an id (NamespaceConfig.Groups).
+type grouping struct{ of func(id string) []string }
 
 // defaultPolicy is the cache's policy for keys under no namespace, but
 // for the TTL, which each call names.
@@ -55,4 +61,33 @@ func (p fillPolicy) meta(k kind, now time.Time, took time.Duration) meta {
 		}
 	}
 	return m
+}
+
+// same reports whether p and o are one configuration: equal, with groups
+// of the same function (closures of one function count as the same).
+func (p *fillPolicy) same(o *fillPolicy) bool {
+	a, b := *p, *o
+	a.groups, b.groups = nil, nil
+	return a == b && (p.groups == nil) == (o.groups == nil) &&
+		(p.groups == nil || reflect.ValueOf(p.groups.of).Pointer() == reflect.ValueOf(o.groups.of).Pointer())
+}
+
+// entryLife is the longest an entry of p can live: its TTL spread by the
+// jitter, its stale period, and a lease's life that a fill over a
+// tombstone keeps its key; saturated, never overflowing.
+func (p *fillPolicy) entryLife(leaseTTL time.Duration) time.Duration {
+	ttl := float64(max(p.ttl, p.negativeTTL)) * (1 + max(p.jitter, 0))
+	if ttl >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return addSaturated(addSaturated(time.Duration(ttl), p.maxStale), leaseTTL)
+}
+
+// addSaturated is a+b for durations that are not negative, at most the
+// longest duration there is.
+func addSaturated(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }

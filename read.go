@@ -24,6 +24,10 @@ type read[T any] struct {
 	// member is the read's id in a GetMany's batch load (batchload.go),
 	// told when the read will not call its loader for now; nil otherwise.
 	member *batchMember[T]
+	// groups are the full keys of the groups of the read's id (group.go),
+	// whose tokens the read's first find stamps into shape (stamped).
+	groups  []string
+	stamped bool
 }
 
 // keyRead is a read through the key-based functions, with the call's ttl:
@@ -40,6 +44,13 @@ func keyRead[T any](c *Cache, key string, ttl time.Duration, load func(context.C
 		r.shape = sc.policy.shape
 	default:
 		r.shape = c.shapes.of(typ, sc.version)
+	}
+	if sc.policy != nil && sc.policy.groups != nil {
+		// The key's id, as its namespace's groups know it; a hashed id
+		// (longer than MaxIDLen) cannot be read back, and has none here.
+		if id, ok := unescapeID(key[len(sc.prefix):]); ok {
+			r.groups = c.groupKeys(sc.policy, id)
+		}
 	}
 	return r
 }
@@ -183,6 +194,9 @@ func (r *read[T]) look(ctx context.Context) found[T] {
 // cache, or from the store alone. A read through the near cache that asked
 // the store counts as a near miss.
 func (r *read[T]) find(ctx context.Context) (held, error) {
+	if r.groups != nil && !r.stamped {
+		return r.findStamped(ctx)
+	}
 	if !r.p.near {
 		return r.c.far.find(ctx, r.full)
 	}
@@ -191,6 +205,64 @@ func (r *read[T]) find(ctx context.Context) (held, error) {
 		r.st.nearMisses.Add(1)
 	}
 	return h, err
+}
+
+// findStamped reads the key and the tokens of its groups in one store
+// call, and stamps the read's shape with the tokens: what it serves and
+// what it fills are of those tokens (group.go). Made before the load, so
+// that a fill carries tokens read before the database was.
+func (r *read[T]) findStamped(ctx context.Context) (held, error) {
+	be := r.c.far
+	if r.p.near {
+		be = r.c.be
+	}
+	keys := append(make([]string, 0, 1+len(r.groups)), r.full)
+	hs, err := be.findMany(ctx, append(keys, r.groups...))
+	if err != nil {
+		return held{}, err
+	}
+	if r.p.near && !hs[0].near {
+		r.st.nearMisses.Add(1)
+	}
+	tokens, err := r.c.groupTokens(ctx, be, r.groups, hs[1:], r.p)
+	if err != nil {
+		return held{}, err
+	}
+	r.shape, r.stamped = stamped(r.shape, tokens), true
+	return hs[0], nil
+}
+
+// stampForWrite is stamp for a write (Set), counting a failure as the
+// write's.
+func (r *read[T]) stampForWrite(ctx context.Context) error {
+	err := r.stamp(ctx)
+	if err != nil {
+		r.c.count(ctx, r.st, err, "write", r.full)
+		r.st.writesSkipped.Add(1)
+	}
+	return err
+}
+
+// stamp stamps the read's shape with the tokens of its groups, for a
+// write that does not read the key (Set).
+func (r *read[T]) stamp(ctx context.Context) error {
+	if r.groups == nil || r.stamped {
+		return nil
+	}
+	be := r.c.far
+	if r.p.near {
+		be = r.c.be
+	}
+	hs, err := be.findMany(ctx, r.groups)
+	if err != nil {
+		return err
+	}
+	tokens, err := r.c.groupTokens(ctx, be, r.groups, hs, r.p)
+	if err != nil {
+		return err
+	}
+	r.shape, r.stamped = stamped(r.shape, tokens), true
+	return nil
 }
 
 // counted counts a hit answered with h.
@@ -352,7 +424,7 @@ func (r *read[T]) loadAlone(ctx context.Context) (T, error) {
 // fenced, so that a store that does not answer costs one timeout, not
 // three.
 func (r *read[T]) await(ctx context.Context, is look, start time.Time, first bool) (answer[T], bool) {
-	f, lead := r.c.flights.join(r.full, reflect.TypeFor[T]())
+	f, lead := r.c.flights.join(r.full, reflect.TypeFor[T](), r.shape)
 	switch {
 	case !lead:
 		r.member.settle() // another caller's load answers it
@@ -389,7 +461,7 @@ func (r *read[T]) await(ctx context.Context, is look, start time.Time, first boo
 // the caller goes on with the value it has. sawFresh is the freshUntil of
 // the entry the refresh is for.
 func (r *read[T]) refresh(ctx context.Context, sawFresh int64) {
-	f, lead := r.c.flights.join(r.full, reflect.TypeFor[T]())
+	f, lead := r.c.flights.join(r.full, reflect.TypeFor[T](), r.shape)
 	switch {
 	case !lead:
 	case !r.c.startLoad():

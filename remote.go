@@ -332,12 +332,23 @@ func (b *remoteBackend) mayTryAnyway(ctx context.Context, err error) bool {
 // tryAnyway writes the tombstones past the breaker, and returns the
 // refusal (with the store's error) if the store fails them too.
 func (b *remoteBackend) tryAnyway(ctx context.Context, items []Item, refusal error) ([][]byte, error) {
-	prior, err := b.store.Replace(b.timer.bound(ctx), items)
+	prior, err := b.replace(ctx, items)
 	b.answered(ctx, err)
 	if err != nil {
 		return nil, fmt.Errorf("%w (tried anyway: %w)", refusal, err)
 	}
 	return prior, nil
+}
+
+// replace writes items past the breaker and the quarantine, on data whose
+// epoch is known (checkedForWrite), bounded by OpTimeout.
+func (b *remoteBackend) replace(ctx context.Context, items []Item) ([][]byte, error) {
+	n, err := b.checkedForWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prior, err := b.store.Replace(b.timer.bound(ctx), items)
+	return prior, b.trusted(ctx, n, err)
 }
 
 // answered notes the outcome of a call made past the breaker (a replay,
@@ -349,10 +360,11 @@ func (b *remoteBackend) answered(ctx context.Context, err error) {
 }
 
 // countEntries counts what were entries among the prior values (or their
-// heads) of keys: values and negative entries, not leases or tombstones.
+// heads) of keys: values and negative entries, not leases, tombstones or
+// groups' tokens.
 func countEntries(prior [][]byte) (n int) {
 	for _, p := range prior {
-		if p != nil && holdsOf(p) == holdsEntry {
+		if p != nil && holdsOf(p) == holdsEntry && !isGroup(p) {
 			n++
 		}
 	}
@@ -423,6 +435,10 @@ func (d direct) scan(ctx context.Context, cursor, pattern string) ([]string, str
 }
 
 func (d direct) remove(ctx context.Context, keys []string) (int, error) {
+	n, err := d.b.checkedForWrite(ctx)
+	if err != nil {
+		return 0, err
+	}
 	prior, err := d.b.store.Delete(d.b.timer.bound(ctx), kindOffset+1, keys...)
-	return countEntries(prior), err
+	return countEntries(prior), d.b.trusted(ctx, n, err)
 }

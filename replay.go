@@ -207,7 +207,7 @@ func (b *remoteBackend) replayKeys(ctx context.Context, keys map[string]deferral
 		if err := ctx.Err(); err != nil {
 			return err // Close: the rest stays pending
 		}
-		prior, err := b.store.Replace(b.timer.bound(ctx), batch)
+		prior, err := b.replace(ctx, batch)
 		b.answered(ctx, err)
 		if err != nil {
 			return fmt.Errorf("aside: replay invalidations: %w", err)

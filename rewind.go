@@ -84,12 +84,26 @@ func (b *remoteBackend) watchLineage(store Store, opts Options) {
 // connection opened so far has had its data checked; or why the call must
 // not be made: a quarantine, a check that failed.
 func (b *remoteBackend) trust(ctx context.Context) (uint64, error) {
+	return b.checkConnections(ctx, true)
+}
+
+// checkedForWrite is trust for a write made past the breaker and the
+// quarantine (a replay, an invalidation tried anyway): a write the store
+// takes must be made on data whose epoch is known, or a rewind after it
+// would be taken for the data it was made on, and the write never made
+// again.
+func (b *remoteBackend) checkedForWrite(ctx context.Context) (uint64, error) {
+	return b.checkConnections(ctx, false)
+}
+
+// checkConnections is trust, the quarantine honoured or not.
+func (b *remoteBackend) checkConnections(ctx context.Context, quarantine bool) (uint64, error) {
 	w := &b.rewinds
 	if w.lineage == nil {
 		return 0, nil
 	}
 	for range 3 {
-		if mono() < w.quarantined.Load() {
+		if quarantine && mono() < w.quarantined.Load() {
 			return 0, errQuarantined
 		}
 		n := w.lineage.Connections()

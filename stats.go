@@ -228,7 +228,7 @@ func (r *statsRegistry) register(sc scope) (*counters, error) {
 		scopes = slices.Clone(*p)
 	}
 	for _, o := range scopes {
-		if o.name == sc.name && o.prefix == sc.prefix && o.typ == sc.typ && *o.policy == *sc.policy {
+		if o.name == sc.name && o.prefix == sc.prefix && o.typ == sc.typ && o.policy.same(sc.policy) {
 			return o.c, nil // the same namespace made again
 		}
 		if err := conflict(sc, o); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 )
 
 // warmBatch is how many entries one round trip of a warm-up writes.
@@ -43,6 +44,7 @@ func (n *Namespace[T]) Warm(ctx context.Context, items iter.Seq2[string, T]) (wr
 type warmer[T any] struct {
 	n       *Namespace[T]
 	batch   []addItem
+	ids     []string // of the batch's items: their groups
 	written int
 	skipped []error // items that could not be written
 }
@@ -50,8 +52,8 @@ type warmer[T any] struct {
 func (w *warmer[T]) add(ctx context.Context, id string, v T) error {
 	now := w.n.c.now()
 	e := newValueEntry(v, w.n.policy.meta(kindValue, now, 0))
-	full := w.n.c.opts.KeyPrefix + w.n.Key(id)
-	w.batch = append(w.batch, addItem{full: full, e: e, ttl: untilMs(e.staleUntil, unixMs(now))})
+	w.batch = append(w.batch, addItem{full: w.n.fullKey(id), e: e, ttl: untilMs(e.staleUntil, unixMs(now))})
+	w.ids = append(w.ids, id)
 	if len(w.batch) < warmBatch {
 		return nil
 	}
@@ -62,7 +64,13 @@ func (w *warmer[T]) flush(ctx context.Context) error {
 	if len(w.batch) == 0 {
 		return nil
 	}
+	if err := w.stamp(ctx); err != nil {
+		w.batch, w.ids = w.batch[:0], w.ids[:0]
+		w.n.c.count(ctx, w.n.st, err, "warm", w.n.prefix)
+		return fmt.Errorf("aside: warm %s: %w", w.n.name, err)
+	}
 	added, unencoded, err := w.n.c.be.add(ctx, w.batch)
+	w.ids = w.ids[:0]
 	w.batch = w.batch[:0]
 	w.n.st.sets.Add(uint64(added))
 	w.n.st.errors.Add(uint64(len(unencoded)))
@@ -74,5 +82,52 @@ func (w *warmer[T]) flush(ctx context.Context) error {
 		w.n.c.count(ctx, w.n.st, err, "warm", w.n.prefix)
 		return fmt.Errorf("aside: warm %s: %w", w.n.name, err)
 	}
+	return nil
+}
+
+// stamp stamps each entry of the batch with the tokens of its id's groups
+// (group.go), and leaves out an entry one of whose groups was invalidated
+// less than a lease's life ago (it holds the invalidation's tombstone, or a
+// token that replaced it since): the rows of a warm-up may have been read
+// before that invalidation, as a key's tombstone keeps a warm-up off the
+// key.
+func (w *warmer[T]) stamp(ctx context.Context) error {
+	n := w.n
+	if n.policy.groups == nil {
+		return nil
+	}
+	m := &manyRead[T]{n: n, ids: w.ids, groupsOf: make([][]string, len(w.ids))}
+	for i, id := range w.ids {
+		m.groupsOf[i] = n.c.groupKeys(&n.policy, id)
+	}
+	groups := m.distinctGroups()
+	be := n.c.far
+	if n.policy.near {
+		be = n.c.be
+	}
+	hs, err := be.findMany(ctx, groups)
+	if err != nil {
+		return err
+	}
+	unsettled := map[string]bool{}
+	now := n.c.nowMs()
+	for i, k := range groups {
+		_, settled, isToken := groupToken(hs[i])
+		if (!isToken && !hs[i].zero()) || now < settled { // a tombstone, or a token that replaced one
+			unsettled[k] = true
+		}
+	}
+	if err := m.stampAll(ctx, be, groups, hs); err != nil {
+		return err
+	}
+	kept := w.batch[:0]
+	for i, it := range w.batch {
+		if slices.ContainsFunc(m.groupsOf[i], func(k string) bool { return unsettled[k] }) {
+			continue
+		}
+		it.e.(*entry[T]).shape = m.shapes[i]
+		kept = append(kept, it)
+	}
+	w.batch = kept
 	return nil
 }
