@@ -45,8 +45,9 @@ type backend interface {
 	// lease, and cur otherwise what full holds.
 	lease(ctx context.Context, full string, over held) (mine, cur held, took bool, err error)
 	// renew gives the lease h holds on full another hold life, if full
-	// still holds it, and reports whether it does.
-	renew(ctx context.Context, full string, h held) (held bool, err error)
+	// still holds it, and reports whether it does, and what the key holds
+	// then (a lease over a tombstone carries its deadline: it changes).
+	renew(ctx context.Context, full string, h held) (now held, renewed bool, err error)
 	// holdLife is how long a lease or a claim lives unless its holder
 	// renews it, and whether holders must renew: in process, a holder
 	// cannot vanish, and a hold lives LeaseTTL.

@@ -203,9 +203,33 @@ func decodeEntry[T any](codec Codec, data []byte, shape uint64) (e entry[T], err
 }
 
 // newLease returns a lease envelope with a random token.
-func newLease() []byte {
-	b := appendHeader(make([]byte, 0, headerLen+leaseTokenLen), kindLease, meta{})
-	return binary.LittleEndian.AppendUint64(b, rand.Uint64())
+func newLease() []byte { return newLeaseWith(meta{}, rand.Uint64()) }
+
+// newLeaseWith returns a lease envelope with m's times and token. A lease
+// over a tombstone (buried: see leaseOver) carries two: its holder's
+// deadline (claimUntil) and the end of the tombstone's life it keeps
+// (staleUntil).
+func newLeaseWith(m meta, token uint64) []byte {
+	b := appendHeader(make([]byte, 0, headerLen+leaseTokenLen), kindLease, m)
+	return binary.LittleEndian.AppendUint64(b, token)
+}
+
+// buriedLease returns the times of a lease over a tombstone, if data is
+// one.
+func buriedLease(data []byte) (m meta, token uint64, ok bool) {
+	k, m, payload, err := readHeader(data)
+	if err != nil || k != kindLease || m.staleUntil == 0 {
+		return m, 0, false
+	}
+	return m, binary.LittleEndian.Uint64(payload), true
+}
+
+// lapsed reports whether data is a lease over a tombstone whose holder's
+// deadline passed at now (Unix ms): its holder is gone, and a loader may
+// take the key over it, keeping the tombstone's life.
+func lapsed(data []byte, now int64) bool {
+	m, _, ok := buriedLease(data)
+	return ok && now >= m.claimUntil
 }
 
 // tombstone is the envelope of every tombstone: all are alike, so that a

@@ -173,8 +173,9 @@ func (fr *flightRun[T]) acquire(ctx context.Context) found[T] {
 		case err != nil:
 			fr.c.count(ctx, fr.st, err, "lease", fr.full)
 			return found[T]{is: lookFailed}
-		case took: // over a tombstone, the lease must keep its mark
-			return found[T]{is: lookEmpty, h: mine, buried: over.holds == holdsTombstone}
+		case took: // over a tombstone (or a lease over one), the lease must keep its mark
+			_, _, overBuried := buriedLease(over.data)
+			return found[T]{is: lookEmpty, h: mine, buried: over.holds == holdsTombstone || overBuried}
 		}
 		f := fr.open(ctx, cur)
 		switch f.is {

@@ -75,7 +75,9 @@ func (b *localBackend) noteWalk(*scope, string) {}
 
 func (b *localBackend) walked(string) {}
 
-func (b *localBackend) renew(context.Context, string, held) (bool, error) { return true, nil }
+func (b *localBackend) renew(_ context.Context, _ string, h held) (held, bool, error) {
+	return h, true, nil
+}
 
 func (b *localBackend) holdLife() (time.Duration, bool) { return b.leaseTTL, false }
 

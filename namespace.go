@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"time"
@@ -134,8 +135,8 @@ func (cfg NamespaceConfig) validate(c *Cache) error {
 		return fmt.Errorf("aside: namespace %q: TTL %v is not positive", cfg.Name, cfg.TTL)
 	case cfg.NegativeTTL < 0:
 		return fmt.Errorf("aside: namespace %q: NegativeTTL %v is negative", cfg.Name, cfg.NegativeTTL)
-	case cfg.Jitter >= 1:
-		return fmt.Errorf("aside: namespace %q: Jitter %v must be below 1", cfg.Name, cfg.Jitter)
+	case cfg.Jitter >= 1 || math.IsNaN(cfg.Jitter) || math.IsNaN(cfg.EarlyRefresh):
+		return fmt.Errorf("aside: namespace %q: Jitter %v must be below 1, and Jitter and EarlyRefresh numbers", cfg.Name, cfg.Jitter)
 	case cfg.SoftTTL < 0 || (cfg.SoftTTL > 0 && cfg.SoftTTL >= cfg.TTL):
 		return fmt.Errorf("aside: namespace %q: SoftTTL %v must be between 0 and TTL %v", cfg.Name, cfg.SoftTTL, cfg.TTL)
 	case cfg.FailSafeThrottle < 0:

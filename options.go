@@ -1,8 +1,10 @@
 package aside
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 )
 
@@ -197,6 +199,7 @@ const (
 	DefaultRecoveryWindow  = time.Hour
 	DefaultRecoveryMaxKeys = 100_000
 	DefaultQuarantine      = time.Second
+	minHolderTimeout       = 3 * time.Millisecond
 	defaultFailures        = 5
 	defaultCooldown        = 2 * time.Second
 )
@@ -204,6 +207,8 @@ const (
 // withDefaults validates o and fills in the defaults of its zero fields.
 func (o Options) withDefaults() (Options, error) {
 	switch {
+	case math.IsNaN(o.Jitter) || math.IsNaN(o.EarlyRefresh):
+		return o, errors.New("aside: Jitter and EarlyRefresh must be numbers, not NaN")
 	case o.OpTimeout < 0:
 		return o, fmt.Errorf("aside: OpTimeout %v is negative", o.OpTimeout)
 	case o.LoadTimeout < 0:
@@ -243,8 +248,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.HolderTimeout == 0 {
 		o.HolderTimeout = min(DefaultHolderTimeout, o.LeaseTTL)
 	}
-	if o.HolderTimeout > o.LeaseTTL {
+	switch {
+	case o.HolderTimeout > o.LeaseTTL:
 		return o, fmt.Errorf("aside: HolderTimeout %v is above LeaseTTL %v", o.HolderTimeout, o.LeaseTTL)
+	case o.HolderTimeout < minHolderTimeout:
+		// A holder renews every third of it: a shorter one would renew in
+		// a loop, or not at all.
+		return o, fmt.Errorf("aside: HolderTimeout %v (LeaseTTL %v) is below %v", o.HolderTimeout, o.LeaseTTL, minHolderTimeout)
 	}
 	o.FailSafeThrottle = orDefault(o.FailSafeThrottle, DefaultThrottle)
 	o.MaxPendingInvalidations = orDefault(o.MaxPendingInvalidations, 10_000)

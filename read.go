@@ -290,6 +290,9 @@ func (r *read[T]) open(ctx context.Context, h held) found[T] {
 	case holdsNothing:
 		return found[T]{is: lookEmpty}
 	case holdsLease:
+		if lapsed(h.data, r.c.nowMs()) { // over a tombstone, its holder gone: take the key over it
+			return found[T]{is: lookVoid, h: h}
+		}
 		return found[T]{is: lookLeased, h: h}
 	case holdsTombstone:
 		return found[T]{is: lookVoid, h: h}

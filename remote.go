@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +29,9 @@ type remoteBackend struct {
 	scopeOf   func(full string) *scope
 	log       *slog.Logger
 	keyPrefix string
-	leaseTTL  time.Duration // the longest a hold lasts; how long tombstones live
-	holder    time.Duration // a hold's life unless renewed (HolderTimeout)
+	leaseTTL  time.Duration    // the longest a hold lasts; how long tombstones live
+	holder    time.Duration    // a hold's life unless renewed (HolderTimeout)
+	now       func() time.Time // the cache's clock: a lease's deadline is by it
 
 	closing context.Context // done once Close begins: stops the replay loop
 	loops   sync.WaitGroup  // the replay loop
@@ -37,7 +39,7 @@ type remoteBackend struct {
 
 func newRemoteBackend(store Store, opts Options, closing context.Context) (*remoteBackend, error) {
 	b := &remoteBackend{
-		store: store, codec: opts.Codec, log: opts.Logger, keyPrefix: opts.KeyPrefix, leaseTTL: opts.LeaseTTL, holder: opts.HolderTimeout,
+		store: store, codec: opts.Codec, log: opts.Logger, keyPrefix: opts.KeyPrefix, leaseTTL: opts.LeaseTTL, holder: opts.HolderTimeout, now: opts.Now,
 		breaker: newBreaker(opts.Breaker, opts.Logger), timer: newOpTimer(opts.OpTimeout), closing: closing,
 	}
 	b.pending.init(opts.MaxPendingInvalidations)
@@ -191,10 +193,10 @@ func (b *remoteBackend) remember(full string, h held, e any) { b.memo.put(full, 
 func (b *remoteBackend) reweigh(string, held) {}
 
 func (b *remoteBackend) lease(ctx context.Context, full string, over held) (mine, cur held, took bool, err error) {
-	lease := newLease()
 	if !over.zero() {
+		lease, ttl := b.leaseOver(over)
 		err = b.do(ctx, func(ctx context.Context) (err error) {
-			took, err = b.store.CompareAndSet(ctx, full, over.data, lease, b.holder)
+			took, err = b.store.CompareAndSet(ctx, full, over.data, lease, ttl)
 			return err
 		})
 		if err != nil || took {
@@ -203,6 +205,7 @@ func (b *remoteBackend) lease(ctx context.Context, full string, over held) (mine
 		cur, err = b.find(ctx, full)
 		return held{}, cur, false, err
 	}
+	lease := newLease()
 	var data []byte
 	var present bool
 	err = b.do(ctx, func(ctx context.Context) (err error) {
@@ -215,13 +218,40 @@ func (b *remoteBackend) lease(ctx context.Context, full string, over held) (mine
 	return held{}, held{holds: holdsOf(data), data: data}, false, nil
 }
 
-// renew rewrites the lease as it is, for another hold life.
-func (b *remoteBackend) renew(ctx context.Context, full string, h held) (renewed bool, err error) {
+// leaseOver is the lease to take over what a key holds, and its life. A
+// lease lives a hold life unless its holder renews it (renew.go), but one
+// over a tombstone, or over such a lease whose holder is gone, keeps the
+// tombstone's life in the store, so that a holder that dies leaves no
+// empty key for a warm-up of rows read before the invalidation: readers
+// judge its holder gone by the deadline it carries.
+func (b *remoteBackend) leaseOver(over held) ([]byte, time.Duration) {
+	now := unixMs(b.now())
+	m := meta{claimUntil: now + b.holder.Milliseconds()}
+	switch old, _, buried := buriedLease(over.data); {
+	case over.holds == holdsTombstone:
+		m.staleUntil = now + b.leaseTTL.Milliseconds()
+	case buried:
+		m.staleUntil = old.staleUntil
+	default:
+		return newLease(), b.holder
+	}
+	return newLeaseWith(m, rand.Uint64()), max(untilMs(m.staleUntil, now), b.holder)
+}
+
+// renew rewrites the lease as it is for another hold life; a lease over a
+// tombstone with its deadline moved on, for the rest of the tombstone's.
+func (b *remoteBackend) renew(ctx context.Context, full string, h held) (now held, renewed bool, err error) {
+	next, ttl := h.data, b.holder
+	if m, token, buried := buriedLease(h.data); buried {
+		at := unixMs(b.now())
+		m.claimUntil = at + b.holder.Milliseconds()
+		next, ttl = newLeaseWith(m, token), max(untilMs(m.staleUntil, at), b.holder)
+	}
 	err = b.do(ctx, func(ctx context.Context) (err error) {
-		renewed, err = b.store.CompareAndSet(ctx, full, h.data, h.data, b.holder)
+		renewed, err = b.store.CompareAndSet(ctx, full, h.data, next, ttl)
 		return err
 	})
-	return renewed, err
+	return held{holds: holdsLease, data: next}, renewed, err
 }
 
 func (b *remoteBackend) holdLife() (time.Duration, bool) { return b.holder, b.holder < b.leaseTTL }

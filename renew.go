@@ -60,17 +60,20 @@ func (fr *flightRun[T]) renew(ctx context.Context, r *renewals) {
 		r.off = true // the load took too long: its hold runs out, it fills nothing
 		return
 	}
-	var held bool
+	var still bool
 	var err error
 	if fr.h.claim {
-		held, err = fr.renewClaim(ctx)
+		still, err = fr.renewClaim(ctx)
 	} else {
-		held, err = fr.c.be.renew(ctx, fr.full, fr.h.held)
+		var now held
+		if now, still, err = fr.c.be.renew(ctx, fr.full, fr.h.held); still {
+			fr.h.held = now
+		}
 	}
 	switch {
 	case err != nil:
 		fr.c.count(ctx, fr.st, err, "renew", fr.full)
-	case !held:
+	case !still:
 		r.off = true
 	}
 }

@@ -43,6 +43,8 @@ type rewinds struct {
 	checked     atomic.Uint64 // the store's Connections() as of the last epoch check
 	quarantined atomic.Int64  // mono: until when calls are kept off the store
 	found       atomic.Uint64 // rewinds found
+	replaying   atomic.Bool   // since a rewind, the journal is being made again: the hold is kept ahead (rewind_keys.go)
+	held        atomic.Bool   // the quarantine lasts until the hold has passed too
 
 	kick     chan struct{} // a sign of a rewind (a store error, a flush pushed) wakes the loop
 	checking chan struct{} // a token: one epoch check at a time
@@ -103,7 +105,7 @@ func (b *remoteBackend) checkConnections(ctx context.Context, quarantine bool) (
 		return 0, nil
 	}
 	for range 3 {
-		if quarantine && mono() < w.quarantined.Load() {
+		if quarantine && (mono() < w.quarantined.Load() || w.held.Load()) {
 			return 0, errQuarantined
 		}
 		n := w.lineage.Connections()
@@ -154,7 +156,7 @@ func (b *remoteBackend) checkEpoch(ctx, wait context.Context, connections bool) 
 	if connections && n == w.checked.Load() {
 		return nil // checked while this call waited
 	}
-	epoch, err := w.lineage.Epoch(b.timer.bound(ctx))
+	epoch, err := b.epochNow(b.timer.bound(ctx))
 	if err != nil {
 		return fmt.Errorf("aside: check the store's epoch: %w", err)
 	}
@@ -189,12 +191,15 @@ func (b *remoteBackend) rewound() {
 	w.found.Add(1)
 	if w.quarantine > 0 {
 		w.quarantined.Store(mono() + int64(w.quarantine))
+		w.held.Store(true)
 	}
 	if drop := w.onRewind.Load(); drop != nil {
 		(*drop)()
 	}
 	keys, patterns := w.journal.recall(time.Now())
 	b.pending.restore(keys, patterns)
+	w.replaying.Store(len(keys)+len(patterns) > 0)
+	b.suspect() // the loop keeps the hold at once
 	b.log.Warn("aside: the store's data may have gone back in time (a restart, a failover or a flush): making recent invalidations again",
 		"keys", len(keys), "patterns", len(patterns), "quarantine", w.quarantine)
 }
@@ -216,25 +221,34 @@ func (b *remoteBackend) suspect() {
 const rewindSpacing = 10 * time.Millisecond
 
 // rewindLoop reads the epoch every rewindCheck, and when suspect asks,
-// until Close.
+// until Close; after a rewind, it tends the rewind's hold every
+// rewindBusyCheck (rewind_keys.go).
 func (b *remoteBackend) rewindLoop() {
 	defer b.loops.Done()
-	t := time.NewTicker(rewindCheck)
-	defer t.Stop()
+	w := &b.rewinds
+	failed := false
 	for {
+		wait := rewindCheck
+		if failed || w.replaying.Load() || w.held.Load() {
+			// A check that failed (a connection that died with a restart)
+			// is made again soon: the rewind it may hide is found sooner.
+			wait = rewindBusyCheck
+		}
 		select {
 		case <-b.closing.Done():
 			return
-		case <-t.C:
-		case <-b.rewinds.kick:
+		case <-time.After(wait):
+		case <-w.kick:
 			select {
 			case <-b.closing.Done():
 				return
 			case <-time.After(rewindSpacing):
 			}
 		}
-		if err := b.checkEpoch(b.closing, b.closing, false); err != nil && b.closing.Err() == nil {
+		err := b.checkEpoch(b.closing, b.closing, false)
+		if failed = err != nil; failed && b.closing.Err() == nil {
 			b.log.Debug("aside: the store's epoch could not be read", "err", err)
 		}
+		b.tendRewind(b.closing)
 	}
 }

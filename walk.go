@@ -3,6 +3,7 @@ package aside
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // scanCount is the COUNT hint of each SCAN of a pattern delete.
@@ -25,6 +26,7 @@ func walkKeys(ctx context.Context, w walker, pattern string) (entries int, err e
 		if err != nil {
 			return entries, fmt.Errorf("aside: delete pattern %q: %w", pattern, err)
 		}
+		keys = slices.DeleteFunc(keys, reservedKey) // the rewind defence's own
 		if len(keys) > 0 {
 			n, err := w.remove(ctx, keys)
 			entries += n

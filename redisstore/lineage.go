@@ -35,35 +35,44 @@ func (s *Store) dial(ctx context.Context, dst string, d *net.Dialer, cfg *tls.Co
 // a cluster's nodes, to Sentinels): a new one may reach another server.
 func (s *Store) Connections() uint64 { return s.conns.Load() }
 
-// Epoch describes the data of every master the store reaches: its
-// address, run id (new on every restart), replication id (new when a
-// replica is promoted, or on a restart) and how many FLUSHALL, FLUSHDB
-// and SWAPDB it ran (Redis tells no tracking client of a SWAPDB). Replicas are left out: theirs change on their own. A Redis
-// that refuses INFO (an ACL, a renamed command) cannot tell: Epoch then
-// returns "" and no error.
+// Epoch describes the data the store reaches. On a cluster: every
+// master's address, run id (new on every restart), replication id (new
+// when a replica is promoted, or on a restart) and how many FLUSHALL,
+// FLUSHDB and SWAPDB it ran (Redis tells no tracking client of a SWAPDB);
+// replicas are left out, theirs change on their own. On a standalone
+// server or a Sentinel's master: the one node the store talks to, whatever
+// its role, for a master demoted to a replica behind a connection that
+// stayed up, or an address moved to a replica, serves another master's
+// data (its replication id is that master's); the flush counts are left
+// out there, for a flush of another database would count, and the Cache
+// finds a flush of its own by a key of its own (see aside.Lineage). A
+// Redis that refuses INFO (an ACL, a renamed command) cannot tell: Epoch
+// then returns "" and no error.
 func (s *Store) Epoch(ctx context.Context) (string, error) {
 	c, err := s.c()
 	if err != nil {
 		return "", err
 	}
-	var masters []string
+	cluster := c.Mode() == rueidis.ClientModeCluster
+	var nodes []string
 	for addr, node := range c.Nodes() {
-		m, err := nodeEpoch(ctx, node)
+		m, err := nodeEpoch(ctx, node, cluster)
 		switch {
 		case isRefused(err):
 			return "", nil
 		case err != nil:
 			return "", fmt.Errorf("redisstore: epoch of %s: %w", addr, err)
 		case m != "":
-			masters = append(masters, addr+" "+m)
+			nodes = append(nodes, addr+" "+m)
 		}
 	}
-	slices.Sort(masters)
-	return strings.Join(masters, ", "), nil
+	slices.Sort(nodes)
+	return strings.Join(nodes, ", "), nil
 }
 
-// nodeEpoch is one node's part of the epoch, "" for a replica.
-func nodeEpoch(ctx context.Context, node rueidis.Client) (string, error) {
+// nodeEpoch is one node's part of the epoch: on a cluster, "" for a
+// replica, and the flush counts of a master.
+func nodeEpoch(ctx context.Context, node rueidis.Client, cluster bool) (string, error) {
 	res := node.DoMulti(ctx,
 		node.B().Info().Section("server").Build(),
 		node.B().Info().Section("replication").Build(),
@@ -75,7 +84,11 @@ func nodeEpoch(ctx context.Context, node rueidis.Client) (string, error) {
 			return "", err
 		}
 	}
-	if infoField(info[1], "role") != "master" {
+	role := infoField(info[1], "role")
+	if !cluster {
+		return fmt.Sprintf("role %s run %s repl %s", role, infoField(info[0], "run_id"), infoField(info[1], "master_replid")), nil
+	}
+	if role != "master" {
 		return "", nil
 	}
 	return fmt.Sprintf("run %s repl %s flushall %s flushdb %s swapdb %s", infoField(info[0], "run_id"), infoField(info[1], "master_replid"),
