@@ -37,6 +37,7 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) (removed int, err er
 // invalidateIn replaces full keys of one namespace with tombstones (see
 // kindTombstone) in one store call, and counts the entries they held.
 func (c *Cache) invalidateIn(ctx context.Context, sc scope, full []string) (removed int, err error) {
+	sc.c.invalidations.Add(uint64(len(full)))
 	removed, err = c.be.invalidate(ctx, sc, full)
 	if err != nil {
 		c.count(ctx, sc.c, err, "invalidate", full[0])

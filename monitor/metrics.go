@@ -17,7 +17,7 @@ type Collector struct {
 
 	counters                  []counterDesc
 	hitRatio, loadTime, state *prometheus.Desc
-	trips, pending            *prometheus.Desc
+	trips, pending, rewinds   *prometheus.Desc
 	near                      nearDescs
 }
 
@@ -31,11 +31,25 @@ type counterDesc struct {
 	value func(aside.Counters) uint64
 }
 
+// CollectorOptions configures a Collector. The zero value exports one
+// cache's figures with no labels but its own.
+type CollectorOptions struct {
+	// ConstLabels are put on every series, so that several caches of one
+	// process export side by side in one registry: {"cache": "sessions"}.
+	// Without them a second Collector is refused by Register as a
+	// duplicate. They may not be named namespace or state, which the
+	// Collector's series carry already (Register says so).
+	ConstLabels prometheus.Labels
+}
+
 // NewCollector returns a Collector of c's figures.
-func NewCollector(c *aside.Cache) *Collector {
+func NewCollector(c *aside.Cache, opts CollectorOptions) *Collector {
 	ns := []string{"namespace"}
+	desc := func(name, help string, labels []string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, opts.ConstLabels)
+	}
 	counter := func(name, help string, v func(aside.Counters) uint64) counterDesc {
-		return counterDesc{prometheus.NewDesc("aside_cache_"+name+"_total", help, ns, nil), v}
+		return counterDesc{desc("aside_cache_"+name+"_total", help, ns), v}
 	}
 	return &Collector{
 		cache: c,
@@ -53,23 +67,25 @@ func NewCollector(c *aside.Cache) *Collector {
 			counter("fills_rejected", "Fills refused because an invalidation voided their lease.", func(s aside.Counters) uint64 { return s.FillsRejected }),
 			counter("lease_waits", "Loads that waited for another process's loader.", func(s aside.Counters) uint64 { return s.LeaseWaits }),
 			counter("stale_served", "Reads answered with a value past its TTL (fail-safe).", func(s aside.Counters) uint64 { return s.StaleServed }),
+			counter("invalidations", "Keys invalidated (Invalidate, Delete), deferred ones included.", func(s aside.Counters) uint64 { return s.Invalidations }),
 			counter("invalidations_replayed", "Invalidations the store took late, after an outage.", func(s aside.Counters) uint64 { return s.InvalidationsReplayed }),
 			counter("near_hits", "Hits answered from the near cache, without the store.", func(s aside.Counters) uint64 { return s.NearHits }),
 			counter("near_misses", "Reads of near-cached keys that asked the store.", func(s aside.Counters) uint64 { return s.NearMisses }),
 		},
 		near: nearDescs{
-			entries:  prometheus.NewDesc("aside_near_entries", "Entries kept in the near cache.", nil, nil),
-			bytes:    prometheus.NewDesc("aside_near_bytes", "What the near cache's entries weigh.", nil, nil),
-			serving:  prometheus.NewDesc("aside_near_serving", "1 while the store's pushes are confirmed within MaxLag and the near cache serves.", nil, nil),
-			received: prometheus.NewDesc("aside_near_invalidations_received_total", "Keys the store told changed.", nil, nil),
-			flushes:  prometheus.NewDesc("aside_near_flushes_total", "Times the near cache dropped everything: a flush, a tracking connection lost or replaced.", nil, nil),
-			lag:      prometheus.NewDesc("aside_near_invalidation_lag_seconds", "From sending a write to the store's push about it, for this process's writes.", nil, nil),
+			entries:  desc("aside_near_entries", "Entries kept in the near cache.", nil),
+			bytes:    desc("aside_near_bytes", "What the near cache's entries weigh.", nil),
+			serving:  desc("aside_near_serving", "1 while the store's pushes are confirmed within MaxLag and the near cache serves.", nil),
+			received: desc("aside_near_invalidations_received_total", "Keys the store told changed.", nil),
+			flushes:  desc("aside_near_flushes_total", "Times the near cache dropped everything: a flush, a tracking connection lost or replaced.", nil),
+			lag:      desc("aside_near_invalidation_lag_seconds", "From sending a write to the store's push about it, for this process's writes.", nil),
 		},
-		hitRatio: prometheus.NewDesc("aside_cache_hit_ratio", "Hits / (hits + misses), 0 to 1.", ns, nil),
-		loadTime: prometheus.NewDesc("aside_cache_load_duration_seconds", "Loader call durations.", ns, nil),
-		state:    prometheus.NewDesc("aside_cache_breaker_state", "1 for the circuit breaker's current state.", []string{"state"}, nil),
-		trips:    prometheus.NewDesc("aside_cache_breaker_trips_total", "Times the circuit breaker opened.", nil, nil),
-		pending:  prometheus.NewDesc("aside_cache_pending_invalidations", "Invalidations waiting for the store to take them.", nil, nil),
+		hitRatio: desc("aside_cache_hit_ratio", "Hits / (hits + misses), 0 to 1.", ns),
+		loadTime: desc("aside_cache_load_duration_seconds", "Loader call durations.", ns),
+		state:    desc("aside_cache_breaker_state", "1 for the circuit breaker's current state.", []string{"state"}),
+		trips:    desc("aside_cache_breaker_trips_total", "Times the circuit breaker opened.", nil),
+		pending:  desc("aside_cache_pending_invalidations", "Invalidations waiting for the store to take them.", nil),
+		rewinds:  desc("aside_cache_rewinds_total", "Times the store's data was found to have maybe gone back in time (a restart, a failover, a flush).", nil),
 	}
 }
 
@@ -83,6 +99,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.state
 	ch <- c.trips
 	ch <- c.pending
+	ch <- c.rewinds
 	for _, d := range []*prometheus.Desc{c.near.entries, c.near.bytes, c.near.serving, c.near.received, c.near.flushes, c.near.lag} {
 		ch <- d
 	}
@@ -108,6 +125,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.trips, prometheus.CounterValue, float64(s.BreakerTrips))
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(s.PendingInvalidations))
+	ch <- prometheus.MustNewConstMetric(c.rewinds, prometheus.CounterValue, float64(s.Rewinds))
 	if s.Near != nil {
 		c.collectNear(ch, s.Near)
 	}
@@ -169,6 +187,7 @@ func subtract(total *aside.Counters, ns aside.Counters) {
 	total.FillsRejected -= ns.FillsRejected
 	total.LeaseWaits -= ns.LeaseWaits
 	total.StaleServed -= ns.StaleServed
+	total.Invalidations -= ns.Invalidations
 	total.InvalidationsReplayed -= ns.InvalidationsReplayed
 	total.NearHits -= ns.NearHits
 	total.NearMisses -= ns.NearMisses

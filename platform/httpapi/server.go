@@ -57,7 +57,7 @@ func New(cfg Config) http.Handler {
 	s := &server{Config: cfg, metrics: newHTTPMetrics(reg)}
 	trpc := monitor.Disabled("the cache is off (ASIDE_CACHE=off): there is nothing to monitor")
 	if c := cfg.Repo.Cache(); c != nil {
-		reg.MustRegister(monitor.NewCollector(c))
+		reg.MustRegister(monitor.NewCollector(c, monitor.CollectorOptions{}))
 		trpc = monitor.New(c, monitor.Options{AdminToken: cfg.AdminToken, AllowedOrigins: cfg.AllowedOrigins, Logger: cfg.Logger})
 	}
 	mux := http.NewServeMux()
