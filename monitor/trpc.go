@@ -75,14 +75,17 @@ const MaxBatch = 16
 // its names are split.
 const MaxPathLen = MaxBatch * 64
 
-// router serves procedures in tRPC's HTTP wire format under /trpc/.
+// router serves procedures in tRPC's HTTP wire format, at any prefix.
 type router struct {
 	procs map[string]procedure
 }
 
-// ServeHTTP answers /trpc/<path>[,<path>...][?batch=1&input=...].
+// ServeHTTP answers <prefix>/<path>[,<path>...][?batch=1&input=...]: the
+// procedures are named by the last segment of the path, so that the
+// router answers wherever it is mounted (/trpc/, /admin/trpc/), behind
+// http.StripPrefix or not.
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	names := strings.TrimPrefix(r.URL.Path, "/trpc/")
+	names := lastSegment(r.URL.Path)
 	if e := checkBatchSize(names); e != nil {
 		// One answer for the whole call, as tRPC's own maxBatchSize gives:
 		// one per name would be the amplification the cap is there to stop.
@@ -122,6 +125,11 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, status, bodies)
+}
+
+// lastSegment returns what follows the last '/' of path, or all of it.
+func lastSegment(path string) string {
+	return path[strings.LastIndexByte(path, '/')+1:]
 }
 
 // checkBatchSize refuses a call that names more than MaxBatch procedures or
