@@ -109,21 +109,32 @@ func buildView(samples []sample, every, span time.Duration) view {
 	if len(samples) == 0 {
 		return v
 	}
-	last := samples[len(samples)-1]
-	rateBase := baseOf(samples, last.at.Add(-rateWindow))
-	quantileBase := baseOf(samples, last.at.Add(-quantileWindow))
-	v.At = last.at.UnixMilli()
-	v.Cache = cacheOf(last, rateBase, quantileBase)
+	last := samples[len(samples)-1].at
+	w := windows{
+		rate:     samples[baseOf(samples, last.Add(-rateWindow)):],
+		quantile: samples[baseOf(samples, last.Add(-quantileWindow)):],
+	}
+	v.At = last.UnixMilli()
+	v.Cache = cacheOf(w)
 	for _, name := range namesOf(samples) {
-		v.Namespaces = append(v.Namespaces, namespaceOf(name, samples, rateBase, quantileBase))
+		v.Namespaces = append(v.Namespaces, namespaceOf(name, samples, w))
 	}
 	return v
 }
 
-// baseOf returns the newest sample taken at or before t, or the oldest.
-func baseOf(samples []sample, t time.Time) sample {
+// windows are the samples of the rate window and of the quantile window,
+// each ending with the newest.
+type windows struct {
+	rate, quantile []sample
+}
+
+// seconds is the time a window's samples span.
+func seconds(w []sample) float64 { return w[len(w)-1].at.Sub(w[0].at).Seconds() }
+
+// baseOf returns the index of the newest sample taken at or before t, or 0.
+func baseOf(samples []sample, t time.Time) int {
 	i := sort.Search(len(samples), func(i int) bool { return samples[i].at.After(t) })
-	return samples[max(i-1, 0)]
+	return max(i-1, 0)
 }
 
 // namesOf returns the namespaces of any sample, sorted, then "" for the
@@ -151,54 +162,78 @@ func countersOf(s sample, name string) aside.Counters {
 	return s.stats.Namespaces[name]
 }
 
-func cacheOf(last, rateBase, quantileBase sample) cacheView {
-	s := last.stats
+func cacheOf(w windows) cacheView {
+	s := w.rate[len(w.rate)-1].stats
 	c := cacheView{Breaker: s.Breaker, BreakerTrips: s.BreakerTrips, Pending: s.PendingInvalidations,
 		Replayed: s.InvalidationsReplayed, Rewinds: s.Rewinds}
-	if n := s.Near; n != nil {
-		c.Near = &nearView{Entries: n.Entries, Bytes: n.Bytes, Serving: n.Serving, Received: n.Received, Flushes: n.Flushes}
-		var lagBase aside.Histogram
-		var receivedBefore uint64
-		if quantileBase.stats.Near != nil {
-			lagBase = quantileBase.stats.Near.Lag
+	n := s.Near
+	if n == nil {
+		return c
+	}
+	near := func(get func(aside.NearStats) uint64) func(sample) uint64 {
+		return func(s sample) uint64 {
+			if s.stats.Near == nil {
+				return 0
+			}
+			return get(*s.stats.Near)
 		}
-		if rateBase.stats.Near != nil {
-			receivedBefore = rateBase.stats.Near.Received
+	}
+	lag := func(s sample) aside.Histogram {
+		if s.stats.Near == nil {
+			return aside.Histogram{}
 		}
-		c.Near.Lag = summarize(aside.NearLagBounds(), lagBase, n.Lag)
-		c.Near.ReceivedRate = perSecond(receivedBefore, n.Received, last.at.Sub(rateBase.at))
-		c.Near.HitShare = share(delta(rateBase.stats.NearHits, s.NearHits), delta(rateBase.stats.Hits, s.Hits))
+		return s.stats.Near.Lag
+	}
+	c.Near = &nearView{Entries: n.Entries, Bytes: n.Bytes, Serving: n.Serving, Received: n.Received, Flushes: n.Flushes,
+		ReceivedRate: perSecond(w.rate, near(func(n aside.NearStats) uint64 { return n.Received })),
+		Lag:          summarize(aside.NearLagBounds(), histogramIncrease(w.quantile, lag)),
+		HitShare: share(increase(w.rate, func(s sample) uint64 { return s.stats.NearHits }),
+			increase(w.rate, func(s sample) uint64 { return s.stats.Hits })),
 	}
 	return c
 }
 
-func namespaceOf(name string, samples []sample, rateBase, quantileBase sample) namespaceView {
-	last := samples[len(samples)-1]
-	now, before := countersOf(last, name), countersOf(rateBase, name)
-	dt := last.at.Sub(rateBase.at)
+func namespaceOf(name string, samples []sample, w windows) namespaceView {
+	now := countersOf(samples[len(samples)-1], name)
+	rate := func(get func(aside.Counters) uint64) float64 {
+		return perSecond(w.rate, func(s sample) uint64 { return get(countersOf(s, name)) })
+	}
 	ns := namespaceView{
 		Name:       name,
 		HitRateAll: now.HitRate,
 		Totals: totals{Hits: now.Hits, Misses: now.Misses, Loads: now.Loads, Errors: now.Errors, LoadErrors: now.LoadErrors,
 			StaleServed: now.StaleServed, LeaseWaits: now.LeaseWaits, Invalidations: now.Invalidations, Replayed: now.InvalidationsReplayed},
 		Rates: rates{
-			Hits: perSecond(before.Hits, now.Hits, dt), Misses: perSecond(before.Misses, now.Misses, dt),
-			Loads: perSecond(before.Loads, now.Loads, dt), Errors: perSecond(before.Errors, now.Errors, dt),
-			LoadErrors: perSecond(before.LoadErrors, now.LoadErrors, dt), StaleServed: perSecond(before.StaleServed, now.StaleServed, dt),
-			LeaseWaits: perSecond(before.LeaseWaits, now.LeaseWaits, dt), Invalidations: perSecond(before.Invalidations, now.Invalidations, dt),
+			Hits:          rate(func(c aside.Counters) uint64 { return c.Hits }),
+			Misses:        rate(func(c aside.Counters) uint64 { return c.Misses }),
+			Loads:         rate(func(c aside.Counters) uint64 { return c.Loads }),
+			Errors:        rate(func(c aside.Counters) uint64 { return c.Errors }),
+			LoadErrors:    rate(func(c aside.Counters) uint64 { return c.LoadErrors }),
+			StaleServed:   rate(func(c aside.Counters) uint64 { return c.StaleServed }),
+			LeaseWaits:    rate(func(c aside.Counters) uint64 { return c.LeaseWaits }),
+			Invalidations: rate(func(c aside.Counters) uint64 { return c.Invalidations }),
 		},
-		HitRate:  hitRate(before, now),
-		LoadTime: summarize(aside.LoadTimeBounds(), countersOf(quantileBase, name).LoadTime, now.LoadTime),
+		HitRate:  hitRate(w.rate, name),
+		LoadTime: summarize(aside.LoadTimeBounds(), histogramIncrease(w.quantile, func(s sample) aside.Histogram { return countersOf(s, name).LoadTime })),
 		Chart:    make([]*float64, 0, len(samples)-1),
 	}
 	for i := 1; i < len(samples); i++ {
-		ns.Chart = append(ns.Chart, hitRate(countersOf(samples[i-1], name), countersOf(samples[i], name)))
+		ns.Chart = append(ns.Chart, hitRate(samples[i-1:i+1], name))
 	}
 	return ns
 }
 
-// delta is how much a counter grew from a to b; a counter that went back
-// (ResetStats) grew by what it holds now.
+// increase is how much a counter grew over samples. A counter that went
+// back (ResetStats) grew by what it held next, as Prometheus's rate reads
+// a reset.
+func increase(samples []sample, get func(sample) uint64) uint64 {
+	var sum uint64
+	for i := 1; i < len(samples); i++ {
+		sum += delta(get(samples[i-1]), get(samples[i]))
+	}
+	return sum
+}
+
 func delta(a, b uint64) uint64 {
 	if b < a {
 		return b
@@ -206,17 +241,20 @@ func delta(a, b uint64) uint64 {
 	return b - a
 }
 
-func perSecond(a, b uint64, dt time.Duration) float64 {
-	if dt <= 0 {
+// perSecond is a counter's increase a second over samples, 0 over no time.
+func perSecond(samples []sample, get func(sample) uint64) float64 {
+	if len(samples) < 2 {
 		return 0
 	}
-	return float64(delta(a, b)) / dt.Seconds()
+	return float64(increase(samples, get)) / seconds(samples)
 }
 
-// hitRate is the percentage of the reads between two snapshots that hit,
+// hitRate is the percentage of a namespace's reads over samples that hit,
 // or nil when there were none.
-func hitRate(before, now aside.Counters) *float64 {
-	return share(delta(before.Hits, now.Hits), delta(before.Hits, now.Hits)+delta(before.Misses, now.Misses))
+func hitRate(samples []sample, name string) *float64 {
+	hits := increase(samples, func(s sample) uint64 { return countersOf(s, name).Hits })
+	misses := increase(samples, func(s sample) uint64 { return countersOf(s, name).Misses })
+	return share(hits, hits+misses)
 }
 
 // share is part/whole in percent, or nil when whole is 0.
@@ -228,29 +266,41 @@ func share(part, whole uint64) *float64 {
 	return &p
 }
 
-// summarize returns the count and the 50th, 90th and 99th percentiles of
-// the durations a histogram gained from before to now.
-func summarize(bounds [16]float64, before, now aside.Histogram) summary {
-	if now.Count < before.Count { // reset between the two
-		before = aside.Histogram{}
+// histogramIncrease is what a histogram gained over samples, bucket by
+// bucket, a reset read as for counters.
+func histogramIncrease(samples []sample, get func(sample) aside.Histogram) aside.Histogram {
+	var sum aside.Histogram
+	for i := 1; i < len(samples); i++ {
+		a, b := get(samples[i-1]), get(samples[i])
+		if b.Count < a.Count {
+			a = aside.Histogram{}
+		}
+		sum.Count += b.Count - a.Count
+		for j := range sum.Buckets {
+			sum.Buckets[j] += b.Buckets[j] - a.Buckets[j]
+		}
 	}
-	return summary{Count: now.Count - before.Count, P50: quantile(0.5, bounds, before, now),
-		P90: quantile(0.9, bounds, before, now), P99: quantile(0.99, bounds, before, now)}
+	return sum
 }
 
-// quantile estimates the q-quantile of the durations a histogram gained
-// from before to now, interpolating linearly within a bucket as
-// Prometheus's histogram_quantile does; one past the last bound is the
-// last bound. It is nil when no duration was added.
-func quantile(q float64, bounds [16]float64, before, now aside.Histogram) *float64 {
-	count := now.Count - before.Count
-	if count == 0 {
+// summarize returns a histogram's count and its 50th, 90th and 99th
+// percentiles.
+func summarize(bounds [16]float64, h aside.Histogram) summary {
+	return summary{Count: h.Count, P50: quantile(0.5, bounds, h), P90: quantile(0.9, bounds, h), P99: quantile(0.99, bounds, h)}
+}
+
+// quantile estimates the q-quantile of a histogram's durations,
+// interpolating linearly within a bucket as Prometheus's
+// histogram_quantile does; one past the last bound is the last bound. It
+// is nil for an empty histogram.
+func quantile(q float64, bounds [16]float64, h aside.Histogram) *float64 {
+	if h.Count == 0 {
 		return nil
 	}
-	rank := q * float64(count)
+	rank := q * float64(h.Count)
 	lower, below := 0.0, 0.0
 	for i, bound := range bounds {
-		in := float64(now.Buckets[i] - before.Buckets[i])
+		in := float64(h.Buckets[i])
 		if in >= rank {
 			v := bound
 			if in > below {
