@@ -36,7 +36,7 @@ func newHandler(t *testing.T, opts monitor.Options) (*monitor.Handler, *aside.Ca
 	return h, c
 }
 
-// get sends a request to h and returns the recorder.
+// send sends a request to h and returns the recorder.
 func send(h http.Handler, method, path, body string, header ...string) *httptest.ResponseRecorder {
 	var r *http.Request
 	if body == "" {
@@ -127,7 +127,9 @@ func TestHandlerRefusesOtherPathsAndMethods(t *testing.T) {
 		{"PUT", "/dashboard/series", 405},
 	} {
 		w := send(h, c.method, c.path, "")
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		if err := json.Unmarshal(w.Body.Bytes(), &e); w.Code != c.status || err != nil || e.Error.Message == "" {
 			t.Errorf("%s %s = %d %s; want %d with a JSON error", c.method, c.path, w.Code, w.Body, c.status)
 		}

@@ -19,7 +19,8 @@ import (
 // MaxPatternLen bounds the pattern monitoring.cacheClearPattern accepts.
 const MaxPatternLen = 256
 
-// Options configures the monitoring procedures.
+// Options configures the monitoring procedures and the Handler; the zero
+// value serves the figures with the mutations disabled.
 type Options struct {
 	// AdminToken is the bearer token the two mutations require. Empty
 	// disables them: they answer FORBIDDEN, saying how to enable them.

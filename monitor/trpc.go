@@ -1,7 +1,9 @@
-// Package monitor serves a Cache's figures and its operator controls: the
-// guide's tRPC procedures (monitoring.cacheStats, monitoring.cacheClear,
+// Package monitor serves a Cache's figures and its operator controls, at
+// any prefix of any service: a live dashboard (NewHandler), the guide's
+// tRPC procedures (monitoring.cacheStats, monitoring.cacheClear,
 // monitoring.cacheClearPattern) in tRPC's HTTP wire format, so that a stock
-// @trpc/client calls them unchanged, and a Prometheus collector.
+// @trpc/client calls them unchanged (New), the figures as plain JSON
+// (NewStatsHandler), and a Prometheus collector (NewCollector).
 package monitor
 
 import (

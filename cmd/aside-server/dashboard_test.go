@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"image/png"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,5 +167,33 @@ func checkScreenshot(t *testing.T, path string) {
 		if err := os.WriteFile(*screenshot, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The server answers / with the dashboard under its security headers,
+// /stats with the figures; with the cache off, the page says so and the
+// figures are a 404 that tells why.
+func TestDashboardRoutes(t *testing.T) {
+	s := start(t, env{})
+	for path, want := range map[string]string{"/": "text/html", "/dashboard/app.js": "text/javascript", "/stats": "application/json"} {
+		resp, err := http.Get(s.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if resp.StatusCode != 200 || !strings.HasPrefix(h.Get("Content-Type"), want) || h.Get("X-Content-Type-Options") != "nosniff" ||
+			!strings.Contains(h.Get("Content-Security-Policy"), "default-src 'none'") {
+			t.Errorf("GET %s = %d %q, nosniff %q, CSP %q", path, resp.StatusCode, h.Get("Content-Type"), h.Get("X-Content-Type-Options"), h.Get("Content-Security-Policy"))
+		}
+	}
+	s.expectError(405, "METHOD_NOT_SUPPORTED", "POST", "/", "{}")
+	s.expectError(404, "NOT_FOUND", "GET", "/nothing", nil)
+
+	off := start(t, env{"ASIDE_CACHE": "off"})
+	off.must(200, "GET", "/", nil, nil)
+	off.expectError(404, "NOT_FOUND", "GET", "/stats", nil)
+	if _, body := off.call("GET", "/dashboard/series", nil); !strings.Contains(string(body), "ASIDE_CACHE=off") {
+		t.Errorf("GET /dashboard/series with the cache off = %s; want the reason", body)
 	}
 }

@@ -36,7 +36,9 @@ const grade = (p) => (p == null ? '' : p >= GOOD ? 'good' : p >= THRESHOLD ? 'wa
 // refresh reads the figures, draws them, and comes back after a sampling interval.
 async function refresh() {
   try {
-    const res = await fetch('dashboard/series', { cache: 'no-store', headers: { Accept: 'application/json' } });
+    const res = await fetch('dashboard/series', {
+      cache: 'no-store', headers: { Accept: 'application/json' }, signal: AbortSignal.timeout(10000),
+    });
     const body = await res.json().catch(() => null);
     if (!res.ok || !body) throw new Error(body?.error?.message || `${res.status} ${res.statusText}`);
     $('#banner').hidden = true;
@@ -93,7 +95,7 @@ function renderCache(c, total) {
   set(near, 'lag50', seconds(c.near.lag.p50));
   set(near, 'lag99', seconds(c.near.lag.p99));
   set(near, 'received', rate(c.near.receivedRate));
-  set(near, 'flushes', num(c.near.flushes));
+  set(near, 'flushes', `${num(c.near.flushes)} ${c.near.flushes === 1 ? 'flush' : 'flushes'}`);
 }
 
 // renderNamespaces keeps one card per namespace, the total first.
@@ -169,6 +171,7 @@ async function clear(event) {
   try {
     const res = await fetch(`trpc/${proc}`, {
       method: 'POST', headers, body: JSON.stringify(all ? {} : { pattern }), cache: 'no-store',
+      signal: AbortSignal.timeout(60000), // the server gives a clear 30 s
     });
     const answer = await res.json().catch(() => null);
     const data = answer?.result?.data;
