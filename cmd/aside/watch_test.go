@@ -17,7 +17,7 @@ import (
 // each namespace's rates a second since the previous frame, which move
 // when the server is read meanwhile.
 func TestStatsWatchShowsRates(t *testing.T) {
-	base := startServer(t, filepath.Join(t.TempDir(), "aside.db"))
+	base := startServer(t, filepath.Join(t.TempDir(), "aside.db"), "ASIDE_SEED=off") // missing users: misses, then negative hits
 	done := make(chan string)
 	go func() {
 		stdout, _, err := cli(t, "stats", "-url", base, "-watch", "400ms", "-count", "4")
@@ -103,7 +103,7 @@ func TestHelpPrintsACommandsFlags(t *testing.T) {
 func TestClearShowsProgress(t *testing.T) {
 	defer func(d time.Duration) { progressEvery = d }(progressEvery)
 	progressEvery = 5 * time.Millisecond
-	base := startServer(t, filepath.Join(t.TempDir(), "aside.db"))
+	base := startServer(t, filepath.Join(t.TempDir(), "aside.db"), "ASIDE_SEED=off")
 	stdout, stderr, err := cli(t, "clear", "-url", base, "-pattern", "user:*")
 	if err != nil {
 		t.Fatalf("aside clear: %v", err)
