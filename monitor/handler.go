@@ -2,11 +2,8 @@ package monitor
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aside-cache/aside"
@@ -28,11 +25,8 @@ type Handler struct {
 	cache *aside.Cache // nil in a Handler of Disabled
 	off   string       // why there is nothing to show, when cache is nil
 	opts  Options
-	trpc  http.Handler
+	trpc  *router
 	hist  *history
-
-	getOnly atomic.Pointer[string] // the pattern it was found mounted at, letting no POST through
-	warning sync.Once
 }
 
 // The bounds of Options.SampleEvery and Options.History.
@@ -47,7 +41,7 @@ const (
 // figures for the dashboard: call Close when done with it.
 func NewHandler(c *aside.Cache, opts Options) *Handler {
 	opts = opts.normalize()
-	return &Handler{cache: c, opts: opts, trpc: New(c, opts), hist: newHistory(c, opts.SampleEvery, opts.History)}
+	return &Handler{cache: c, opts: opts, trpc: newRouter(c, opts), hist: newHistory(c, opts.SampleEvery, opts.History)}
 }
 
 // Disabled returns the operator surface of a server without a cache: the
@@ -76,7 +70,6 @@ func (h *Handler) Close() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	where, name := routeOf(r.URL.Path)
 	if where == procedures {
-		h.noteMount(r)
 		h.trpc.ServeHTTP(w, r)
 		return
 	}
@@ -111,30 +104,13 @@ func (h *Handler) view() view {
 	v := buildView(h.hist.all(), h.opts.SampleEvery, h.opts.History)
 	v.KeyPrefix = h.cache.KeyPrefix()
 	v.Mutations = mutationsView{Enabled: true}
-	switch p := h.getOnly.Load(); {
+	switch why := h.trpc.unreachable(); {
 	case h.opts.AdminToken == "":
 		v.Mutations = mutationsView{Reason: "cache mutations are disabled: set ASIDE_ADMIN_TOKEN to enable them"}
-	case p != nil:
-		v.Mutations = mutationsView{Reason: getOnlyReason(*p)}
+	case why != "":
+		v.Mutations = mutationsView{Reason: why}
 	}
 	return v
-}
-
-// noteMount finds out whether the Handler was registered with a pattern
-// that lets only GET through (r.Pattern, which http.ServeMux sets), which
-// leaves the mutations unreachable, and says so once in the log.
-func (h *Handler) noteMount(r *http.Request) {
-	method, _, ok := strings.Cut(r.Pattern, " ")
-	if !ok || (method != http.MethodGet && method != http.MethodHead) {
-		return
-	}
-	pattern := r.Pattern
-	h.getOnly.Store(&pattern)
-	h.warning.Do(func() { h.opts.Logger.Warn("monitor: " + getOnlyReason(pattern)) })
-}
-
-func getOnlyReason(pattern string) string {
-	return fmt.Sprintf("the monitor is registered as %q, which lets no POST through: the clears cannot reach it; register it without a method", pattern)
 }
 
 // route is what a path of the Handler names.

@@ -261,3 +261,24 @@ func TestStatsHandler(t *testing.T) {
 		t.Errorf("POST = %d; want 405", w.Code)
 	}
 }
+
+// The tRPC handler alone, registered for GET only, says so in its log.
+func TestNewReportsAGETOnlyMount(t *testing.T) {
+	var logs bytes.Buffer
+	h := monitor.New(newMemCache(t), monitor.Options{AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	mux := http.NewServeMux()
+	mux.Handle("GET /trpc/", h)
+	if w := send(mux, "GET", "/trpc/monitoring.cacheStats", ""); w.Code != 200 {
+		t.Fatalf("GET = %d", w.Code)
+	}
+	if !strings.Contains(logs.String(), `registered as \"GET /trpc/\"`) {
+		t.Errorf("log %q; want the GET-only pattern named", logs.String())
+	}
+	logs.Reset()
+	mux = http.NewServeMux()
+	mux.Handle("/trpc/", monitor.New(newMemCache(t), monitor.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}))
+	send(mux, "GET", "/trpc/monitoring.cacheStats", "")
+	if logs.Len() != 0 {
+		t.Errorf("a method-less mount logged %q", logs.String())
+	}
+}

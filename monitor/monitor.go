@@ -72,14 +72,15 @@ func (o Options) normalize() Options {
 // (/trpc/monitoring.cacheStats, /admin/trpc/monitoring.cacheStats), for
 // every method: register it without one, as the mutations are POSTs.
 // NewHandler serves it beside the dashboard.
-func New(c *aside.Cache, opts Options) http.Handler {
-	opts = opts.normalize()
+func New(c *aside.Cache, opts Options) http.Handler { return newRouter(c, opts.normalize()) }
+
+func newRouter(c *aside.Cache, opts Options) *router {
 	m := &monitor{cache: c, opts: opts}
 	if opts.AdminToken != "" {
 		sum := sha256.Sum256([]byte(opts.AdminToken))
 		m.tokenSum = sum[:]
 	}
-	return &router{procs: map[string]procedure{
+	return &router{log: opts.Logger, procs: map[string]procedure{
 		"monitoring.cacheStats":        {call: m.stats},
 		"monitoring.cacheClear":        {mutation: true, call: m.clear},
 		"monitoring.cacheClearPattern": {mutation: true, call: m.clearPattern},

@@ -11,9 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // ErrorCode is a tRPC error code, with its JSON-RPC number and HTTP status.
@@ -80,6 +83,10 @@ const MaxPathLen = MaxBatch * 64
 // router serves procedures in tRPC's HTTP wire format, at any prefix.
 type router struct {
 	procs map[string]procedure
+	log   *slog.Logger
+
+	getOnly atomic.Pointer[string] // the pattern it was found registered with, letting no POST through
+	warning sync.Once
 }
 
 // ServeHTTP answers <prefix>/<path>[,<path>...][?batch=1&input=...]: the
@@ -87,6 +94,7 @@ type router struct {
 // router answers wherever it is mounted (/trpc/, /admin/trpc/), behind
 // http.StripPrefix or not.
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt.noteMount(r)
 	names := lastSegment(r.URL.Path)
 	if e := checkBatchSize(names); e != nil {
 		// One answer for the whole call, as tRPC's own maxBatchSize gives:
@@ -127,6 +135,36 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, status, bodies)
+}
+
+// noteMount finds out whether the router was registered with a pattern
+// that lets only GET through (r.Pattern, which http.ServeMux sets): the
+// mutations cannot reach it, and the mux answers them 405 on its own. It
+// says so once in the log, and the dashboard shows it.
+func (rt *router) noteMount(r *http.Request) {
+	method, _, ok := strings.Cut(r.Pattern, " ")
+	if !ok || (method != http.MethodGet && method != http.MethodHead) {
+		return
+	}
+	pattern := r.Pattern
+	rt.getOnly.Store(&pattern)
+	rt.warning.Do(func() {
+		if rt.log != nil {
+			rt.log.Warn("monitor: " + getOnlyReason(pattern))
+		}
+	})
+}
+
+// unreachable tells why the mutations cannot reach the router, or "".
+func (rt *router) unreachable() string {
+	if p := rt.getOnly.Load(); p != nil {
+		return getOnlyReason(*p)
+	}
+	return ""
+}
+
+func getOnlyReason(pattern string) string {
+	return fmt.Sprintf("the monitor is registered as %q, which lets no POST through: the clears cannot reach it; register it without a method", pattern)
 }
 
 // lastSegment returns what follows the last '/' of path, or all of it.
