@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -218,9 +219,18 @@ func namespaceOf(name string, samples []sample, w windows) namespaceView {
 		Chart:    make([]*float64, 0, len(samples)-1),
 	}
 	for i := 1; i < len(samples); i++ {
-		ns.Chart = append(ns.Chart, hitRate(samples[i-1:i+1], name))
+		ns.Chart = append(ns.Chart, tenths(hitRate(samples[i-1:i+1], name)))
 	}
 	return ns
+}
+
+// tenths rounds a percentage to a tenth: a chart 300 points wide shows no
+// more, and the answer, polled every 2 s, is a third of the size.
+func tenths(p *float64) *float64 {
+	if p != nil {
+		*p = math.Round(*p*10) / 10
+	}
+	return p
 }
 
 // increase is how much a counter grew over samples. A counter that went

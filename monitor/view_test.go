@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 	"testing/synctest"
@@ -146,4 +148,31 @@ func newCache(t *testing.T) *aside.Cache {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// The dashboard's answer stays small with a full history: ten namespaces
+// over 10 minutes sampled every 2 s, every chart point a number.
+func TestSeriesAnswerIsBounded(t *testing.T) {
+	every, span := DefaultSampleEvery, DefaultHistory
+	t0 := time.Unix(1_000_000, 0)
+	var samples []sample
+	for i := range int(span/every) + 1 {
+		st := aside.Stats{Namespaces: map[string]aside.Counters{}}
+		for n := range 10 {
+			c := aside.Counters{Hits: uint64(i * 97), Misses: uint64(i * 13), Loads: uint64(i * 13)}
+			c.LoadTime = loadTimes(map[int]uint64{3: uint64(i * 10), 4: uint64(i * 3)}, 0)
+			st.Namespaces[fmt.Sprintf("namespace_%02d", n)] = c
+			st.Counters.Hits += c.Hits
+			st.Counters.Misses += c.Misses
+		}
+		samples = append(samples, sample{at: t0.Add(time.Duration(i) * every), stats: st})
+	}
+	b, err := json.Marshal(buildView(samples, every, span))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d samples of 10 namespaces: %d bytes of JSON", len(samples), len(b))
+	if len(b) > 48<<10 {
+		t.Errorf("the answer is %d bytes; want at most 48 KiB", len(b))
+	}
 }

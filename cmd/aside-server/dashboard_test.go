@@ -68,7 +68,7 @@ func TestDashboardInChromium(t *testing.T) {
 
 	cmd := exec.Command(node, "check.mjs", "check", s.base, token, shot)
 	cmd.Dir = dir
-	start := time.Now()
+	began := time.Now()
 	raw, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
@@ -77,7 +77,7 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		t.Fatalf("node check.mjs: %v\n%s", err, stderr)
 	}
-	t.Logf("the browser's checks took %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("the browser's checks took %v", time.Since(began).Round(time.Millisecond))
 	var got struct {
 		Namespaces                   []string
 		HitRateBefore, HitRateAfter  string
@@ -147,6 +147,21 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("on a phone (390 px) the page overflows by %v px, with figures in %v px; want no overflow, 12 px or more", got.PhoneOverflow, got.PhoneFont)
 	}
 	checkScreenshot(t, shot)
+
+	// Without ASIDE_ADMIN_TOKEN the form is disabled, saying how to enable it.
+	off := start(t, env{})
+	cmd = exec.Command(node, "check.mjs", "disabled", off.base)
+	cmd.Dir = dir
+	if raw, err = cmd.Output(); err != nil {
+		t.Fatalf("node check.mjs disabled: %v", err)
+	}
+	var form struct {
+		Reason  string
+		Enabled int
+	}
+	if err := json.Unmarshal(raw, &form); err != nil || form.Enabled != 0 || !strings.Contains(form.Reason, "ASIDE_ADMIN_TOKEN") {
+		t.Errorf("the clear form of a server without a token: %s (%v); want every field disabled and the reason", raw, err)
+	}
 }
 
 // checkScreenshot checks that the browser drew a page, and copies it to

@@ -2,6 +2,7 @@
 // saw as JSON (dashboard_test.go asserts on it):
 //
 //   node check.mjs check <base URL> <admin token> <screenshot.png>
+//   node check.mjs disabled <base URL>                 (a server without the token)
 //   node check.mjs shoot <base URL> <screenshot.png>   (docs/dashboard.png)
 //
 // playwright-core brings no browser: it drives /usr/bin/chromium, in a
@@ -21,7 +22,8 @@ const browser = await chromium.launchPersistentContext(profile, {
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 try {
-  const out = mode === 'shoot' ? await shoot(rest[0]) : await check(...rest);
+  const modes = { check, disabled, shoot };
+  const out = await modes[mode](...rest);
   console.log(JSON.stringify(out));
 } finally {
   await browser.close();
@@ -83,6 +85,17 @@ async function clear(page, pattern, token) {
     return el.textContent !== b && /\b(ok|refused)\b/.test(el.className);
   }, before, { timeout: 10000 });
   return page.$eval('#result', (el) => ({ kind: el.className, text: el.textContent, deleted: el.dataset.deleted ?? null }));
+}
+
+// disabled reads the clear form of a server whose mutations are off.
+async function disabled() {
+  const page = await browser.newPage();
+  await page.goto(`${base}/`);
+  await page.waitForSelector('#clear-off:not([hidden])', { timeout: 15000 });
+  return {
+    reason: await page.textContent('#clear-off'),
+    enabled: await page.$$eval('#clear input, #clear button', (els) => els.filter((el) => !el.disabled).length),
+  };
 }
 
 // shoot takes the README's screenshot of a server that has been running.
