@@ -4,16 +4,13 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -215,221 +212,6 @@ func exportedMetrics(t *testing.T, base string) map[string]bool {
 	return names
 }
 
-// metricNames returns the metric names a PromQL expression selects: what
-// is left of its identifiers once label matchers, ranges, grouping
-// clauses, functions and keywords are taken out.
-func metricNames(expr string) []string {
-	for _, skip := range []*regexp.Regexp{
-		regexp.MustCompile(`"(\\.|[^"\\])*"`), // strings
-		regexp.MustCompile(`\{[^}]*\}`),       // label matchers
-		regexp.MustCompile(`\[[^\]]*\]`),      // ranges
-		regexp.MustCompile(`\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`),
-		regexp.MustCompile(`\b[a-zA-Z_]\w*\s*\(`), // functions and aggregations
-		regexp.MustCompile(`\b(and|or|unless|bool|offset|inf|nan)\b`),
-		regexp.MustCompile(`\b\d+(\.\d+)?([eE][-+]?\d+)?(ms|[smhdwy])?\b`), // numbers and durations
-	} {
-		expr = skip.ReplaceAllString(expr, " ")
-	}
-	var names []string
-	for _, name := range regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`).FindAllString(expr, -1) {
-		if !slices.Contains(names, name) {
-			names = append(names, name)
-		}
-	}
-	return names
-}
-
-// withBool makes every comparison of expr a bool comparison, so that the
-// expression returns its series whatever their values: an alert's
-// expression then shows whether what it compares exists, label sets of
-// its and-ed sides included.
-func withBool(expr string) string {
-	var b strings.Builder
-	depth, quoted := 0, false
-	for i := 0; i < len(expr); i++ {
-		c := expr[i]
-		switch {
-		case quoted && c == '\\' && i+1 < len(expr):
-			b.WriteByte(c)
-			i++
-			c = expr[i]
-		case quoted:
-			quoted = c != '"'
-		case c == '"':
-			quoted = true
-		case c == '{':
-			depth++
-		case c == '}':
-			depth--
-		case depth == 0 && (c == '<' || c == '>' || ((c == '=' || c == '!') && i+1 < len(expr) && expr[i+1] == '=')):
-			op := string(c)
-			if i+1 < len(expr) && expr[i+1] == '=' {
-				op += "="
-				i++
-			}
-			b.WriteString(op + " bool")
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
-func TestWithBool(t *testing.T) {
-	for in, want := range map[string]string{
-		`a < 0.6 and b > 0.1`:          `a < bool 0.6 and b > bool 0.1`,
-		`x{state="open"} == 1`:         `x{state="open"} == bool 1`,
-		`x{a!="b",c=~"d>"} >= 2`:       `x{a!="b",c=~"d>"} >= bool 2`,
-		`increase(x[15m]) > 3`:         `increase(x[15m]) > bool 3`,
-		`y != 0`:                       `y != bool 0`,
-		`histogram_quantile(0.99, z)`:  `histogram_quantile(0.99, z)`,
-		`a{b="\"}" } <= 1`:             `a{b="\"}" } <= bool 1`,
-		`sum without (instance) (a)/b`: `sum without (instance) (a)/b`,
-	} {
-		if got := withBool(in); got != want {
-			t.Errorf("withBool(%q) = %q; want %q", in, got, want)
-		}
-	}
-}
-
-// prometheus is a Prometheus server the test started, on a free port.
-type prometheus struct {
-	t    *testing.T
-	base string
-}
-
-// startPrometheus runs Debian's prometheus scraping target every second,
-// evaluating rules every second, with its storage in a temporary
-// directory; it is stopped (and only it) when the test ends.
-func startPrometheus(t *testing.T, target, rules string) *prometheus {
-	t.Helper()
-	bin := needTool(t, "prometheus")
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(rules), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	config := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
-rule_files: [rules.yml]
-scrape_configs:
-  - job_name: aside
-    static_configs: [{targets: ['%s']}]
-`, target)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--log.level=warn")
-	logs := &logBuffer{addr: make(chan string, 1)}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	p := &prometheus{t: t, base: "http://" + addr}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(p.base + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("prometheus exited:\n%s", logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready within 20 s:\n%s", logs)
-		}
-	}
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// query runs an instant query and returns its series' labels; a query
-// Prometheus refuses fails the test.
-func (p *prometheus) query(q string) []map[string]string {
-	p.t.Helper()
-	resp, err := http.Get(p.base + "/api/v1/query?query=" + url.QueryEscape(q))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Status, Error string
-		Data          struct {
-			Result []struct{ Metric map[string]string }
-		}
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Status != "success" {
-		p.t.Fatalf("query %q: %s %v %s", q, resp.Status, err, out.Error)
-	}
-	series := make([]map[string]string, len(out.Data.Result))
-	for i, r := range out.Data.Result {
-		series[i] = r.Metric
-	}
-	return series
-}
-
-// eventually polls a query until it returns series, for up to 20 s.
-func (p *prometheus) eventually(q string) []map[string]string {
-	p.t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		if series := p.query(q); len(series) > 0 {
-			return series
-		}
-	}
-	return nil
-}
-
-// alerts returns the alerts in a state, as "name/namespace".
-func (p *prometheus) alerts(state string) []string {
-	p.t.Helper()
-	resp, err := http.Get(p.base + "/api/v1/alerts")
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Data struct {
-			Alerts []struct {
-				Labels map[string]string
-				State  string
-			}
-		}
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		p.t.Fatal(err)
-	}
-	var names []string
-	for _, a := range out.Data.Alerts {
-		if a.State == state {
-			names = append(names, a.Labels["alertname"]+"/"+a.Labels["namespace"])
-		}
-	}
-	return names
-}
-
 // A real Prometheus scrapes aside-server (Redis, the near cache on): every
 // recording rule records series, every alert's expression (its
 // comparisons made bool) and every Grafana query returns series, and
@@ -484,18 +266,6 @@ func TestRulesAndDashboardOnARealPrometheus(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("AsideCacheHitRateLow never fired for users; firing %v, pending %v, hit ratio %v",
 				firing, p.alerts("pending"), p.query(`aside:cache_hit_ratio:rate5m{namespace="users"}`))
-		}
-	}
-}
-
-func TestMetricNames(t *testing.T) {
-	for in, want := range map[string][]string{
-		`sum by (namespace) (rate(aside_cache_hits_total{job=~".*",namespace=~"a"}[1m])) / aside:cache_reads:rate5m`: {"aside_cache_hits_total", "aside:cache_reads:rate5m"},
-		`histogram_quantile(0.99, sum by (le) (rate(x_bucket{le!="+Inf"}[5m]))) > bool 1e-3`:                         {"x_bucket"},
-		`max by (instance) (up{job="aside"}) and on (instance) nothing_here offset 5m`:                               {"up", "nothing_here"},
-	} {
-		if got := metricNames(in); !slices.Equal(got, want) {
-			t.Errorf("metricNames(%q) = %q; want %q", in, got, want)
 		}
 	}
 }
