@@ -15,8 +15,9 @@ type sample struct {
 
 // history keeps the last samples of a Cache's figures, one every interval,
 // so that the dashboard shows the last minutes as soon as it is opened,
-// and every viewer the same ones. A sample of a few namespaces weighs
-// about 2 KB: ten minutes at 2 s is about 600 KB at most.
+// and every viewer the same ones. A sample weighs about 350 bytes a
+// namespace: ten minutes at 2 s of seven namespaces held 766 KB
+// (measured with runtime.MemStats).
 type history struct {
 	cache *aside.Cache
 	every time.Duration
