@@ -176,8 +176,8 @@ func TestGuideStatsTracking(t *testing.T) {
 		aside.GetIfPresent[int](ctx, c, "b")                                   // miss
 		aside.GetOrSet(ctx, c, "c", time.Hour, (&counter[int]{value: 3}).load) // miss, load, set
 		aside.GetOrSet(ctx, c, "c", time.Hour, (&counter[int]{value: 3}).load) // hit
-		c.Delete(ctx, "a", "b")                                                // one delete
-		want := aside.Counters{Hits: 2, Misses: 2, Sets: 2, Deletes: 1, Loads: 1, HitRate: 50}
+		c.Delete(ctx, "a", "b")                                                // one delete, two invalidations
+		want := aside.Counters{Hits: 2, Misses: 2, Sets: 2, Deletes: 1, Invalidations: 2, Loads: 1, HitRate: 50}
 		if diff := cmp.Diff(want, c.Stats().Counters, cmpopts.IgnoreFields(aside.Counters{}, "LoadTime")); diff != "" {
 			t.Errorf("stats (-want +got):\n%s", diff)
 		}

@@ -40,6 +40,7 @@ func (c *Cache) invalidate(ctx context.Context, batch []scopedKeys) (removed int
 	}
 	for _, g := range batch {
 		c.flights.forget(g.keys...)
+		g.sc.c.invalidations.Add(uint64(len(g.keys)))
 	}
 	entries, err := c.be.invalidate(ctx, batch)
 	if err != nil {

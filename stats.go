@@ -27,6 +27,11 @@ type Counters struct {
 	LeaseWaits    uint64 `json:"leaseWaits"`    // loads that waited for another process's loader instead of loading
 	StaleServed   uint64 `json:"staleServed"`   // reads answered with a value past its TTL because the loader failed or was slow
 
+	// Invalidations counts the keys invalidated (Namespace.Invalidate,
+	// Cache.Delete), deferred ones included: each voids the loads of its key
+	// in flight and leaves a tombstone, whether or not an entry was there.
+	Invalidations uint64 `json:"invalidations"`
+
 	InvalidationsReplayed uint64 `json:"invalidationsReplayed"` // invalidations the store took late, after an outage
 
 	NearHits   uint64 `json:"nearHits"`   // hits answered from the near cache, without the store (among Hits)
@@ -110,7 +115,8 @@ type counters struct {
 	hits, misses, sets, deletes, errors                   atomic.Uint64
 	loads, loadErrors, coalesced, bypassed, writesSkipped atomic.Uint64
 	fillsRejected, leaseWaits, staleServed                atomic.Uint64
-	invalidationsReplayed, nearHits, nearMisses           atomic.Uint64 // 16 counters: two cache lines
+	invalidationsReplayed, nearHits, nearMisses           atomic.Uint64
+	invalidations                                         atomic.Uint64
 
 	// The load-time histogram: written once per load, off the hit path.
 	loadNanos   atomic.Uint64
@@ -132,6 +138,7 @@ func (c *counters) snapshot() Counters {
 		Coalesced: c.coalesced.Load(), Bypassed: c.bypassed.Load(),
 		WritesSkipped: c.writesSkipped.Load(), FillsRejected: c.fillsRejected.Load(),
 		LeaseWaits: c.leaseWaits.Load(), StaleServed: c.staleServed.Load(),
+		Invalidations:         c.invalidations.Load(),
 		InvalidationsReplayed: c.invalidationsReplayed.Load(),
 		NearHits:              c.nearHits.Load(), NearMisses: c.nearMisses.Load(),
 	}
@@ -151,7 +158,7 @@ func (c *counters) snapshot() Counters {
 func (c *counters) reset() {
 	for _, a := range []*atomic.Uint64{&c.hits, &c.misses, &c.sets, &c.deletes, &c.errors,
 		&c.loads, &c.loadErrors, &c.coalesced, &c.bypassed, &c.writesSkipped,
-		&c.fillsRejected, &c.leaseWaits, &c.staleServed, &c.invalidationsReplayed, &c.nearHits, &c.nearMisses, &c.loadNanos} {
+		&c.fillsRejected, &c.leaseWaits, &c.staleServed, &c.invalidations, &c.invalidationsReplayed, &c.nearHits, &c.nearMisses, &c.loadNanos} {
 		a.Store(0)
 	}
 	for i := range c.loadBuckets {
@@ -180,6 +187,7 @@ func (s *Counters) add(o Counters) {
 	s.FillsRejected += o.FillsRejected
 	s.LeaseWaits += o.LeaseWaits
 	s.StaleServed += o.StaleServed
+	s.Invalidations += o.Invalidations
 	s.InvalidationsReplayed += o.InvalidationsReplayed
 	s.NearHits += o.NearHits
 	s.NearMisses += o.NearMisses

@@ -41,3 +41,42 @@ func TestLoadTimeHistogram(t *testing.T) {
 		}
 	})
 }
+
+// Invalidations are counted per namespace, key by key, through either
+// door (Namespace.Invalidate, Cache.Delete), whether or not an entry was
+// there: an operator reads them beside the hit rate, which they lower.
+func TestInvalidationsCountedPerNamespace(t *testing.T) {
+	s, err := memstore.New(memstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := aside.New(s, aside.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	users := newNamespace[string](t, c, aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour})
+	newNamespace[string](t, c, aside.NamespaceConfig{Name: "jobs", Prefix: "job:", TTL: time.Hour})
+	users.Get(ctx, "1", func(context.Context) (string, error) { return "ada", nil })
+	if err := users.Invalidate(ctx, "1", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Delete(ctx, "user:3", "other"); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	if got := st.Namespaces["users"].Invalidations; got != 3 {
+		t.Errorf("users invalidations = %d; want 3", got)
+	}
+	if got := st.Namespaces["jobs"].Invalidations; got != 0 {
+		t.Errorf("jobs invalidations = %d; want 0", got)
+	}
+	if st.Invalidations != 4 {
+		t.Errorf("total invalidations = %d; want 4 (the key under no namespace included)", st.Invalidations)
+	}
+	c.ResetStats()
+	if got := c.Stats().Invalidations; got != 0 {
+		t.Errorf("invalidations after ResetStats = %d; want 0", got)
+	}
+}

@@ -17,8 +17,8 @@ type Collector struct {
 
 	counters                  []counterDesc
 	hitRatio, loadTime, state *prometheus.Desc
-	trips, pending            *prometheus.Desc
-	rewinds, remembered       *prometheus.Desc
+	trips, pending, rewinds   *prometheus.Desc
+	remembered                *prometheus.Desc
 	near                      nearDescs
 }
 
@@ -32,11 +32,25 @@ type counterDesc struct {
 	value func(aside.Counters) uint64
 }
 
+// CollectorOptions configures a Collector. The zero value exports one
+// cache's figures with no labels but its own.
+type CollectorOptions struct {
+	// ConstLabels are put on every series, so that several caches of one
+	// process export side by side in one registry: {"cache": "sessions"}.
+	// Without them a second Collector is refused by Register as a
+	// duplicate. They may not be named namespace or state, which the
+	// Collector's series carry already (Register says so).
+	ConstLabels prometheus.Labels
+}
+
 // NewCollector returns a Collector of c's figures.
-func NewCollector(c *aside.Cache) *Collector {
+func NewCollector(c *aside.Cache, opts CollectorOptions) *Collector {
 	ns := []string{"namespace"}
+	desc := func(name, help string, labels []string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, opts.ConstLabels)
+	}
 	counter := func(name, help string, v func(aside.Counters) uint64) counterDesc {
-		return counterDesc{prometheus.NewDesc("aside_cache_"+name+"_total", help, ns, nil), v}
+		return counterDesc{desc("aside_cache_"+name+"_total", help, ns), v}
 	}
 	return &Collector{
 		cache: c,
@@ -54,27 +68,26 @@ func NewCollector(c *aside.Cache) *Collector {
 			counter("fills_rejected", "Fills refused because an invalidation voided their lease.", func(s aside.Counters) uint64 { return s.FillsRejected }),
 			counter("lease_waits", "Loads that waited for another process's loader.", func(s aside.Counters) uint64 { return s.LeaseWaits }),
 			counter("stale_served", "Reads answered with a value past its TTL (fail-safe).", func(s aside.Counters) uint64 { return s.StaleServed }),
+			counter("invalidations", "Keys invalidated (Invalidate, Delete), deferred ones included.", func(s aside.Counters) uint64 { return s.Invalidations }),
 			counter("invalidations_replayed", "Invalidations the store took late, after an outage.", func(s aside.Counters) uint64 { return s.InvalidationsReplayed }),
 			counter("near_hits", "Hits answered from the near cache, without the store.", func(s aside.Counters) uint64 { return s.NearHits }),
 			counter("near_misses", "Reads of near-cached keys that asked the store.", func(s aside.Counters) uint64 { return s.NearMisses }),
 		},
 		near: nearDescs{
-			entries:  prometheus.NewDesc("aside_near_entries", "Entries kept in the near cache.", nil, nil),
-			bytes:    prometheus.NewDesc("aside_near_bytes", "What the near cache's entries weigh.", nil, nil),
-			serving:  prometheus.NewDesc("aside_near_serving", "1 while the store's pushes are confirmed within MaxLag and the near cache serves.", nil, nil),
-			received: prometheus.NewDesc("aside_near_invalidations_received_total", "Keys the store told changed.", nil, nil),
-			flushes:  prometheus.NewDesc("aside_near_flushes_total", "Times the near cache dropped everything: a flush, a tracking connection lost or replaced.", nil, nil),
-			lag:      prometheus.NewDesc("aside_near_invalidation_lag_seconds", "From sending a write to the store's push about it, for this process's writes.", nil, nil),
+			entries:  desc("aside_near_entries", "Entries kept in the near cache.", nil),
+			bytes:    desc("aside_near_bytes", "What the near cache's entries weigh.", nil),
+			serving:  desc("aside_near_serving", "1 while the store's pushes are confirmed within MaxLag and the near cache serves.", nil),
+			received: desc("aside_near_invalidations_received_total", "Keys the store told changed.", nil),
+			flushes:  desc("aside_near_flushes_total", "Times the near cache dropped everything: a flush, a tracking connection lost or replaced.", nil),
+			lag:      desc("aside_near_invalidation_lag_seconds", "From sending a write to the store's push about it, for this process's writes.", nil),
 		},
-		hitRatio: prometheus.NewDesc("aside_cache_hit_ratio", "Hits / (hits + misses), 0 to 1.", ns, nil),
-		loadTime: prometheus.NewDesc("aside_cache_load_duration_seconds", "Loader call durations.", ns, nil),
-		state:    prometheus.NewDesc("aside_cache_breaker_state", "1 for the circuit breaker's current state.", []string{"state"}, nil),
-		trips:    prometheus.NewDesc("aside_cache_breaker_trips_total", "Times the circuit breaker opened.", nil, nil),
-		pending:  prometheus.NewDesc("aside_cache_pending_invalidations", "Invalidations waiting for the store to take them.", nil, nil),
-		rewinds: prometheus.NewDesc("aside_cache_rewinds_total",
-			"Times the store's data was found to have gone back in time (a restart, a failover, a flush), each followed by a replay of the remembered invalidations.", nil, nil),
-		remembered: prometheus.NewDesc("aside_cache_remembered_invalidations",
-			"Invalidations remembered, to be made again if the store's data goes back in time.", nil, nil),
+		hitRatio:   desc("aside_cache_hit_ratio", "Hits / (hits + misses), 0 to 1.", ns),
+		loadTime:   desc("aside_cache_load_duration_seconds", "Loader call durations.", ns),
+		state:      desc("aside_cache_breaker_state", "1 for the circuit breaker's current state.", []string{"state"}),
+		trips:      desc("aside_cache_breaker_trips_total", "Times the circuit breaker opened.", nil),
+		pending:    desc("aside_cache_pending_invalidations", "Invalidations waiting for the store to take them.", nil),
+		rewinds:    desc("aside_cache_rewinds_total", "Times the store's data was found to have maybe gone back in time (a restart, a failover, a flush), each followed by a replay of the remembered invalidations.", nil),
+		remembered: desc("aside_cache_remembered_invalidations", "Invalidations remembered, to be made again if the store's data goes back in time.", nil),
 	}
 }
 
@@ -178,6 +191,7 @@ func subtract(total *aside.Counters, ns aside.Counters) {
 	total.FillsRejected -= ns.FillsRejected
 	total.LeaseWaits -= ns.LeaseWaits
 	total.StaleServed -= ns.StaleServed
+	total.Invalidations -= ns.Invalidations
 	total.InvalidationsReplayed -= ns.InvalidationsReplayed
 	total.NearHits -= ns.NearHits
 	total.NearMisses -= ns.NearMisses

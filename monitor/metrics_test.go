@@ -3,6 +3,7 @@ package monitor_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -204,7 +205,7 @@ func newCache(t *testing.T, addr string, opts aside.Options) *aside.Cache {
 func scrape(t *testing.T, c *aside.Cache) map[string]float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(monitor.NewCollector(c))
+	reg.MustRegister(monitor.NewCollector(c, monitor.CollectorOptions{}))
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
@@ -274,5 +275,67 @@ func TestCollectorExportsTheNearCache(t *testing.T) {
 	}
 	if _, ok := got["aside_near_serving/"]; !ok {
 		t.Error("aside_near_serving is not exported")
+	}
+}
+
+// Two caches of one process export side by side in one registry when
+// their collectors carry a constant label; without one the second is
+// refused as a duplicate, and a label the collector's series already carry
+// is refused with an error that names it.
+func TestCollectorsOfTwoCachesShareARegistry(t *testing.T) {
+	users, sessions := newMemCache(t), newMemCache(t)
+	for _, c := range []*aside.Cache{users, sessions} {
+		if _, err := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "users", TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	ns, _ := aside.NewNamespace[string](users, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
+	ns.Get(ctx, "1", func(context.Context) (string, error) { return "ada", nil })
+	ns.Invalidate(ctx, "1")
+
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(monitor.NewCollector(users, monitor.CollectorOptions{ConstLabels: prometheus.Labels{"cache": "users"}})); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register(monitor.NewCollector(sessions, monitor.CollectorOptions{ConstLabels: prometheus.Labels{"cache": "sessions"}})); err != nil {
+		t.Fatalf("a second cache with its own label: %v", err)
+	}
+	var already prometheus.AlreadyRegisteredError
+	if err := reg.Register(monitor.NewCollector(sessions, monitor.CollectorOptions{ConstLabels: prometheus.Labels{"cache": "sessions"}})); !errors.As(err, &already) {
+		t.Errorf("the same label again: %v; want AlreadyRegisteredError", err)
+	}
+	if err := prometheus.NewRegistry().Register(monitor.NewCollector(users, monitor.CollectorOptions{ConstLabels: prometheus.Labels{"namespace": "x"}})); err == nil || !strings.Contains(err.Error(), "namespace") {
+		t.Errorf("a const label named namespace: %v; want an error naming it", err)
+	}
+
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	misses := map[string]float64{} // cache → aside_cache_misses_total{namespace="users"}
+	invalidations := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["namespace"] != "users" {
+				continue
+			}
+			switch f.GetName() {
+			case "aside_cache_misses_total":
+				misses[labels["cache"]] = value(m)
+			case "aside_cache_invalidations_total":
+				invalidations[labels["cache"]] = value(m)
+			}
+		}
+	}
+	if misses["users"] != 1 || misses["sessions"] != 0 || len(misses) != 2 {
+		t.Errorf("aside_cache_misses_total by cache = %v; want users 1, sessions 0", misses)
+	}
+	if invalidations["users"] != 1 || invalidations["sessions"] != 0 {
+		t.Errorf("aside_cache_invalidations_total by cache = %v; want users 1, sessions 0", invalidations)
 	}
 }

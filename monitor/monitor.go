@@ -19,7 +19,8 @@ import (
 // MaxPatternLen bounds the pattern monitoring.cacheClearPattern accepts.
 const MaxPatternLen = 256
 
-// Options configures the monitoring procedures.
+// Options configures the monitoring procedures and the Handler; the zero
+// value serves the figures with the mutations disabled.
 type Options struct {
 	// AdminToken is the bearer token the two mutations require. Empty
 	// disables them: they answer FORBIDDEN, saying how to enable them.
@@ -36,40 +37,53 @@ type Options struct {
 	Logger *slog.Logger
 	// Timeout bounds a clear. Default 30 s.
 	Timeout time.Duration
+	// SampleEvery is how often a Handler samples the figures for its
+	// dashboard's charts. Default 2 s; at least 100 ms.
+	SampleEvery time.Duration
+	// History is how far back the dashboard's charts go. Default 10 min;
+	// at most 3,600 samples are kept, a longer History is cut to them.
+	History time.Duration
 }
 
-// New returns the handler of /trpc/: monitoring.cacheStats (a query),
-// monitoring.cacheClear and monitoring.cacheClearPattern (mutations that
-// require Authorization: Bearer <AdminToken>), in tRPC's HTTP wire format,
-// batching included (at most MaxBatch procedures a call).
-func New(c *aside.Cache, opts Options) http.Handler {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+// normalize returns o with its defaults and bounds applied.
+func (o Options) normalize() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 30 * time.Second
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
 	}
+	if o.SampleEvery <= 0 {
+		o.SampleEvery = DefaultSampleEvery
+	}
+	o.SampleEvery = max(o.SampleEvery, minSampleEvery)
+	if o.History <= 0 {
+		o.History = DefaultHistory
+	}
+	o.History = min(max(o.History, o.SampleEvery), maxSamples*o.SampleEvery)
+	return o
+}
+
+// New returns the handler of the tRPC procedures: monitoring.cacheStats (a
+// query), monitoring.cacheClear and monitoring.cacheClearPattern
+// (mutations that require Authorization: Bearer <AdminToken>), in tRPC's
+// HTTP wire format, batching included (at most MaxBatch procedures a
+// call). It answers at any path whose last segment names the procedures
+// (/trpc/monitoring.cacheStats, /admin/trpc/monitoring.cacheStats), for
+// every method: register it without one, as the mutations are POSTs.
+// NewHandler serves it beside the dashboard.
+func New(c *aside.Cache, opts Options) http.Handler { return newRouter(c, opts.normalize()) }
+
+func newRouter(c *aside.Cache, opts Options) *router {
 	m := &monitor{cache: c, opts: opts}
 	if opts.AdminToken != "" {
 		sum := sha256.Sum256([]byte(opts.AdminToken))
 		m.tokenSum = sum[:]
 	}
-	return &router{procs: map[string]procedure{
+	return &router{log: opts.Logger, procs: map[string]procedure{
 		"monitoring.cacheStats":        {call: m.stats},
 		"monitoring.cacheClear":        {mutation: true, call: m.clear},
 		"monitoring.cacheClearPattern": {mutation: true, call: m.clearPattern},
-	}}
-}
-
-// Disabled returns a /trpc/ handler for a server without a cache: every
-// procedure answers NOT_FOUND with message, in tRPC's error envelope, so a
-// tRPC client reports it as it reports any procedure error.
-func Disabled(message string) http.Handler {
-	fail := func(*http.Request, json.RawMessage) (any, *Error) { return nil, errorf(NotFound, "%s", message) }
-	return &router{procs: map[string]procedure{
-		"monitoring.cacheStats":        {call: fail},
-		"monitoring.cacheClear":        {mutation: true, call: fail},
-		"monitoring.cacheClearPattern": {mutation: true, call: fail},
 	}}
 }
 

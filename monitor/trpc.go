@@ -1,7 +1,9 @@
-// Package monitor serves a Cache's figures and its operator controls: the
-// guide's tRPC procedures (monitoring.cacheStats, monitoring.cacheClear,
+// Package monitor serves a Cache's figures and its operator controls, at
+// any prefix of any service: a live dashboard (NewHandler), the guide's
+// tRPC procedures (monitoring.cacheStats, monitoring.cacheClear,
 // monitoring.cacheClearPattern) in tRPC's HTTP wire format, so that a stock
-// @trpc/client calls them unchanged, and a Prometheus collector.
+// @trpc/client calls them unchanged (New), the figures as plain JSON
+// (NewStatsHandler), and a Prometheus collector (NewCollector).
 package monitor
 
 import (
@@ -9,9 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // ErrorCode is a tRPC error code, with its JSON-RPC number and HTTP status.
@@ -75,14 +80,22 @@ const MaxBatch = 16
 // its names are split.
 const MaxPathLen = MaxBatch * 64
 
-// router serves procedures in tRPC's HTTP wire format under /trpc/.
+// router serves procedures in tRPC's HTTP wire format, at any prefix.
 type router struct {
 	procs map[string]procedure
+	log   *slog.Logger
+
+	getOnly atomic.Pointer[string] // the pattern it was found registered with, letting no POST through
+	warning sync.Once
 }
 
-// ServeHTTP answers /trpc/<path>[,<path>...][?batch=1&input=...].
+// ServeHTTP answers <prefix>/<path>[,<path>...][?batch=1&input=...]: the
+// procedures are named by the last segment of the path, so that the
+// router answers wherever it is mounted (/trpc/, /admin/trpc/), behind
+// http.StripPrefix or not.
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	names := strings.TrimPrefix(r.URL.Path, "/trpc/")
+	rt.noteMount(r)
+	names := lastSegment(r.URL.Path)
 	if e := checkBatchSize(names); e != nil {
 		// One answer for the whole call, as tRPC's own maxBatchSize gives:
 		// one per name would be the amplification the cap is there to stop.
@@ -122,6 +135,41 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, status, bodies)
+}
+
+// noteMount finds out whether the router was registered with a pattern
+// that lets only GET through (r.Pattern, which http.ServeMux sets): the
+// mutations cannot reach it, and the mux answers them 405 on its own. It
+// says so once in the log, and the dashboard shows it.
+func (rt *router) noteMount(r *http.Request) {
+	method, _, ok := strings.Cut(r.Pattern, " ")
+	if !ok || (method != http.MethodGet && method != http.MethodHead) {
+		return
+	}
+	pattern := r.Pattern
+	rt.getOnly.Store(&pattern)
+	rt.warning.Do(func() {
+		if rt.log != nil {
+			rt.log.Warn("monitor: " + getOnlyReason(pattern))
+		}
+	})
+}
+
+// unreachable tells why the mutations cannot reach the router, or "".
+func (rt *router) unreachable() string {
+	if p := rt.getOnly.Load(); p != nil {
+		return getOnlyReason(*p)
+	}
+	return ""
+}
+
+func getOnlyReason(pattern string) string {
+	return fmt.Sprintf("the monitor is registered as %q, which lets no POST through: the clears cannot reach it; register it without a method", pattern)
+}
+
+// lastSegment returns what follows the last '/' of path, or all of it.
+func lastSegment(path string) string {
+	return path[strings.LastIndexByte(path, '/')+1:]
 }
 
 // checkBatchSize refuses a call that names more than MaxBatch procedures or

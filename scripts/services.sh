@@ -5,7 +5,12 @@
 #     never use a shared Redis;
 #   - PostgreSQL on 127.0.0.1:5432: the tests create a database of their own
 #     in it and drop it afterwards (ASIDE_TEST_POSTGRES_URL, default
-#     postgres://postgres:postgres@127.0.0.1:5432/test).
+#     postgres://postgres:postgres@127.0.0.1:5432/test);
+#   - Chromium, which the dashboard's test drives through playwright-core;
+#   - Prometheus and promtool: the tests check and unit-test the alert
+#     rules, and start their own prometheus on a free port (never a
+#     system service);
+#   - Node.js with the npm packages of the tests that run in it.
 # A service that already answers is left as it is.
 set -euo pipefail
 
@@ -23,6 +28,8 @@ pg_answers() {
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
 if ! pg_answers && ! ls -d /etc/postgresql/*/main >/dev/null 2>&1; then
 	missing+=(postgresql)
 fi
@@ -60,4 +67,11 @@ client="$(dirname "$0")/../cmd/aside-server/testdata/trpc-client"
 if [ ! -d "$client/node_modules/@trpc/client" ]; then
 	echo "services: installing @trpc/client for the tRPC wire-format test" >&2
 	(cd "$client" && npm install --no-audit --no-fund --silent >/dev/null)
+fi
+# playwright-core, at the version package-lock.json pins, for the
+# dashboard's test in Chromium; it downloads no browser of its own.
+dashboard="$(dirname "$0")/../cmd/aside-server/testdata/dashboard"
+if [ ! -d "$dashboard/node_modules/playwright-core" ]; then
+	echo "services: installing playwright-core for the dashboard's browser test" >&2
+	(cd "$dashboard" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent >/dev/null)
 fi

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/memstore"
+	"github.com/aside-cache/aside/monitor"
 	"github.com/aside-cache/aside/platform"
 	"github.com/aside-cache/aside/platform/httpapi"
 	"github.com/aside-cache/aside/platform/sqldb"
@@ -65,9 +66,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
+	mon := newMonitor(cfg, cache, log)
+	defer mon.Close()
 	srv := newHTTPServer(log, httpapi.New(httpapi.Config{
 		Repo: repo, DBPing: db.Ping, StoreName: storeName, StorePing: storePing,
-		AdminToken: cfg.adminToken, Logger: log, AccessLog: cfg.accessLog,
+		Monitor: mon, Logger: log, AccessLog: cfg.accessLog,
 		AuthOff: cfg.auth.off, AllowedOrigins: cfg.auth.allowedOrigins,
 	}))
 	attrs := []any{"addr", ln.Addr().String(), "database", sqldb.Describe(cfg.databaseURL), "cache", storeName}
@@ -80,6 +83,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer stopPruning()
 	go pruneSessions(pruneCtx, log, repo)
 	return srv.serve(ctx, ln)
+}
+
+// newMonitor returns the cache's dashboard and monitoring procedures, or,
+// with ASIDE_CACHE=off, pages that say there is no cache.
+func newMonitor(cfg config, cache *aside.Cache, log *slog.Logger) *monitor.Handler {
+	if cache == nil {
+		return monitor.Disabled("the cache is off (ASIDE_CACHE=off): there is nothing to monitor")
+	}
+	return monitor.NewHandler(cache, monitor.Options{AdminToken: cfg.adminToken, AllowedOrigins: cfg.auth.allowedOrigins, Logger: log})
 }
 
 func adminState(token string) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -67,8 +68,7 @@ func runDelete(ctx context.Context, args []string, getenv func(string) string, s
 	defer client.Close()
 
 	rec := deleteRecord{Keys: *total, Deleted: *deleted}
-	fmt.Fprintf(stderr, "filling %d keys...\n", *total)
-	if err := fill(ctx, client, *total, *deleted); err != nil {
+	if err := fillShowing(ctx, stderr, client, *total, *deleted); err != nil {
 		return err
 	}
 	rec.Idle = probe(ctx, srv.Addr, func() { time.Sleep(time.Second) })
@@ -86,7 +86,7 @@ func runDelete(ctx context.Context, args []string, getenv func(string) string, s
 	rec.Aside = timed(ctx, srv.Addr, func() (int, error) { return c.DeletePattern(ctx, "bulk:*") })
 
 	fmt.Fprintln(stderr, "refilling, then KEYS + DEL...")
-	if err := fill(ctx, client, *deleted, *deleted); err != nil {
+	if err := fillShowing(ctx, stderr, client, *deleted, *deleted); err != nil {
 		return err
 	}
 	rec.KeysDel = timed(ctx, srv.Addr, func() (int, error) {
@@ -111,9 +111,18 @@ func runDelete(ctx context.Context, args []string, getenv func(string) string, s
 	return nil
 }
 
+// fillShowing fills, saying on w how far it got.
+func fillShowing(ctx context.Context, w io.Writer, c rueidis.Client, n, matched int) error {
+	var written atomic.Int64
+	stop := showProgress(w, func() string { return fmt.Sprintf("filling: %d of %d keys", written.Load(), n) })
+	defer stop()
+	return fill(ctx, c, n, matched, &written)
+}
+
 // fill writes n keys, the first matched of them under aside:bulk:, the
-// rest under other:, in pipelines of 10,000.
-func fill(ctx context.Context, c rueidis.Client, n, matched int) error {
+// rest under other:, in pipelines of 10,000, adding each pipeline's to
+// written.
+func fill(ctx context.Context, c rueidis.Client, n, matched int, written *atomic.Int64) error {
 	const batch = 10_000
 	value := string(make([]byte, 100))
 	for start := 0; start < n; start += batch {
@@ -130,6 +139,7 @@ func fill(ctx context.Context, c rueidis.Client, n, matched int) error {
 				return err
 			}
 		}
+		written.Add(int64(len(cmds)))
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
 // Command aside is the operator's tool for an aside-server and the
 // project's measurement kit.
 //
-//	aside stats    [-url U]                       the cache's figures
+//	aside stats    [-url U] [-watch 2s]           the cache's figures, refreshed with rates a second
+//	aside help     [command]                      the commands, or one command's flags
 //	aside clear    [-url U] [-pattern P]          clear the cache (needs ASIDE_ADMIN_TOKEN)
 //	aside bench    [-url U] -path P [flags]       drive a server with load; see -h
 //	aside baseline [-addr A] [-redis URL]         the baselines: static JSON, one Redis GET per request
@@ -58,6 +59,9 @@ var commands = map[string]command{
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 2 && args[0] == "help" {
+		return help(ctx, args[1], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "help" || args[0] == "--help" {
 		usage(stderr)
 		return errUsage
@@ -71,8 +75,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return cmd.run(ctx, args[1:], getenv, stdout, stderr)
 }
 
+// help prints what a command does and its flags, on stdout: asked for,
+// it is the answer, not an error.
+func help(ctx context.Context, name string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "aside: unknown command %q\n", name)
+		usage(stderr)
+		return errUsage
+	}
+	fmt.Fprintf(stdout, "aside %s: %s\n\n", name, cmd.summary)
+	if err := cmd.run(ctx, []string{"-h"}, getenv, stdout, stdout); !errors.Is(err, errUsage) {
+		return fmt.Errorf("aside %s -h: %v", name, err)
+	}
+	return nil
+}
+
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: aside <command> [flags]; aside <command> -h for its flags")
+	fmt.Fprintln(w, "usage: aside <command> [flags]; aside help <command> for its flags")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)

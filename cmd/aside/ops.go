@@ -38,15 +38,13 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // cacheStats is what monitoring.cacheStats returns, in the part the CLI reads.
 type cacheStats struct {
-	Hits, Misses, Sets, Deletes, Errors, Loads uint64
-	HitRate                                    float64
-	HitRateFormatted                           string
-	Breaker                                    string
-	StaleServed, LeaseWaits, FillsRejected     uint64
-	Namespaces                                 map[string]struct {
-		Hits, Misses, Sets, Deletes, Errors, Loads uint64
-		HitRate                                    float64
-	}
+	counts
+	HitRateFormatted     string
+	Breaker              string
+	BreakerTrips         uint64
+	PendingInvalidations int
+	FillsRejected        uint64
+	Namespaces           map[string]counts
 }
 
 // trpc calls a monitoring procedure and decodes its data into out.
@@ -97,8 +95,18 @@ func runStats(ctx context.Context, args []string, getenv func(string) string, st
 	fs := newFlags("stats", stderr)
 	url := fs.String("url", "http://127.0.0.1:8080", "the server")
 	asJSON := fs.Bool("json", false, "print JSON")
+	watch := fs.Duration("watch", 0, "refresh every this long (2s, say), with rates a second, until Ctrl-C")
+	frames := fs.Int("count", 0, "with -watch, stop after this many refreshes (0: never)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	switch {
+	case *watch < 0 || *frames < 0:
+		return fmt.Errorf("-watch %v -count %d: want neither negative", *watch, *frames)
+	case *watch > 0 && *asJSON:
+		return errors.New("-watch and -json do not go together: use -json in a loop of your own")
+	case *watch > 0:
+		return watchStats(ctx, stdout, *url, max(*watch, 100*time.Millisecond), *frames, isTerminal(stdout))
 	}
 	s, err := fetchStats(ctx, *url)
 	if err != nil {
@@ -139,12 +147,14 @@ func runClear(ctx context.Context, args []string, getenv func(string) string, st
 		Deleted int
 		Message string
 	}
+	stop := showClearProgress(ctx, stderr, *url, *pattern)
 	var err error
 	if *pattern == "" {
 		err = trpc(ctx, *url, "monitoring.cacheClear", struct{}{}, *token, &res)
 	} else {
 		err = trpc(ctx, *url, "monitoring.cacheClearPattern", map[string]string{"pattern": *pattern}, *token, &res)
 	}
+	stop()
 	if err != nil {
 		return err
 	}
@@ -153,4 +163,25 @@ func runClear(ctx context.Context, args []string, getenv func(string) string, st
 		return errors.New(strings.ToLower(res.Message))
 	}
 	return nil
+}
+
+// showClearProgress says, while a clear runs on the server, how many keys
+// it has deleted so far: the server counts each batch as it goes, in
+// deletes.
+func showClearProgress(ctx context.Context, w io.Writer, base, pattern string) (stop func()) {
+	what := "everything"
+	if pattern != "" {
+		what = pattern
+	}
+	before, err := fetchStats(ctx, base)
+	if err != nil {
+		return func() {} // the clear will say what is wrong
+	}
+	return showProgress(w, func() string {
+		now, err := fetchStats(ctx, base)
+		if err != nil || now.Deletes < before.Deletes {
+			return fmt.Sprintf("clearing %s", what)
+		}
+		return fmt.Sprintf("clearing %s: %d keys deleted so far", what, now.Deletes-before.Deletes)
+	})
 }

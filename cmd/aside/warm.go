@@ -73,7 +73,10 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Seed(ctx, platform.NewDemo(1000, 10000, 1, time.Now())); err != nil {
+	seeded := showProgress(stderr, func() string { return "seeding 1,000 users and 10,000 jobs" })
+	_, err = db.Seed(ctx, platform.NewDemo(1000, 10000, 1, time.Now()))
+	seeded()
+	if err != nil {
 		return err
 	}
 	c, counted, err := newCache("guide:")
@@ -101,6 +104,8 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	demo := platform.NewDemo(*entries, 0, 2, time.Now())
+	warmed := showProgress(stderr, func() string { return fmt.Sprintf("warming %d users", *entries) })
+	defer warmed()
 	start := time.Now()
 	written, err := users.Warm(ctx, func(yield func(string, platform.User) bool) {
 		for _, u := range demo.Users {
@@ -113,6 +118,7 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	rec.Entries = warmRun{Written: written, Millis: ms(time.Since(start)), RoundTrips: counted2.n.Load()}
+	warmed()
 
 	fmt.Fprintf(stdout, "the guide's warm-up (100 users by id and by open id, 200 jobs): %d entries in %.1f ms, %d round trips to Redis\n",
 		rec.Guide.Written, rec.Guide.Millis, rec.Guide.RoundTrips)

@@ -5,7 +5,7 @@ import "net/http"
 // routes registers every endpoint. A path's other methods get a JSON 405
 // from the method-less pattern beside it (the more specific pattern wins),
 // and unknown paths a JSON 404.
-func (s *server) routes(mux *http.ServeMux, trpc, metrics http.Handler) {
+func (s *server) routes(mux *http.ServeMux, monitor, metrics http.Handler) {
 	// Every change goes through s.mutation (CSRF) and asks for s.actor.
 	mux.HandleFunc("POST /api/users", s.mutation(s.createUser))
 	mux.HandleFunc("GET /api/users", s.userByOpenID)
@@ -33,7 +33,12 @@ func (s *server) routes(mux *http.ServeMux, trpc, metrics http.Handler) {
 	mux.HandleFunc("DELETE /api/session", s.mutation(s.deleteSession))
 	mux.HandleFunc("/api/session", methodNotAllowed)
 
-	mux.Handle("/trpc/", trpc)
+	// The monitor answers its own methods: the dashboard and the figures
+	// GET, the tRPC mutations POST.
+	mux.Handle("/trpc/", monitor)
+	mux.Handle("/{$}", monitor)
+	mux.Handle("/dashboard/", monitor)
+	mux.Handle("/stats", monitor)
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)

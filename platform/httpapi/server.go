@@ -1,7 +1,7 @@
 // Package httpapi serves the platform over HTTP: the REST API of users,
-// jobs, job results and sessions (JSON, camelCase fields), the guide's
-// monitoring procedures in tRPC's wire format, Prometheus metrics and
-// health checks.
+// jobs, job results and sessions (JSON, camelCase fields), the cache's
+// dashboard and the guide's monitoring procedures in tRPC's wire format
+// (monitor), Prometheus metrics and health checks.
 package httpapi
 
 import (
@@ -27,9 +27,11 @@ type Config struct {
 	// reported, not fatal: the cache is an optimisation).
 	StoreName string
 	StorePing func(context.Context) error
-	// AdminToken enables the cache mutations of /trpc/ (see monitor).
-	AdminToken string
-	Logger     *slog.Logger
+	// Monitor is the cache's operator surface (see monitor.Handler), served
+	// at / (the dashboard), /dashboard/, /stats and /trpc/. Default: one
+	// that says there is no cache.
+	Monitor http.Handler
+	Logger  *slog.Logger
 	// AccessLog logs every request at info level. Off by default: at tens
 	// of thousands of requests a second it would be the bottleneck.
 	AccessLog bool
@@ -55,12 +57,13 @@ func New(cfg Config) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &server{Config: cfg, metrics: newHTTPMetrics(reg)}
-	trpc := monitor.Disabled("the cache is off (ASIDE_CACHE=off): there is nothing to monitor")
+	if cfg.Monitor == nil {
+		s.Monitor = monitor.Disabled("the server has no cache: there is nothing to monitor")
+	}
 	if c := cfg.Repo.Cache(); c != nil {
-		reg.MustRegister(monitor.NewCollector(c))
-		trpc = monitor.New(c, monitor.Options{AdminToken: cfg.AdminToken, AllowedOrigins: cfg.AllowedOrigins, Logger: cfg.Logger})
+		reg.MustRegister(monitor.NewCollector(c, monitor.CollectorOptions{}))
 	}
 	mux := http.NewServeMux()
-	s.routes(mux, trpc, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.routes(mux, s.Monitor, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return s.instrument(secureHeaders(mux))
 }
