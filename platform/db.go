@@ -37,17 +37,16 @@ type DB interface {
 	DeleteUser(ctx context.Context, id int64) (Removed, error)
 	RecentUsers(ctx context.Context, n int) ([]User, error)
 
-	// CreateJob, UpdateJob and PutResult change the owner's jobs
-	// generation (see JobsGeneration) in the same transaction.
 	CreateJob(ctx context.Context, j NewJob, now time.Time) (Job, error)
 	JobByID(ctx context.Context, id int64) (Job, error)
+	// JobsByIDs returns the jobs of ids that exist, in no order.
+	JobsByIDs(ctx context.Context, ids []int64) ([]Job, error)
 	UpdateJob(ctx context.Context, id int64, p JobPatch, now time.Time) (Job, error)
 	// JobsByUser returns the user's newest jobs, newest first.
 	JobsByUser(ctx context.Context, userID int64, limit int) ([]Job, error)
-	// JobsGeneration returns a number that changes whenever any job of the
-	// user changes. Cached job lists carry it in their key, so that one
-	// change makes every cached list of the user unreachable at once.
-	JobsGeneration(ctx context.Context, userID int64) (int64, error)
+	// JobIDsByUser returns the ids of the user's newest jobs, newest
+	// first: what a cached list of the user's jobs holds.
+	JobIDsByUser(ctx context.Context, userID int64, limit int) ([]int64, error)
 	RecentJobs(ctx context.Context, n int) ([]Job, error)
 
 	// PutResult stores a job's result and completes the job.

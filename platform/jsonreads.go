@@ -50,17 +50,17 @@ func (r *Repository) GetJobResultJSON(ctx context.Context, jobID int64) ([]byte,
 
 // ListJobsByUserJSON returns the user's newest jobs, newest first, limit
 // between 1 and MaxJobsLimit, as JSON: an empty list is []. Every limit is
-// served from one cached list per user (see jobList), so a shorter list
-// costs a copy of a prefix of its bytes, and no encoding.
+// served from one cached list of ids per user, and the jobs' own cached
+// entries, read together (see jobsJSON).
 func (r *Repository) ListJobsByUserJSON(ctx context.Context, userID int64, limit int) ([]byte, error) {
 	if limit < 1 || limit > MaxJobsLimit {
 		return nil, invalid("limit %d is outside 1-%d", limit, MaxJobsLimit)
 	}
-	l, err := r.jobListOf(ctx, userID)
+	ids, err := r.jobIDsOf(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	return l.first(limit), nil
+	return r.jobsJSON(ctx, ids[:min(limit, len(ids))])
 }
 
 func readJSON[T any](ctx context.Context, r *Repository, ns *aside.Namespace[T], id, what string, load func(context.Context) (T, error)) ([]byte, error) {

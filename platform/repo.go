@@ -14,13 +14,13 @@ import (
 
 // The guide's cache configuration, as data: its four kinds of data and
 // their TTLs, and the two namespaces a complete data access needs beside
-// them (users by open id; job lists, keyed by the owner's jobs generation,
-// which is cached under genPrefix, outside every namespace).
+// them (users by open id; job lists, the ids of a user's newest jobs, in
+// the group of the user's jobs).
 var (
 	UsersNS       = aside.NamespaceConfig{Name: "users", Prefix: "user:", TTL: time.Hour}
 	UsersByOpenNS = aside.NamespaceConfig{Name: "users_by_open_id", Prefix: "user:openid:", TTL: time.Hour}
 	JobsNS        = aside.NamespaceConfig{Name: "jobs", Prefix: "job:", TTL: 5 * time.Minute}
-	JobListsNS    = aside.NamespaceConfig{Name: "job_lists", Prefix: "job:user:", TTL: 5 * time.Minute}
+	JobListsNS    = aside.NamespaceConfig{Name: "job_lists", Prefix: "job:user:", TTL: 5 * time.Minute, Groups: jobListGroups}
 	ResultsNS     = aside.NamespaceConfig{Name: "job_results", Prefix: "job:result:", TTL: 10 * time.Minute}
 	SessionsNS    = aside.NamespaceConfig{Name: "sessions", Prefix: "session:", TTL: SessionCacheTTL}
 )
@@ -50,7 +50,7 @@ type Repository struct {
 	jobs     *aside.Namespace[Job]
 	results  *aside.Namespace[JobResult]
 	sessions *aside.Namespace[Session]
-	lists    *aside.Namespace[jobList]
+	lists    *aside.Namespace[[]int64]
 
 	// passThrough: the cache encodes values as the API does (aside.JSON),
 	// so that the JSON reads can answer with cached bytes as they are.
@@ -75,7 +75,7 @@ func NewRepository(db DB, c *aside.Cache, log *slog.Logger) (*Repository, error)
 	r.jobs, errs[2] = aside.NewNamespace[Job](c, JobsNS)
 	r.results, errs[3] = aside.NewNamespace[JobResult](c, ResultsNS)
 	r.sessions, errs[4] = aside.NewNamespace[Session](c, SessionsNS)
-	r.lists, errs[5] = aside.NewNamespace[jobList](c, JobListsNS)
+	r.lists, errs[5] = aside.NewNamespace[[]int64](c, JobListsNS)
 	_, r.passThrough = c.Codec().(aside.JSON)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
@@ -165,112 +165,141 @@ func (r *Repository) ListJobsByUser(ctx context.Context, userID int64, limit int
 	return jobs, nil
 }
 
-// jobList is a user's newest MaxJobsLimit jobs as the API sends them: the
-// JSON array, and where each element of it ends, so that a list of any
-// shorter limit is a prefix of it. One is cached per user (per jobs
-// generation), whatever limits are asked for: a limit cannot multiply the
-// entries, and a cached list is served without encoding a job.
-type jobList struct {
-	Array json.RawMessage `json:"array"`
-	Ends  []int           `json:"ends"` // Ends[i] is the offset just past element i
+// A user's job list is cached as the ids of the user's newest
+// MaxJobsLimit jobs (whatever limit is asked for: a limit cannot multiply
+// the entries), and read with the jobs' own entries, in one store call.
+// The list is in the group of the user's jobs, which the creation and
+// the deletion of a job invalidate; a change of a job (its status, its
+// progress, its result) invalidates the job's entry alone, not every list
+// that shows it.
+
+// jobListGroups names the groups of the list of a user (its id).
+func jobListGroups(userID string) []string { return []string{jobsGroup(userID)} }
+
+// jobsGroup is the group of the lists of a user's jobs.
+func jobsGroup(userID string) string { return "jobs-of-user:" + userID }
+
+// jobIDsOf reads the ids of the user's newest jobs, newest first, through
+// the cache (an unknown user is ErrNotFound).
+func (r *Repository) jobIDsOf(ctx context.Context, userID int64) ([]int64, error) {
+	return read(ctx, r, r.lists, id(userID), "user "+id(userID), func(ctx context.Context) ([]int64, error) {
+		return r.db.JobIDsByUser(ctx, userID, MaxJobsLimit)
+	})
 }
 
-// newJobList encodes jobs as a jobList.
-func newJobList(jobs []Job) (jobList, error) {
-	l := jobList{Array: []byte{'['}, Ends: make([]int, 0, len(jobs))}
-	for i, j := range jobs {
-		if i > 0 {
-			l.Array = append(l.Array, ',')
+// jobsJSON returns the JSON array of the jobs of ids, in their order: from
+// the cache, in one store call and one database query for those it lacks
+// (GetManyEncoded: a cached job is sent as its cached bytes). A job gone
+// meanwhile is left out.
+func (r *Repository) jobsJSON(ctx context.Context, ids []int64) ([]byte, error) {
+	keys := make([]string, len(ids))
+	for i, j := range ids {
+		keys[i] = id(j)
+	}
+	var encoded map[string][]byte
+	var err error
+	switch {
+	case r.cache == nil:
+		encoded, err = r.encodeJobs(ctx, keys)
+	case r.passThrough:
+		encoded, err = r.jobs.GetManyEncoded(ctx, keys, r.loadJobs)
+	default:
+		var jobs map[string]Job
+		if jobs, err = r.jobs.GetMany(ctx, keys, r.loadJobs); err == nil {
+			encoded, err = encodeEach(jobs)
 		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return joinArray(keys, encoded), nil
+}
+
+// loadJobs is the jobs' batch loader: the jobs of ids that exist.
+func (r *Repository) loadJobs(ctx context.Context, ids []string) (map[string]Job, error) {
+	nums := make([]int64, 0, len(ids))
+	for _, s := range ids {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("platform: job id %q: %w", s, err)
+		}
+		nums = append(nums, n)
+	}
+	jobs, err := r.db.JobsByIDs(ctx, nums)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Job, len(jobs))
+	for _, j := range jobs {
+		out[id(j.ID)] = j
+	}
+	return out, nil
+}
+
+// encodeJobs reads the jobs of ids from the database, as JSON.
+func (r *Repository) encodeJobs(ctx context.Context, ids []string) (map[string][]byte, error) {
+	jobs, err := r.loadJobs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return encodeEach(jobs)
+}
+
+func encodeEach(jobs map[string]Job) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(jobs))
+	for k, j := range jobs {
 		b, err := json.Marshal(j)
 		if err != nil {
-			return l, err
+			return nil, err
 		}
-		l.Array = append(l.Array, b...)
-		l.Ends = append(l.Ends, len(l.Array))
+		out[k] = b
 	}
-	l.Array = append(l.Array, ']')
-	return l, nil
+	return out, nil
 }
 
-// first returns the JSON array of the list's first n jobs: the list's own
-// bytes when it has no more than n, else a copy of their prefix.
-func (l jobList) first(n int) []byte {
-	if n >= len(l.Ends) {
-		return l.Array
+// joinArray is the JSON array of the elements of keys that elements has,
+// in the order of keys: [] when none.
+func joinArray(keys []string, elements map[string][]byte) []byte {
+	size := 2
+	for _, k := range keys {
+		size += len(elements[k]) + 1
 	}
-	end := l.Ends[n-1]
-	b := make([]byte, end+1)
-	copy(b, l.Array[:end])
-	b[end] = ']'
-	return b
-}
-
-// jobListOf reads the user's list through the cache, under the current
-// jobs generation (an unknown user is ErrNotFound), or from the database
-// without a cache.
-func (r *Repository) jobListOf(ctx context.Context, userID int64) (jobList, error) {
-	if r.cache == nil {
-		if _, err := r.db.JobsGeneration(ctx, userID); err != nil {
-			return jobList{}, err
+	b := append(make([]byte, 0, size), '[')
+	for _, k := range keys {
+		e, ok := elements[k]
+		if !ok {
+			continue
 		}
-		return r.loadJobList(userID)(ctx)
-	}
-	gen, err := aside.GetOrSet(ctx, r.cache, genKey(userID), JobListsNS.TTL, cacheable(func(ctx context.Context) (int64, error) {
-		return r.db.JobsGeneration(ctx, userID)
-	}))
-	if err != nil {
-		return jobList{}, uncache(err, "user "+id(userID))
-	}
-	return r.lists.Get(ctx, listID(userID, gen), r.loadJobList(userID))
-}
-
-func (r *Repository) loadJobList(userID int64) func(context.Context) (jobList, error) {
-	return func(ctx context.Context) (jobList, error) {
-		jobs, err := r.db.JobsByUser(ctx, userID, MaxJobsLimit)
-		if err != nil {
-			return jobList{}, err
+		if len(b) > 1 {
+			b = append(b, ',')
 		}
-		return newJobList(jobs)
+		b = append(b, e...)
 	}
+	return append(b, ']')
 }
 
-// genPrefix begins the key that caches a user's jobs generation. It lies
-// outside every namespace's prefix (it is not "job:..."), so that reading
-// the generation counts in the totals only: one cached list read is one
-// hit of job_lists, not two.
-const genPrefix = "jobgen:"
-
-// genKey is the key of a user's jobs generation; listID is the id, in the
-// job_lists namespace, of the user's list under a generation. The pattern
-// "job:user:<id>.*" reaches all of the user's lists.
-func genKey(userID int64) string { return genPrefix + id(userID) }
-
-func listID(userID, gen int64) string { return fmt.Sprintf("%d.g%d", userID, gen) }
-
-// invalidate removes keys from the cache after a committed write. The
-// write stands whatever happens here, so a failure is logged, not
-// returned: the caller's request succeeded.
-func (r *Repository) invalidate(ctx context.Context, what string, keys ...string) {
+// invalidate makes old in the cache, in one store call, what a committed
+// write changed. The write stands whatever happens here, so a failure is
+// logged, not returned: the caller's request succeeded.
+func (r *Repository) invalidate(ctx context.Context, what string, changed ...aside.Invalidation) {
 	if r.cache == nil {
 		return
 	}
-	_, err := r.cache.Delete(context.WithoutCancel(ctx), keys...)
+	err := r.cache.Invalidate(context.WithoutCancel(ctx), changed...)
 	switch {
 	case errors.Is(err, aside.ErrDeferred):
-		r.log.Info("platform: invalidation deferred until the cache answers", "write", what, "keys", keys)
+		r.log.Info("platform: invalidation deferred until the cache answers", "write", what)
 	case err != nil:
-		r.log.Warn("platform: invalidation failed; entries may be stale until their TTL",
-			"write", what, "keys", keys, "err", err)
+		r.log.Warn("platform: invalidation failed; entries may be stale until their TTL", "write", what, "err", err)
 	}
 }
 
-// keyOf returns the key of id in a namespace, or "" without a cache.
-func keyOf[T any](ns *aside.Namespace[T], id string) string {
+// of names ids of a namespace for invalidate; nothing without a cache.
+func of[T any](ns *aside.Namespace[T], ids ...string) aside.Invalidation {
 	if ns == nil {
-		return ""
+		return aside.Invalidation{}
 	}
-	return ns.Key(id)
+	return ns.IDs(ids...)
 }
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -3,6 +3,7 @@ package platform_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -168,8 +169,8 @@ func TestEndSessionForgetsASessionAlreadyGone(t *testing.T) {
 	}
 }
 
-// Reading a cached job list is one hit of job_lists: the jobs generation
-// read beside it counts in the totals only.
+// Reading a cached job list is one hit of job_lists and one hit of jobs
+// per job it shows.
 func TestJobListReadIsOneHit(t *testing.T) {
 	r, _ := newRepo(t, true)
 	ctx := context.Background()
@@ -189,8 +190,66 @@ func TestJobListReadIsOneHit(t *testing.T) {
 	if got := st.Namespaces["job_lists"]; got.Hits != 4 || got.Misses != 1 {
 		t.Errorf("5 reads of one list: job_lists hits %d, misses %d; want 4 and 1", got.Hits, got.Misses)
 	}
-	if st.Hits != 4+4 { // the generation's hits count in the totals
-		t.Errorf("total hits = %d; want 8 (4 lists, 4 generations)", st.Hits)
+	if got := st.Namespaces["jobs"]; got.Hits != 4 || got.Misses != 1 {
+		t.Errorf("5 reads of a list of one job: jobs hits %d, misses %d; want 4 and 1", got.Hits, got.Misses)
+	}
+}
+
+// A change of a job invalidates its entry alone: the lists that show it
+// hold its id, and read it again. A new job invalidates its owner's
+// lists, through the group of the user's jobs; another user's stay.
+func TestAJobsChangeInvalidatesItAloneAndANewJobTheLists(t *testing.T) {
+	r, _ := newRepo(t, true)
+	ctx := context.Background()
+	var users []platform.User
+	var first platform.Job
+	for i := range 2 {
+		u, err := r.CreateUser(ctx, platform.System, platform.NewUser{OpenID: fmt.Sprint("owner", i), Password: testPassword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, u)
+		if first, err = r.CreateJob(ctx, platform.System, platform.NewJob{UserID: u.ID, Type: "export"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(u platform.User) []platform.Job {
+		jobs, err := r.ListJobsByUser(ctx, u.ID, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jobs
+	}
+	for _, u := range users {
+		list(u)
+	}
+	ns := func() (lists, jobs aside.Counters) {
+		st := r.Cache().Stats()
+		return st.Namespaces["job_lists"], st.Namespaces["jobs"]
+	}
+	running := platform.StatusRunning
+	if _, err := r.UpdateJob(ctx, platform.System, first.ID, platform.JobPatch{Status: &running}); err != nil {
+		t.Fatal(err)
+	}
+	lists0, jobs0 := ns()
+	if jobs := list(users[1]); len(jobs) != 1 || jobs[0].Status != running {
+		t.Errorf("the list after the job's change = %+v; want it running", jobs)
+	}
+	lists1, jobs1 := ns()
+	if lists1.Misses != lists0.Misses || jobs1.Misses != jobs0.Misses+1 {
+		t.Errorf("the list read after a job's change: %d list misses and %d job misses; want 0 and 1",
+			lists1.Misses-lists0.Misses, jobs1.Misses-jobs0.Misses)
+	}
+	if _, err := r.CreateJob(ctx, platform.System, platform.NewJob{UserID: users[1].ID, Type: "import"}); err != nil {
+		t.Fatal(err)
+	}
+	if jobs := list(users[1]); len(jobs) != 2 || jobs[0].Type != "import" {
+		t.Errorf("the list after a new job = %+v; want the new job first", jobs)
+	}
+	list(users[0])
+	lists2, _ := ns()
+	if lists2.Misses != lists1.Misses+1 {
+		t.Errorf("%d list misses after a new job of one of two users; want 1", lists2.Misses-lists1.Misses)
 	}
 }
 

@@ -53,8 +53,7 @@ func (r *Repository) NewSession(ctx context.Context, openID, password string) (t
 	if err != nil {
 		return "", s, err
 	}
-	keys := []string{keyOf(r.users, id(u.ID)), keyOf(r.byOpenID, u.OpenID), keyOf(r.sessions, s.TokenHash)}
-	r.invalidate(ctx, "sign in", append(keys, r.sessionKeys(ended)...)...)
+	r.invalidate(ctx, "sign in", of(r.users, id(u.ID)), of(r.byOpenID, u.OpenID), of(r.sessions, append(ended, s.TokenHash)...))
 	return token, s, nil
 }
 
@@ -95,7 +94,7 @@ func (r *Repository) EndAllSessions(ctx context.Context, by Actor) error {
 	if err != nil {
 		return err
 	}
-	r.invalidate(ctx, "sign out everywhere", r.sessionKeys(ended)...)
+	r.invalidate(ctx, "sign out everywhere", of(r.sessions, ended...))
 	return nil
 }
 
@@ -204,7 +203,7 @@ func (r *Repository) EndSession(ctx context.Context, token string) error {
 	if err != nil && !isNotFound(err) {
 		return err
 	}
-	r.invalidate(ctx, "sign out", keyOf(r.sessions, hash))
+	r.invalidate(ctx, "sign out", of(r.sessions, hash))
 	return unauthorizedIfMissing(err, "unknown session")
 }
 

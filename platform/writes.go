@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+
+	"github.com/aside-cache/aside"
 )
 
 // Every write goes to the database first and then removes every cached key
@@ -33,7 +35,7 @@ func (r *Repository) CreateUser(ctx context.Context, by Actor, n NewUser) (User,
 	}
 	// Asked for before it existed, the user's id, open id and job list
 	// may all hold negative entries.
-	r.invalidate(ctx, "create user", keyOf(r.users, id(u.ID)), keyOf(r.byOpenID, u.OpenID), genKey(u.ID))
+	r.invalidate(ctx, "create user", of(r.users, id(u.ID)), of(r.byOpenID, u.OpenID), aside.Groups(jobsGroup(id(u.ID))))
 	return u, nil
 }
 
@@ -62,8 +64,8 @@ func (r *Repository) UpdateUser(ctx context.Context, by Actor, userID int64, p U
 	if err != nil {
 		return up.After, err
 	}
-	keys := []string{keyOf(r.users, id(userID)), keyOf(r.byOpenID, up.Before.OpenID), keyOf(r.byOpenID, up.After.OpenID)}
-	r.invalidate(ctx, "update user", append(keys, r.sessionKeys(up.EndedSessions)...)...)
+	r.invalidate(ctx, "update user", of(r.users, id(userID)), of(r.byOpenID, up.Before.OpenID, up.After.OpenID),
+		of(r.sessions, up.EndedSessions...))
 	return up.After, nil
 }
 
@@ -77,21 +79,13 @@ func (r *Repository) DeleteUser(ctx context.Context, by Actor, userID int64) err
 	if err != nil {
 		return err
 	}
-	keys := []string{keyOf(r.users, id(userID)), keyOf(r.byOpenID, rm.User.OpenID), genKey(userID)}
-	for _, j := range rm.JobIDs {
-		keys = append(keys, keyOf(r.jobs, id(j)), keyOf(r.results, id(j)))
+	jobs := make([]string, len(rm.JobIDs))
+	for i, j := range rm.JobIDs {
+		jobs[i] = id(j)
 	}
-	r.invalidate(ctx, "delete user", append(keys, r.sessionKeys(rm.SessionHashes)...)...)
+	r.invalidate(ctx, "delete user", of(r.users, id(userID)), of(r.byOpenID, rm.User.OpenID), of(r.jobs, jobs...),
+		of(r.results, jobs...), of(r.sessions, rm.SessionHashes...), aside.Groups(jobsGroup(id(userID))))
 	return nil
-}
-
-// sessionKeys returns the cache keys of sessions by their hashes.
-func (r *Repository) sessionKeys(hashes []string) []string {
-	keys := make([]string, 0, len(hashes))
-	for _, h := range hashes {
-		keys = append(keys, keyOf(r.sessions, h))
-	}
-	return keys
 }
 
 // CreateJob submits a job for its owner: the actor themself (the default,
@@ -110,7 +104,9 @@ func (r *Repository) CreateJob(ctx context.Context, by Actor, n NewJob) (Job, er
 	if err != nil {
 		return j, err
 	}
-	r.invalidate(ctx, "create job", keyOf(r.jobs, id(j.ID)), keyOf(r.results, id(j.ID)), genKey(j.UserID))
+	// The job's id may hold negative entries (asked for before it
+	// existed); the owner's lists gain it.
+	r.invalidate(ctx, "create job", of(r.jobs, id(j.ID)), of(r.results, id(j.ID)), aside.Groups(jobsGroup(id(j.UserID))))
 	return j, nil
 }
 
@@ -141,8 +137,8 @@ func (r *Repository) UpdateJob(ctx context.Context, by Actor, jobID int64, p Job
 		return j, err
 	}
 	// Completing a job makes its result readable: a negative entry for the
-	// result must go too.
-	r.invalidate(ctx, "update job", keyOf(r.jobs, id(jobID)), keyOf(r.results, id(jobID)), genKey(j.UserID))
+	// result must go too. The lists that show the job hold its id only.
+	r.invalidate(ctx, "update job", of(r.jobs, id(jobID)), of(r.results, id(jobID)))
 	return j, nil
 }
 
@@ -155,10 +151,10 @@ func (r *Repository) PutJobResult(ctx context.Context, by Actor, jobID int64, re
 	if err := r.ownsJob(ctx, by, jobID); err != nil {
 		return JobResult{}, err
 	}
-	res, j, err := r.db.PutResult(ctx, jobID, result, r.now())
+	res, _, err := r.db.PutResult(ctx, jobID, result, r.now())
 	if err != nil {
 		return res, err
 	}
-	r.invalidate(ctx, "put result", keyOf(r.jobs, id(jobID)), keyOf(r.results, id(jobID)), genKey(j.UserID))
+	r.invalidate(ctx, "put result", of(r.jobs, id(jobID)), of(r.results, id(jobID)))
 	return res, nil
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aside-cache/aside/platform"
@@ -13,7 +15,7 @@ import (
 // CreateJob inserts a queued job for an existing user.
 func (s *DB) CreateJob(ctx context.Context, n platform.NewJob, now time.Time) (j platform.Job, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.bumpJobsGen(ctx, tx, n.UserID); err != nil {
+		if err := s.lockOwner(ctx, tx, n.UserID); err != nil {
 			return err
 		}
 		if j, err = scanJob(tx.QueryRowContext(ctx, s.q("createJob"), n.UserID, n.Type, string(n.Input), now)); err != nil {
@@ -24,12 +26,12 @@ func (s *DB) CreateJob(ctx context.Context, n platform.NewJob, now time.Time) (j
 	return j, err
 }
 
-// bumpJobsGen changes the user's jobs generation, or reports that there is
-// no such user.
-func (s *DB) bumpJobsGen(ctx context.Context, tx *sql.Tx, userID int64) error {
-	res, err := tx.ExecContext(ctx, s.q("bumpJobsGen"), userID)
+// lockOwner locks the row of the user who owns the jobs a transaction
+// changes, or reports that there is no such user.
+func (s *DB) lockOwner(ctx context.Context, tx *sql.Tx, userID int64) error {
+	res, err := tx.ExecContext(ctx, s.q("lockOwner"), userID)
 	if err != nil {
-		return fmt.Errorf("sqldb: bump jobs generation of user %d: %w", userID, err)
+		return fmt.Errorf("sqldb: lock user %d: %w", userID, err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return fmt.Errorf("user %d: %w", userID, platform.ErrNotFound)
@@ -68,8 +70,7 @@ func (s *DB) UpdateJob(ctx context.Context, id int64, p platform.JobPatch, now t
 	return j, err
 }
 
-// lockJobAndOwner changes the owner's jobs generation (which locks the
-// user's row) and then locks the job's row. Every transaction that takes
+// lockJobAndOwner locks the owner's row and then the job's. Every transaction that takes
 // both takes the user first, as DeleteUser does before its cascade reaches
 // the jobs: in the other order, PostgreSQL would find deadlocks.
 func (s *DB) lockJobAndOwner(ctx context.Context, tx *sql.Tx, jobID int64) (platform.Job, error) {
@@ -77,7 +78,7 @@ func (s *DB) lockJobAndOwner(ctx context.Context, tx *sql.Tx, jobID int64) (plat
 	if err := tx.QueryRowContext(ctx, s.q("jobOwner"), jobID).Scan(&owner); err != nil {
 		return platform.Job{}, notFound(err, "job %d", jobID)
 	}
-	if err := s.bumpJobsGen(ctx, tx, owner); err != nil {
+	if err := s.lockOwner(ctx, tx, owner); err != nil {
 		return platform.Job{}, fmt.Errorf("job %d: %w", jobID, err) // the owner went meanwhile
 	}
 	cur, err := scanJob(tx.QueryRowContext(ctx, s.q("lockJob"), jobID))
@@ -115,13 +116,45 @@ func (s *DB) JobsByUser(ctx context.Context, userID int64, limit int) ([]platfor
 	return jobs, nil
 }
 
-// JobsGeneration returns the user's jobs generation.
-func (s *DB) JobsGeneration(ctx context.Context, userID int64) (int64, error) {
-	var gen int64
-	if err := s.db.QueryRowContext(ctx, s.q("jobsGen"), userID).Scan(&gen); err != nil {
-		return 0, notFound(err, "user %d", userID)
+// JobIDsByUser returns the ids of the user's newest jobs, newest first.
+func (s *DB) JobIDsByUser(ctx context.Context, userID int64, limit int) ([]int64, error) {
+	rows, err := queryAll(ctx, s.db, func(sc scanner) (n sql.NullInt64, err error) { return n, sc.Scan(&n) },
+		s.q("jobIDsByUser"), userID, limit)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("sqldb: job ids of user %d: %w", userID, err)
+	case len(rows) == 0:
+		return nil, fmt.Errorf("user %d: %w", userID, platform.ErrNotFound)
 	}
-	return gen, nil
+	ids := make([]int64, 0, len(rows))
+	for _, n := range rows {
+		if n.Valid {
+			ids = append(ids, n.Int64)
+		}
+	}
+	return ids, nil
+}
+
+// maxIn bounds the ids of one IN list.
+const maxIn = 500
+
+// JobsByIDs returns the jobs of ids that exist, in no order.
+func (s *DB) JobsByIDs(ctx context.Context, ids []int64) ([]platform.Job, error) {
+	var jobs []platform.Job
+	for len(ids) > 0 {
+		n := min(len(ids), maxIn)
+		args, marks := make([]any, n), make([]string, n)
+		for i, id := range ids[:n] {
+			args[i], marks[i] = id, "$"+strconv.Itoa(i+1)
+		}
+		q := s.dialect.rebind(`SELECT ` + jobCols + ` FROM jobs WHERE id IN (` + strings.Join(marks, ", ") + `)`)
+		some, err := queryAll(ctx, s.db, scanJob, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqldb: %d jobs (%d, ...): %w", n, ids[0], err)
+		}
+		jobs, ids = append(jobs, some...), ids[n:]
+	}
+	return jobs, nil
 }
 
 // RecentJobs returns the n newest jobs.

@@ -25,8 +25,9 @@ var queries = map[string]string{
 	"recentUsers":  `SELECT ` + userCols + ` FROM users ORDER BY updated_at DESC, id DESC LIMIT $1`,
 	"countUsers":   `SELECT count(*) FROM users`,
 
-	"bumpJobsGen": `UPDATE users SET jobs_gen = jobs_gen + 1 WHERE id = $1`,
-	"jobsGen":     `SELECT jobs_gen FROM users WHERE id = $1`,
+	// lockOwner locks a job's owner's row in a write (the column it
+	// touches is kept from when it numbered the user's job lists).
+	"lockOwner": `UPDATE users SET jobs_gen = jobs_gen + 1 WHERE id = $1`,
 	"createJob": `INSERT INTO jobs (user_id, type, status, input, progress, created_at, updated_at)
 		VALUES ($1, $2, 'queued', $3, 0, $4, $4) RETURNING ` + jobCols,
 	"jobByID":  `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`,
@@ -35,6 +36,9 @@ var queries = map[string]string{
 	"updateJob": `UPDATE jobs SET status = $2, progress = $3, error = $4, updated_at = $5, completed_at = $6
 		WHERE id = $1 RETURNING ` + jobCols,
 	"jobsByUser": `SELECT ` + jobCols + ` FROM jobs WHERE user_id = $1 ORDER BY id DESC LIMIT $2`,
+	// A user without jobs is one row of NULL; an unknown user, none.
+	"jobIDsByUser": `SELECT j.id FROM users u LEFT JOIN jobs j ON j.user_id = u.id WHERE u.id = $1
+		ORDER BY j.id DESC LIMIT $2`,
 	"recentJobs": `SELECT ` + jobCols + ` FROM jobs ORDER BY id DESC LIMIT $1`,
 
 	"insertResult": `INSERT INTO job_results (job_id, result, created_at) VALUES ($1, $2, $3)

@@ -112,7 +112,9 @@ func TestJobs(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		u := mustUser(t, db, "owner")
-		gen0, _ := db.JobsGeneration(ctx, u.ID)
+		if ids, err := db.JobIDsByUser(ctx, u.ID, 10); err != nil || len(ids) != 0 {
+			t.Errorf("JobIDsByUser of a user without jobs = %v, %v; want none", ids, err)
+		}
 		j := mustJob(t, db, u.ID)
 		if j.Status != platform.StatusQueued || j.Progress != 0 || j.UserID != u.ID || j.CompletedAt != nil || j.Error != nil {
 			t.Errorf("CreateJob = %+v", j)
@@ -124,18 +126,11 @@ func TestJobs(t *testing.T) {
 		if _, err := db.CreateJob(ctx, platform.NewJob{UserID: 999, Type: "x", Input: json.RawMessage(`{}`)}, now()); !errors.Is(err, platform.ErrNotFound) {
 			t.Errorf("CreateJob for a missing user = %v; want ErrNotFound", err)
 		}
-		gen1, _ := db.JobsGeneration(ctx, u.ID)
-		if gen1 == gen0 {
-			t.Error("CreateJob left the jobs generation unchanged")
-		}
 
 		running, progress := platform.StatusRunning, 40
 		j, err := db.UpdateJob(ctx, j.ID, platform.JobPatch{Status: &running, Progress: &progress}, now())
 		if err != nil || j.Status != running || j.Progress != 40 {
 			t.Errorf("UpdateJob to running 40%% = %+v, %v", j, err)
-		}
-		if gen2, _ := db.JobsGeneration(ctx, u.ID); gen2 == gen1 {
-			t.Error("UpdateJob left the jobs generation unchanged")
 		}
 		failed, msg := platform.StatusFailed, "boom"
 		j, err = db.UpdateJob(ctx, j.ID, platform.JobPatch{Status: &failed, Error: &msg}, now())
@@ -160,8 +155,18 @@ func TestJobs(t *testing.T) {
 		if recent, _ := db.RecentJobs(ctx, 2); len(recent) != 2 || recent[0].ID != ids[4] {
 			t.Errorf("RecentJobs(2) = %+v; want the 2 newest", recent)
 		}
-		if _, err := db.JobsGeneration(ctx, 999); !errors.Is(err, platform.ErrNotFound) {
-			t.Errorf("JobsGeneration(999) = %v; want ErrNotFound", err)
+		if got, err := db.JobIDsByUser(ctx, u.ID, 3); err != nil || !slices.Equal(got, []int64{ids[4], ids[3], ids[2]}) {
+			t.Errorf("JobIDsByUser(limit 3) = %v, %v; want the 3 newest ids, newest first", got, err)
+		}
+		if _, err := db.JobIDsByUser(ctx, 999, 3); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("JobIDsByUser(999) = %v; want ErrNotFound", err)
+		}
+		byID, err := db.JobsByIDs(ctx, []int64{ids[1], 999, ids[3]})
+		if err != nil || len(byID) != 2 || byID[0].ID+byID[1].ID != ids[1]+ids[3] {
+			t.Errorf("JobsByIDs(%d, 999, %d) = %+v, %v; want those two", ids[1], ids[3], byID, err)
+		}
+		if none, err := db.JobsByIDs(ctx, nil); err != nil || len(none) != 0 {
+			t.Errorf("JobsByIDs(nil) = %v, %v; want nothing", none, err)
 		}
 	})
 }
