@@ -4,6 +4,8 @@
 #   scripts/scenarios.sh table      the guide's table: GET user, job, jobs list; uncached, memstore,
 #                                   Redis; PostgreSQL on loopback and behind a 5 ms delay; baselines
 #   scripts/scenarios.sh zipf       hit rate and database queries per 1,000 requests, Zipf keys, 5% writes
+#   scripts/scenarios.sh jobs       job lists (limit 20) of Zipf users with 5% job progress updates: how a
+#                                   change of a job costs the lists that show it
 #   scripts/scenarios.sh stampede   1,000 concurrent cold reads of one key over 4 servers sharing Redis
 #   scripts/scenarios.sh delete     pattern delete of 100,000 of 1,000,000 keys, probed, beside KEYS + DEL
 #   scripts/scenarios.sh warm       warm-up of 100 users + 200 jobs, and of 100,000 entries
@@ -14,7 +16,7 @@
 #                                   killed -9 mid-load: failed requests, stale reads, latency per phase (PHASE, 5s)
 #   scripts/scenarios.sh all        all of them but chaos, then the report and the chart
 #
-# Knobs (environment): DURATION (10s), WARMUP (2s), CONCURRENCY (64), ROUNDS (3, of wrk), DELAY (5ms, the simulated
+# Knobs (environment): SERVER (bin/aside-server), DURATION (10s), WARMUP (2s), CONCURRENCY (64), ROUNDS (3, of wrk), DELAY (5ms, the simulated
 # network delay of the remote-like database), OUT (bench/results).
 # It starts its own redis-server and servers on free ports, and creates (and drops) its own
 # PostgreSQL database on ASIDE_TEST_POSTGRES_URL's server; the load generator, the servers, Redis
@@ -22,6 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SERVER="${SERVER:-bin/aside-server}" # another build to compare with, such as an older commit's
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 CONCURRENCY="${CONCURRENCY:-64}"
@@ -91,7 +94,7 @@ start_server() {
 	local name=$1 port=$2
 	shift 2
 	# ASIDE_AUTH=off: the load generator's writes carry no session.
-	env ADDR="127.0.0.1:$port" ASIDE_ADMIN_TOKEN="$TOKEN" ASIDE_LOG_LEVEL=warn ASIDE_AUTH=off "$@" bin/aside-server 2>"$OUT/$name.log" &
+	env ADDR="127.0.0.1:$port" ASIDE_ADMIN_TOKEN="$TOKEN" ASIDE_LOG_LEVEL=warn ASIDE_AUTH=off "$@" "$SERVER" 2>"$OUT/$name.log" &
 	SERVER_PID=$!
 	pids+=("$SERVER_PID")
 	wait_http "http://127.0.0.1:$port/healthz"
@@ -158,6 +161,26 @@ scenario_zipf() {
 		[ "$cache" = redis+near ] && env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="zipf-near:" ASIDE_NEAR_CACHE=on)
 		start_server "zipf-$cache" "$port" "${env[@]}"
 		bench "Zipf keys, 5% writes" "GET+PATCH user, $cache" "http://127.0.0.1:$port" "/api/users/{id}" 1000 -zipf -writes 0.05
+		stop_server
+	done
+}
+
+scenario_jobs() {
+	[ -n "${REDIS_URL:-}" ] || start_redis
+	[ -n "${PGDB:-}" ] || start_pg
+	local port writable
+	port=$(free_port)
+	start_server "jobs-seed" "$port" DATABASE_URL="$PG_URL" ASIDE_CACHE=off
+	stop_server
+	# The jobs a progress update may change: those not finished.
+	writable=$(psql -At "$PG_URL" -c "SELECT string_agg(id::text, ',') FROM (SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY id LIMIT 1000) j")
+	for cache in memstore redis redis+near; do
+		local env=(DATABASE_URL="$PG_URL" ASIDE_SEED=off)
+		[ "$cache" = redis ] && env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="jobs:" ASIDE_NEAR_CACHE=off)
+		[ "$cache" = redis+near ] && env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="jobs-near:" ASIDE_NEAR_CACHE=on)
+		start_server "jobs-$cache" "$port" "${env[@]}"
+		bench "Job lists, Zipf users, 5% job updates" "GET jobs list (20) + PATCH job, $cache" "http://127.0.0.1:$port" \
+			"/api/users/{id}/jobs?limit=20" 1000 -zipf -writes 0.05 -write-path "/api/jobs/{id}" -write-body '{"progress":{n}}' -write-keys "$writable"
 		stop_server
 	done
 }
@@ -255,6 +278,7 @@ scenario_chaos() {
 case "${1:-}" in
 table) scenario_table ;;
 zipf) scenario_zipf ;;
+jobs) scenario_jobs ;;
 stampede) scenario_stampede ;;
 delete) scenario_delete ;;
 warm) scenario_warm ;;
@@ -264,6 +288,7 @@ all)
 	rm -f "$OUT"/*.json
 	scenario_table
 	scenario_zipf
+	scenario_jobs
 	scenario_stampede
 	scenario_delete
 	scenario_warm

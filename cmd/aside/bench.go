@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aside-cache/aside/cmd/internal/loadgen"
@@ -52,6 +54,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.BoolVar(&cfg.Zipf, "zipf", false, "draw keys from a Zipf law (s=1.1) instead of uniformly")
 	fs.Float64Var(&cfg.WriteShare, "writes", 0, "share of requests that are writes (PATCH -write-path)")
 	fs.StringVar(&cfg.WritePath, "write-path", "/api/users/{id}", "the path written")
+	fs.StringVar(&cfg.WriteBody, "write-body", `{"name":"bench {n}"}`, "the body of a write, {n} a random number below 100")
+	writeKeys := fs.String("write-keys", "", "comma-separated keys writes are drawn from (default: the reads' keys)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 64, "requests in flight at most")
 	fs.IntVar(&cfg.Rate, "rate", 0, "requests a second (open loop); 0: as fast as -concurrency allows")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to measure")
@@ -65,6 +69,13 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	cfg.Seed = *seed
+	for _, k := range strings.FieldsFunc(*writeKeys, func(r rune) bool { return r == ',' }) {
+		n, err := strconv.Atoi(strings.TrimSpace(k))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-write-keys: %q is not a key (a positive integer)", k)
+		}
+		cfg.WriteKeys = append(cfg.WriteKeys, n)
+	}
 	if !*quiet {
 		cfg.Progress = stderr
 	}

@@ -20,6 +20,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,10 +41,15 @@ type Config struct {
 	// Zipf draws keys from a Zipf law of exponent 1.1 (key 1 the hottest)
 	// instead of uniformly.
 	Zipf bool
-	// WriteShare of the requests are writes: PATCH WritePath with a new
-	// name. WritePath defaults to /api/users/{id}.
+	// WriteShare of the requests are writes: PATCH WritePath with
+	// WriteBody, in which {n} is a random number below 100. WritePath
+	// defaults to /api/users/{id}, WriteBody to a new name. WriteKeys,
+	// when set, are the keys writes are drawn from (uniformly), instead of
+	// the reads' keys: the jobs a write may change, say.
 	WriteShare float64
 	WritePath  string
+	WriteBody  string
+	WriteKeys  []int
 	// Concurrency is the number of requests in flight at most.
 	Concurrency int
 	// Rate, when positive, sends this many requests a second (open loop);
@@ -77,6 +83,9 @@ func (c *Config) validate() error {
 	}
 	if c.WritePath == "" {
 		c.WritePath = "/api/users/{id}"
+	}
+	if c.WriteBody == "" {
+		c.WriteBody = `{"name":"bench {n}"}`
 	}
 	return nil
 }
@@ -157,7 +166,11 @@ func run(ctx context.Context, client *http.Client, cfg Config, measure bool) (*R
 					return
 				}
 				write := cfg.WriteShare > 0 && rng.Float64() < cfg.WriteShare
-				err := call(runCtx, client, cfg, next(), write)
+				key := next()
+				if write && len(cfg.WriteKeys) > 0 {
+					key = cfg.WriteKeys[rng.IntN(len(cfg.WriteKeys))]
+				}
+				err := call(runCtx, client, cfg, key, write)
 				if runCtx.Err() != nil && time.Now().After(deadline) {
 					return // cut off by the end of the run: not a result
 				}
@@ -240,7 +253,7 @@ func call(ctx context.Context, client *http.Client, cfg Config, key int, write b
 	var req *http.Request
 	var err error
 	if write {
-		body := fmt.Sprintf(`{"name":"bench %d"}`, rand.Int64())
+		body := strings.ReplaceAll(cfg.WriteBody, "{n}", strconv.Itoa(rand.IntN(100)))
 		req, err = http.NewRequestWithContext(ctx, http.MethodPatch, cfg.BaseURL+strings.ReplaceAll(cfg.WritePath, "{id}", id), bytes.NewBufferString(body))
 	} else {
 		req, err = http.NewRequestWithContext(ctx, http.MethodGet, cfg.BaseURL+strings.ReplaceAll(cfg.Path, "{id}", id), nil)
