@@ -2,6 +2,7 @@ package aside
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -34,13 +35,15 @@ type batchLoad[T any] struct {
 type batchMember[T any] struct {
 	b       *batchLoad[T]
 	id      string
+	order   int  // the id's place in the GetMany: a call lists its ids in this order
 	decided bool // called its slot or settled; b.mu guards it
 }
 
 // batchCall is one call of the batch loader, and its outcome once done
 // is closed.
 type batchCall[T any] struct {
-	ids    []string
+	members []*batchMember[T]
+	ids     []string // the members' ids, in their order, once sent
 	done   chan struct{}
 	values map[string]T
 	err    error
@@ -56,7 +59,7 @@ func (b *batchLoad[T]) member(id string) *batchMember[T] {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.undecided++
-	return &batchMember[T]{b: b, id: id}
+	return &batchMember[T]{b: b, id: id, order: b.undecided}
 }
 
 // slot is the id's loader: it joins the batch call under way (or the
@@ -87,7 +90,7 @@ func (b *batchLoad[T]) enqueue(m *batchMember[T]) *batchCall[T] {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if m.decided {
-		call := &batchCall[T]{ids: []string{m.id}, done: make(chan struct{})}
+		call := &batchCall[T]{members: []*batchMember[T]{m}, done: make(chan struct{})}
 		go b.send(call)
 		return call
 	}
@@ -95,7 +98,7 @@ func (b *batchLoad[T]) enqueue(m *batchMember[T]) *batchCall[T] {
 		b.cur = &batchCall[T]{done: make(chan struct{})}
 	}
 	call := b.cur
-	call.ids = append(call.ids, m.id)
+	call.members = append(call.members, m)
 	b.decide(m)
 	return call
 }
@@ -128,6 +131,11 @@ func (b *batchLoad[T]) decide(m *batchMember[T]) {
 // on a goroutine of its own, detached from the callers, bounded by the
 // namespace's LoadTimeout and cancelled by Close, a panic an error.
 func (b *batchLoad[T]) send(call *batchCall[T]) {
+	slices.SortFunc(call.members, func(x, y *batchMember[T]) int { return x.order - y.order })
+	call.ids = make([]string, len(call.members))
+	for i, m := range call.members {
+		call.ids[i] = m.id
+	}
 	load := func(ctx context.Context) (map[string]T, error) { return b.load(ctx, call.ids) }
 	res := <-startLoader(b.ctx, b.c, b.timeout, load)
 	call.values, call.err = res.v, res.err

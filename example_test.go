@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"strings"
 	"time"
 
 	"github.com/aside-cache/aside"
@@ -141,4 +142,75 @@ func ExampleKey() {
 	// Output:
 	// user:42
 	// job:7%3Aresult
+}
+
+func ExampleNamespace_GetMany() {
+	store, _ := memstore.New(memstore.Options{})
+	c, _ := aside.New(store, aside.Options{})
+	defer c.Close()
+	ctx := context.Background()
+
+	products, err := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "products", TTL: time.Hour})
+	if err != nil {
+		log.Fatal(err)
+	}
+	table := map[string]string{"1": "chair", "2": "table", "3": "lamp"}
+	load := func(ctx context.Context, missing []string) (map[string]string, error) {
+		fmt.Println("SELECT ... WHERE id IN", missing) // one query for every id the cache lacks
+		found := map[string]string{}
+		for _, id := range missing {
+			if name, ok := table[id]; ok {
+				found[id] = name
+			}
+		}
+		return found, nil // 9 is left out: cached as not found
+	}
+	got, _ := products.GetMany(ctx, []string{"1", "2"}, load)
+	fmt.Println(got["1"], got["2"])
+	got, _ = products.GetMany(ctx, []string{"1", "2", "3", "9"}, load)
+	fmt.Println(len(got), got["3"])
+	// Output:
+	// SELECT ... WHERE id IN [1 2]
+	// chair table
+	// SELECT ... WHERE id IN [3 9]
+	// 3 lamp
+}
+
+func ExampleCache_Invalidate() {
+	store, _ := memstore.New(memstore.Options{})
+	c, _ := aside.New(store, aside.Options{})
+	defer c.Close()
+	ctx := context.Background()
+
+	// Category pages, "<category>:<page>", in the group of their category.
+	pages, err := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "pages", TTL: time.Hour,
+		Groups: func(id string) []string {
+			category, _, _ := strings.Cut(id, ":")
+			return []string{"category:" + category}
+		}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	products, _ := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "products", TTL: time.Hour})
+	render := func(id string) func(context.Context) (string, error) {
+		return func(context.Context) (string, error) { fmt.Println("render", id); return "page " + id, nil }
+	}
+	for _, id := range []string{"chairs:1", "chairs:2", "lamps:1"} {
+		pages.Get(ctx, id, render(id))
+	}
+	// A chair moved to lamps: its entry, and every page of both categories,
+	// in one store call.
+	if err := c.Invalidate(ctx, products.IDs("42"), aside.Groups("category:chairs", "category:lamps")); err != nil {
+		log.Fatal(err)
+	}
+	for _, id := range []string{"chairs:1", "chairs:2", "lamps:1"} {
+		pages.Get(ctx, id, render(id))
+	}
+	// Output:
+	// render chairs:1
+	// render chairs:2
+	// render lamps:1
+	// render chairs:1
+	// render chairs:2
+	// render lamps:1
 }

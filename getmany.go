@@ -23,7 +23,8 @@ const MaxBatch = 10_000
 // per hash slot on a cluster, pipelined). Each id that is missing is then
 // leased as Get would lease it (the leases are sent together), and load is
 // called once, on a context detached from the caller's and bounded by the
-// namespace's LoadTimeout, with the ids this call leads; ids another
+// namespace's LoadTimeout, with the ids this call leads, in the order
+// they were given; ids another
 // caller or another process is loading are waited for, never loaded
 // twice (an id whose other loader is gone is then loaded in a call of its
 // own). Each fill is fenced like Get's: an id invalidated while its batch
