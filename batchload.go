@@ -44,9 +44,9 @@ type batchMember[T any] struct {
 type batchCall[T any] struct {
 	members []*batchMember[T]
 	ids     []string // the members' ids, in their order, once sent
-	done   chan struct{}
-	values map[string]T
-	err    error
+	done    chan struct{}
+	values  map[string]T
+	err     error
 }
 
 func newBatchLoad[T any](ctx context.Context, c *Cache, p *fillPolicy, load func(context.Context, []string) (map[string]T, error)) *batchLoad[T] {
