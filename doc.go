@@ -43,6 +43,25 @@
 // Namespace.GetEncoded: a fresh hit from Redis then answers with the cached
 // bytes as they came, skipping a decode and an encode of the same JSON.
 //
+// # Batches and groups
+//
+// Namespace.GetMany reads many ids as Get reads each, in one store call
+// (hits from the near cache first, then one MGET, one per hash slot on a
+// cluster), and calls its loader once, with the ids it lacks, in the order
+// given: each id is leased, fenced, coalesced with other callers and
+// processes, and served fail-safe as a Get of it would be.
+// GetManyEncoded answers with the cached bytes, for an HTTP handler.
+//
+// An entry can belong to groups, named from its id
+// (NamespaceConfig.Groups): "the pages of category 7". Cache.Invalidate
+// with Groups makes every entry of a group old in one write, however many
+// there are, in every process; Namespace.IDs names ids of a namespace in
+// the same call, so that a write that touches several namespaces and
+// groups invalidates them in one store call. A read reads its groups'
+// tokens with its entry, in the same store call, and serves the entry only
+// if it was filled under those tokens: a load that raced the group's
+// invalidation fills an entry no later read serves.
+//
 // # Serving past the TTL
 //
 // Entries carry a logical expiry inside a longer physical one. With a soft

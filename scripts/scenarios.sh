@@ -179,8 +179,16 @@ scenario_jobs() {
 		[ "$cache" = redis ] && env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="jobs:" ASIDE_NEAR_CACHE=off)
 		[ "$cache" = redis+near ] && env+=(REDIS_URL="$REDIS_URL" ASIDE_KEY_PREFIX="jobs-near:" ASIDE_NEAR_CACHE=on)
 		start_server "jobs-$cache" "$port" "${env[@]}"
+		local before after
+		sleep 1
+		before=$(transactions)
 		bench "Job lists, Zipf users, 5% job updates" "GET jobs list (20) + PATCH job, $cache" "http://127.0.0.1:$port" \
 			"/api/users/{id}/jobs?limit=20" 1000 -zipf -writes 0.05 -write-path "/api/jobs/{id}" -write-body '{"progress":{n}}' -write-keys "$writable"
+		sleep 1 # the statistics are flushed within a second
+		after=$(transactions)
+		# A batch load of many ids is one query: count the database's own
+		# transactions (each query outside a transaction is one), warm-up included.
+		echo "  database transactions: $((after - before)) during the warm-up and the run"
 		stop_server
 	done
 }
@@ -265,6 +273,9 @@ LUA
 		printf "Redis commands per request, near cache:  %.4f (target under 0.05; every command Redis ran meanwhile)\n", c / q
 	}'
 }
+
+# transactions is how many transactions the scenarios' database has committed.
+transactions() { psql -At "$PG_URL" -c "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
 
 # redis_commands is how many commands the scenarios' Redis has run.
 redis_commands() { redis-cli -u "$REDIS_URL" INFO stats | awk -F: '/^total_commands_processed/ {print $2+0}'; }
