@@ -14,7 +14,7 @@ import (
 	"github.com/aside-cache/aside/platform/sqldb"
 )
 
-func newRepo(t *testing.T, cached bool) (*platform.Repository, *sqldb.DB) {
+func newRepo(t testing.TB, cached bool) (*platform.Repository, *sqldb.DB) {
 	t.Helper()
 	if !cached {
 		return newRepoOn(t, nil, aside.Options{})
@@ -25,7 +25,7 @@ func newRepo(t *testing.T, cached bool) (*platform.Repository, *sqldb.DB) {
 
 // newRepoOn returns a repository over a fresh SQLite database, caching in
 // a Cache over store (nil: no cache).
-func newRepoOn(t *testing.T, store aside.Store, opts aside.Options) (*platform.Repository, *sqldb.DB) {
+func newRepoOn(t testing.TB, store aside.Store, opts aside.Options) (*platform.Repository, *sqldb.DB) {
 	t.Helper()
 	db, err := sqldb.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
