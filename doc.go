@@ -106,6 +106,28 @@
 // while the breaker is open. An invalidation that cannot reach the store
 // is kept and replayed before the store is used again (ErrDeferred).
 //
+// # Errors
+//
+// Each condition has one shape, whatever the cache's state (the store up
+// or down, the key cached or not), tested with errors.Is and errors.As:
+//
+//	condition                                   reads (Get, GetMany, GetOrSet, GetIfPresent, ...)   invalidations (Invalidate, Delete, DeletePattern, Clear)   Set, Warm, Exists, TTL, Ping
+//	the row does not exist                      *LoadError wrapping ErrNotFound (GetMany: absent)    -                                                           -
+//	the loader failed                           *LoadError wrapping the loader's error               -                                                           -
+//	the load ran past LoadTimeout               *LoadError wrapping ErrLoadTimeout                   -                                                           -
+//	the caller's context ended                  its error (context.Canceled, DeadlineExceeded),      ErrDeferred (kept and replayed)                             the context's error
+//	                                            never a *LoadError
+//	the store failed, or the breaker is open    never: the loader answers                            ErrDeferred, never ErrUnavailable: the write stands         ErrUnavailable
+//	a wrong argument (empty id, nil loader,     ErrInvalid                                           ErrInvalid (ErrBadPattern for a pattern)                    ErrInvalid
+//	TTL, batch over MaxBatch, value the
+//	codec refuses)
+//	the Cache is closed                         ErrClosed                                            ErrClosed                                                   ErrClosed
+//
+// So a handler maps them once (see the example of LoadError): ErrNotFound
+// to 404, ErrInvalid to 400, a caller's context to nothing (the client
+// left) or 504, ErrLoadTimeout and other load errors to 503 or 500; and an
+// invalidation's ErrDeferred after a committed write to success.
+//
 // # Keys
 //
 // Every key is put behind Options.KeyPrefix ("aside:" by default), so that

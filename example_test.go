@@ -2,6 +2,7 @@ package aside_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"strings"
@@ -213,4 +214,55 @@ func ExampleCache_Invalidate() {
 	// render chairs:1
 	// render chairs:2
 	// render lamps:1
+}
+
+// A handler maps the cache's errors to HTTP statuses once: each condition
+// has one shape, whatever the cache's state.
+func ExampleLoadError() {
+	status := func(err error) int {
+		var le *aside.LoadError
+		switch {
+		case err == nil:
+			return 200
+		case errors.Is(err, aside.ErrNotFound):
+			return 404 // the loader said so, now or when it was cached
+		case errors.Is(err, aside.ErrInvalid):
+			return 400
+		case errors.Is(err, context.Canceled):
+			return 499 // the client left: nothing to send
+		case errors.Is(err, aside.ErrLoadTimeout), errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &le):
+			return 504 // the database was too slow, or the request's own deadline passed
+		case errors.As(err, &le):
+			return 503 // the database failed: le.Key says which read
+		}
+		return 500
+	}
+	afterWrite := func(err error) int { // a committed write, then its invalidation
+		if err == nil || errors.Is(err, aside.ErrDeferred) {
+			return 200 // deferred: kept and replayed, the write stands
+		}
+		return 500
+	}
+
+	store, _ := memstore.New(memstore.Options{})
+	c, _ := aside.New(store, aside.Options{})
+	defer c.Close()
+	ctx := context.Background()
+	users, _ := aside.NewNamespace[string](c, aside.NamespaceConfig{Name: "users", TTL: time.Hour})
+
+	_, err := users.Get(ctx, "7", func(context.Context) (string, error) { return "", aside.ErrNotFound })
+	fmt.Println(status(err))
+	_, err = users.Get(ctx, "7", func(context.Context) (string, error) { return "", errors.New("unreachable") })
+	fmt.Println(status(err)) // the negative entry answers: the same shape
+	_, err = users.Get(ctx, "", func(context.Context) (string, error) { return "", nil })
+	fmt.Println(status(err))
+	_, err = users.Get(ctx, "8", func(context.Context) (string, error) { return "", errors.New("connection refused") })
+	fmt.Println(status(err))
+	fmt.Println(afterWrite(users.Invalidate(ctx, "8")))
+	// Output:
+	// 404
+	// 404
+	// 400
+	// 503
+	// 200
 }

@@ -107,14 +107,14 @@ func (n *Namespace[T]) many(ctx context.Context, ids []string, load func(context
 	case n.c.closed.Load():
 		return nil, ErrClosed
 	case load == nil:
-		return nil, fmt.Errorf("aside: nil batch loader for %s", n.name)
+		return nil, invalid("nil batch loader for %s", n.name)
 	case len(ids) > MaxBatch:
-		return nil, fmt.Errorf("aside: a batch of %d %s ids is more than MaxBatch (%d): split it", len(ids), n.name, MaxBatch)
+		return nil, invalid("a batch of %d %s ids is more than MaxBatch (%d): split it", len(ids), n.name, MaxBatch)
 	}
 	m := &manyRead[T]{n: n, load: load, ids: ids, fulls: make([]string, len(ids))}
 	for i, id := range ids {
 		if id == "" {
-			return nil, fmt.Errorf("aside: empty %s id in a batch", n.name)
+			return nil, invalid("empty %s id in a batch", n.name)
 		}
 		m.fulls[i] = n.fullKey(id)
 	}
@@ -125,7 +125,7 @@ func (n *Namespace[T]) many(ctx context.Context, ids []string, load func(context
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("aside: a batch of %d %s ids: %w", len(ids), n.name, err)
 	}
 	m.lookup(ctx)
 	return m, nil

@@ -2,8 +2,6 @@ package aside
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 )
 
@@ -76,7 +74,7 @@ func GetOrSetEncoded[T any](ctx context.Context, c *Cache, key string, ttl time.
 // GetIfPresent returns the value cached under key without loading
 // anything. found is false on a miss, for an entry past its TTL, when the
 // store is unavailable (a read never fails for that), and for a negative
-// entry, for which err is ErrNotFound.
+// entry, for which err is a *LoadError wrapping ErrNotFound.
 func GetIfPresent[T any](ctx context.Context, c *Cache, key string) (v T, found bool, err error) {
 	if err := checkCall(c, key, time.Second, true); err != nil {
 		return v, false, err
@@ -104,15 +102,15 @@ func Set[T any](ctx context.Context, c *Cache, key string, v T, ttl time.Duratio
 func checkCall(c *Cache, key string, ttl time.Duration, hasLoader bool) error {
 	switch {
 	case c == nil:
-		return errors.New("aside: nil *Cache")
+		return invalid("nil *Cache")
 	case c.closed.Load():
 		return ErrClosed
 	case checkKey(key) != nil:
 		return checkKey(key)
 	case ttl <= 0:
-		return fmt.Errorf("aside: ttl %v for %q is not positive", ttl, key)
+		return invalid("ttl %v for %q is not positive", ttl, key)
 	case !hasLoader:
-		return fmt.Errorf("aside: nil loader for %q", key)
+		return invalid("nil loader for %q", key)
 	}
 	return nil
 }

@@ -165,7 +165,7 @@ func (c *Cache) deleteMatching(ctx context.Context, pattern string) (removed int
 	case ctx.Err() != nil:
 		return removed, err // the caller's to run again: ctx bounds the whole
 	case c.be.keepPattern(&c.stats.unscoped, pattern):
-		return removed, fmt.Errorf("%w: %w", ErrDeferred, err)
+		return removed, fmt.Errorf("%w: %v", ErrDeferred, err)
 	}
 	return removed, err
 }
@@ -225,7 +225,7 @@ func (c *Cache) inspect(ctx context.Context, key string) (ttl time.Duration, fou
 	ttl, found, err = c.be.ttl(ctx, full)
 	if err != nil {
 		c.count(ctx, c.stats.lookup(key), err, "inspect", full)
-		return 0, false, fmt.Errorf("aside: inspect %q: %w", key, err)
+		return 0, false, unavailable(fmt.Errorf("aside: inspect %q: %w", key, err))
 	}
 	return ttl, found, nil
 }
@@ -278,7 +278,7 @@ func (c *Cache) Invalidate(ctx context.Context, what ...Invalidation) error {
 // resolve turns an Invalidation into full keys and their namespace.
 func (c *Cache) resolve(inv Invalidation) (scopedKeys, error) {
 	if inv.key != nil && inv.c != c {
-		return scopedKeys{}, fmt.Errorf("aside: Invalidate of %s ids: the namespace is another cache's", inv.sc.name)
+		return scopedKeys{}, invalid("Invalidate of %s ids: the namespace is another cache's", inv.sc.name)
 	}
 	g := scopedKeys{sc: inv.sc, keys: make([]string, len(inv.names))}
 	if inv.key == nil {
@@ -287,9 +287,9 @@ func (c *Cache) resolve(inv Invalidation) (scopedKeys, error) {
 	for i, name := range inv.names {
 		switch {
 		case name == "" && inv.key == nil:
-			return scopedKeys{}, errors.New("aside: Invalidate of an empty group name")
+			return scopedKeys{}, invalid("Invalidate of an empty group name")
 		case name == "":
-			return scopedKeys{}, fmt.Errorf("aside: Invalidate of an empty %s id", inv.sc.name)
+			return scopedKeys{}, invalid("Invalidate of an empty %s id", inv.sc.name)
 		case inv.key == nil:
 			g.keys[i] = c.groupKey(name)
 		default:

@@ -3,7 +3,6 @@ package aside
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -69,9 +68,9 @@ const MaxKeyLen = 1024
 func checkKey(key string) error {
 	switch {
 	case key == "":
-		return errors.New("aside: empty key")
+		return invalid("empty key")
 	case len(key) > MaxKeyLen:
-		return fmt.Errorf("aside: key of %d bytes (%.32q...) is longer than MaxKeyLen (%d)", len(key), key, MaxKeyLen)
+		return invalid("key of %d bytes (%.32q...) is longer than MaxKeyLen (%d)", len(key), key, MaxKeyLen)
 	}
 	return nil
 }

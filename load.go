@@ -71,6 +71,9 @@ func startLoader[T any](ctx context.Context, c *Cache, timeout time.Duration, lo
 		}
 		start := c.now()
 		v, err := callLoader(loadCtx, load, c)
+		if err != nil && errors.Is(loadCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil && c.closing.Err() == nil {
+			err = fmt.Errorf("%w after %v: %w", ErrLoadTimeout, timeout, err) // the loader's own bound, not a caller's
+		}
 		r = loaded[T]{v: v, err: err, took: c.now().Sub(start)}
 	}()
 	return out

@@ -240,7 +240,7 @@ func (n *Namespace[T]) Invalidate(ctx context.Context, ids ...string) error {
 	full := make([]string, len(ids))
 	for i, id := range ids {
 		if id == "" {
-			return fmt.Errorf("aside: empty %s id", n.name)
+			return invalid("empty %s id", n.name)
 		}
 		full[i] = n.c.opts.KeyPrefix + n.Key(id)
 	}
@@ -258,9 +258,9 @@ func (n *Namespace[T]) check(id string, nilLoader bool) error {
 	case n.c.closed.Load():
 		return ErrClosed
 	case id == "":
-		return fmt.Errorf("aside: empty %s id", n.name)
+		return invalid("empty %s id", n.name)
 	case nilLoader:
-		return fmt.Errorf("aside: nil loader for %s %q", n.name, id)
+		return invalid("nil loader for %s %q", n.name, id)
 	}
 	return nil
 }

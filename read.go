@@ -94,7 +94,7 @@ type answer[T any] struct {
 func (r *read[T]) get(ctx context.Context) (T, error) {
 	if err := ctx.Err(); err != nil {
 		var zero T
-		return zero, err // a caller already gone starts no load
+		return zero, waitError(r.key, err) // a caller already gone starts no load
 	}
 	h, err := r.find(ctx)
 	if e, ok := h.value.(*entry[T]); ok && err == nil && e.shape == r.shape && e.plain() && r.p.earlyBeta == 0 {
@@ -118,7 +118,7 @@ func (r *read[T]) get(ctx context.Context) (T, error) {
 // Everything else takes the typed path and encodes its answer.
 func (r *read[T]) getEncoded(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, waitError(r.key, err)
 	}
 	h, err := r.find(ctx)
 	if err == nil && h.data != nil && h.holds == holdsEntry {
@@ -240,7 +240,7 @@ func (r *read[T]) stampForWrite(ctx context.Context) error {
 		r.c.count(ctx, r.st, err, "write", r.full)
 		r.st.writesSkipped.Add(1)
 	}
-	return err
+	return unavailable(err)
 }
 
 // stamp stamps the read's shape with the tokens of its groups, for a
@@ -368,7 +368,7 @@ func (r *read[T]) hit(ctx context.Context, f found[T]) (answer[T], bool) {
 // answer is what a read returns for an entry.
 func (r *read[T]) answer(e *entry[T]) answer[T] {
 	if e.kind == kindNotFound {
-		return answer[T]{err: notFound(r.key)}
+		return answer[T]{err: negative(r.key)}
 	}
 	return answer[T]{v: e.value}
 }
@@ -392,7 +392,7 @@ func (r *read[T]) miss(ctx context.Context, is look) (T, error) {
 			return a.v, a.err
 		}
 		if err := ctx.Err(); err != nil {
-			return a.v, err
+			return a.v, waitError(r.key, err)
 		}
 		if attempt == maxRereads {
 			return r.loadAlone(ctx)
@@ -414,6 +414,8 @@ func (r *read[T]) loadAlone(ctx context.Context) (T, error) {
 	switch {
 	case err == nil:
 		return v, nil
+	case ctx.Err() != nil:
+		return v, waitError(r.key, ctx.Err()) // the caller's context, not the loader's failure
 	case !errors.Is(err, ErrNotFound):
 		r.st.loadErrors.Add(1)
 	}
@@ -478,7 +480,7 @@ func (r *read[T]) refresh(ctx context.Context, sawFresh int64) {
 
 // getIfPresent answers from the cache alone: found is false on a miss, for
 // an entry past its TTL, when the store is unavailable, and for a negative
-// entry, for which err is ErrNotFound.
+// entry, for which err is a *LoadError wrapping ErrNotFound.
 func (r *read[T]) getIfPresent(ctx context.Context) (v T, found bool, err error) {
 	f := r.look(ctx)
 	if f.is != lookHit || f.e.state(r.c.nowMs(), 0) >= stateStale {
@@ -502,7 +504,7 @@ func (r *read[T]) set(ctx context.Context, v T, m meta, ttl time.Duration) error
 	case err != nil:
 		r.c.count(ctx, r.st, err, "write", r.full)
 		r.st.writesSkipped.Add(1)
-		return err
+		return unavailable(err)
 	}
 	r.st.sets.Add(1)
 	return nil

@@ -337,7 +337,7 @@ func (b *remoteBackend) invalidate(ctx context.Context, batch []scopedKeys) ([]i
 		for _, g := range batch {
 			b.pending.add(b, g.sc, g.keys)
 		}
-		return nil, fmt.Errorf("%w: %d keys (%q, ...): %w", ErrDeferred, len(items), items[0].Key, err)
+		return nil, fmt.Errorf("%w: %d keys (%q, ...): %v", ErrDeferred, len(items), items[0].Key, err)
 	}
 	entries := make([]int, len(batch))
 	for i, g := range batch {

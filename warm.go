@@ -67,7 +67,7 @@ func (w *warmer[T]) flush(ctx context.Context) error {
 	if err := w.stamp(ctx); err != nil {
 		w.batch, w.ids = w.batch[:0], w.ids[:0]
 		w.n.c.count(ctx, w.n.st, err, "warm", w.n.prefix)
-		return fmt.Errorf("aside: warm %s: %w", w.n.name, err)
+		return unavailable(fmt.Errorf("aside: warm %s: %w", w.n.name, err))
 	}
 	added, unencoded, err := w.n.c.be.add(ctx, w.batch)
 	w.ids = w.ids[:0]
@@ -80,7 +80,7 @@ func (w *warmer[T]) flush(ctx context.Context) error {
 	}
 	if err != nil {
 		w.n.c.count(ctx, w.n.st, err, "warm", w.n.prefix)
-		return fmt.Errorf("aside: warm %s: %w", w.n.name, err)
+		return unavailable(fmt.Errorf("aside: warm %s: %w", w.n.name, err))
 	}
 	return nil
 }
