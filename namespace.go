@@ -141,8 +141,8 @@ func (cfg NamespaceConfig) validate(c *Cache) error {
 		return fmt.Errorf("aside: namespace %q: SoftTTL %v must be between 0 and TTL %v", cfg.Name, cfg.SoftTTL, cfg.TTL)
 	case cfg.FailSafeThrottle < 0:
 		return fmt.Errorf("aside: namespace %q: FailSafeThrottle %v is negative", cfg.Name, cfg.FailSafeThrottle)
-	case cfg.LoadTimeout < 0:
-		return fmt.Errorf("aside: namespace %q: LoadTimeout %v is negative", cfg.Name, cfg.LoadTimeout)
+	case cfg.LoadTimeout < 0 || cfg.LoadTimeout > c.opts.LeaseTTL:
+		return fmt.Errorf("aside: namespace %q: LoadTimeout %v: want at most the cache's LeaseTTL %v (a longer load would fill nothing)", cfg.Name, cfg.LoadTimeout, c.opts.LeaseTTL)
 	case cfg.NearCache > NearOn:
 		return fmt.Errorf("aside: namespace %q: NearCache %d is no Near", cfg.Name, cfg.NearCache)
 	case cfg.NearCache == NearOn && !c.opts.NearCache.Enabled:

@@ -12,19 +12,23 @@ import (
 type Options struct {
 	// KeyPrefix is put in front of every key, so that Clear and pattern
 	// deletes can never reach another application's keys in the same Redis
-	// database. Default "aside:".
+	// database. Give each service its own ("products:"): two services
+	// under one prefix share their keys, and one's Clear empties the
+	// other's cache. Default "aside:".
 	KeyPrefix string
 	// OpTimeout bounds each call to the store (a GET, a SET, one batch of
-	// a warm-up). Default 100ms.
+	// a warm-up): at most a minute. Default 100ms.
 	OpTimeout time.Duration
 	// LoadTimeout bounds a loader call. The load runs on a context detached
-	// from its callers, so this is what stops a loader that never returns.
-	// Default 30s.
+	// from its callers, so this is what stops a loader that never returns,
+	// and what a caller without a deadline of its own waits at most. At
+	// most LeaseTTL: a longer load would fill nothing. Namespaces may set
+	// their own. Default 5s.
 	LoadTimeout time.Duration
 	// LeaseTTL is the longest a load holds the lease on its key (see
 	// GetOrSet): a load that takes longer fills nothing, and readers in
 	// other processes wait for a live holder this long at most. Tombstones
-	// live this long too. Default 10s.
+	// live this long too. At most an hour. Default 10s.
 	LeaseTTL time.Duration
 	// HolderTimeout is how long a lease (or a refresh's claim) lives in a
 	// remote store unless its holder renews it: a holder renews every
@@ -182,7 +186,7 @@ type BreakerOptions struct {
 const (
 	DefaultKeyPrefix   = "aside:"
 	DefaultOpTimeout   = 100 * time.Millisecond
-	DefaultLoadTimeout = 30 * time.Second
+	DefaultLoadTimeout = 5 * time.Second
 	DefaultNegativeTTL = 30 * time.Second
 	DefaultLeaseTTL    = 10 * time.Second
 	// DefaultHolderTimeout: a reader waits about a second on a holder that is gone.
@@ -200,6 +204,8 @@ const (
 	DefaultRecoveryMaxKeys = 100_000
 	DefaultQuarantine      = time.Second
 	minHolderTimeout       = 3 * time.Millisecond
+	maxOpTimeout           = time.Minute
+	maxLeaseTTL            = time.Hour
 	defaultFailures        = 5
 	defaultCooldown        = 2 * time.Second
 )
@@ -209,8 +215,8 @@ func (o Options) withDefaults() (Options, error) {
 	switch {
 	case math.IsNaN(o.Jitter) || math.IsNaN(o.EarlyRefresh):
 		return o, errors.New("aside: Jitter and EarlyRefresh must be numbers, not NaN")
-	case o.OpTimeout < 0:
-		return o, fmt.Errorf("aside: OpTimeout %v is negative", o.OpTimeout)
+	case o.OpTimeout < 0 || o.OpTimeout > maxOpTimeout:
+		return o, fmt.Errorf("aside: OpTimeout %v: want a duration above 0 and at most %v (a store call that long is an outage)", o.OpTimeout, maxOpTimeout)
 	case o.LoadTimeout < 0:
 		return o, fmt.Errorf("aside: LoadTimeout %v is negative", o.LoadTimeout)
 	case o.EarlyRefresh < 0:
@@ -219,8 +225,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("aside: MaxStale, FailSafeThrottle and SoftTimeout must not be negative")
 	case o.MaxPendingInvalidations < 0:
 		return o, fmt.Errorf("aside: MaxPendingInvalidations %d is negative", o.MaxPendingInvalidations)
-	case o.LeaseTTL < 0:
-		return o, fmt.Errorf("aside: LeaseTTL %v is negative", o.LeaseTTL)
+	case o.LeaseTTL < 0 || o.LeaseTTL > maxLeaseTTL:
+		return o, fmt.Errorf("aside: LeaseTTL %v: want a duration above 0 and at most %v", o.LeaseTTL, maxLeaseTTL)
 	case o.HolderTimeout < 0:
 		return o, fmt.Errorf("aside: HolderTimeout %v is negative", o.HolderTimeout)
 	case o.NegativeTTL < 0:
@@ -242,13 +248,15 @@ func (o Options) withDefaults() (Options, error) {
 		o.KeyPrefix = DefaultKeyPrefix
 	}
 	o.OpTimeout = orDefault(o.OpTimeout, DefaultOpTimeout)
-	o.LoadTimeout = orDefault(o.LoadTimeout, DefaultLoadTimeout)
 	o.NegativeTTL = orDefault(o.NegativeTTL, DefaultNegativeTTL)
 	o.LeaseTTL = orDefault(o.LeaseTTL, DefaultLeaseTTL)
+	o.LoadTimeout = orDefault(o.LoadTimeout, min(DefaultLoadTimeout, o.LeaseTTL))
 	if o.HolderTimeout == 0 {
 		o.HolderTimeout = min(DefaultHolderTimeout, o.LeaseTTL)
 	}
 	switch {
+	case o.LoadTimeout > o.LeaseTTL:
+		return o, fmt.Errorf("aside: LoadTimeout %v is above LeaseTTL %v: a load that long would fill nothing (raise LeaseTTL with it)", o.LoadTimeout, o.LeaseTTL)
 	case o.HolderTimeout > o.LeaseTTL:
 		return o, fmt.Errorf("aside: HolderTimeout %v is above LeaseTTL %v", o.HolderTimeout, o.LeaseTTL)
 	case o.HolderTimeout < minHolderTimeout:
