@@ -87,6 +87,8 @@ type backend interface {
 	ttl(ctx context.Context, full string) (left time.Duration, isEntry bool, err error)
 	// report adds the backend's state to s: the breaker, what is pending.
 	report(s *Stats)
+	// ping reports whether the store answers, within OpTimeout.
+	ping(ctx context.Context) error
 	// close stops the backend's goroutines and closes the store.
 	close() error
 }

@@ -150,3 +150,21 @@ func (c *Cache) count(ctx context.Context, st *counters, err error, op, key stri
 		c.opts.Logger.Debug("aside: store call failed", "op", op, "key", key, "err", err)
 	}
 }
+
+// A Pinger is a Store that can say whether it answers: Cache.Ping asks it.
+// redisstore.Store is one.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Ping reports whether the store answers, within OpTimeout: nil for the
+// in-process store, an error wrapping ErrUnavailable otherwise. It is for
+// readiness probes: the cache serves reads from the loader while the store
+// does not answer, so a failed Ping is a degraded cache, not a failed
+// service.
+func (c *Cache) Ping(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.be.ping(ctx)
+}

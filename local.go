@@ -176,4 +176,6 @@ func (b *localBackend) ttl(ctx context.Context, full string) (time.Duration, boo
 
 func (b *localBackend) report(s *Stats) { s.Breaker = BreakerNone }
 
+func (b *localBackend) ping(context.Context) error { return nil }
+
 func (b *localBackend) close() error { return b.store.Close() }

@@ -448,6 +448,19 @@ func (b *remoteBackend) report(s *Stats) {
 	s.RememberedInvalidations = b.rewinds.journal.size()
 }
 
+// ping asks the store directly, past the breaker (a readiness probe
+// wants the store's state, not the breaker's), bounded by OpTimeout.
+func (b *remoteBackend) ping(ctx context.Context) error {
+	ctx = b.timer.bound(ctx)
+	var err error
+	if p, ok := b.store.(Pinger); ok {
+		err = p.Ping(ctx)
+	} else {
+		_, _, err = b.store.Get(ctx, b.keyPrefix+probeKey)
+	}
+	return unavailable(err)
+}
+
 func (b *remoteBackend) close() error {
 	b.loops.Wait()
 	if n := b.pending.size.Load(); n > 0 {

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aside-cache/aside"
+	"github.com/aside-cache/aside/fromenv"
 	"github.com/aside-cache/aside/redisstore"
 )
 
@@ -17,14 +16,10 @@ import (
 type config struct {
 	addr        string
 	databaseURL string
-	redis       *redisstore.Options // nil: the in-process store
+	cache       fromenv.Config // the store and the cache's options
 	cacheOff    bool
-	keyPrefix   string
 	adminToken  string
 	seed        bool
-	maxBytes    int64
-	opTimeout   time.Duration // 0: the library's default
-	near        aside.NearCacheOptions
 	logLevel    slog.Level
 	accessLog   bool
 	auth        authConfig
@@ -44,7 +39,6 @@ func readConfig(getenv func(string) string) (config, error) {
 	cfg := config{
 		addr:        or(getenv("ADDR"), ":8080"),
 		databaseURL: getenv("DATABASE_URL"),
-		keyPrefix:   or(getenv("ASIDE_KEY_PREFIX"), aside.DefaultKeyPrefix),
 		adminToken:  getenv("ASIDE_ADMIN_TOKEN"),
 		seed:        true,
 		accessLog:   getenv("ASIDE_ACCESS_LOG") == "1",
@@ -52,10 +46,12 @@ func readConfig(getenv func(string) string) (config, error) {
 	if err := checkAdminToken(cfg.adminToken); err != nil {
 		return cfg, err
 	}
-	if opts, ok, err := redisstore.FromEnv(getenv); err != nil {
+	var err error
+	if cfg.cache, err = fromenv.Read(getenv); err != nil {
 		return cfg, err
-	} else if ok {
-		cfg.redis = &opts
+	}
+	if cfg.cache.Options.KeyPrefix == "" {
+		cfg.cache.Options.KeyPrefix = aside.DefaultKeyPrefix // logged at start
 	}
 	auth, err := readAuth(getenv)
 	if err != nil {
@@ -76,53 +72,12 @@ func readConfig(getenv func(string) string) (config, error) {
 	default:
 		return cfg, fmt.Errorf("ASIDE_SEED %q: want auto or off", v)
 	}
-	if v := getenv("ASIDE_MEMSTORE_MAX_BYTES"); v != "" {
-		n, err := parseBytes(v)
-		if err != nil {
-			return cfg, fmt.Errorf("ASIDE_MEMSTORE_MAX_BYTES %q: %w", v, err)
-		}
-		cfg.maxBytes = n
-	}
-	near, err := readNear(getenv, cfg.redis != nil)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.near = near
-	if v := getenv("ASIDE_OP_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 || d > time.Minute {
-			return cfg, fmt.Errorf("ASIDE_OP_TIMEOUT %q: want a duration above 0 and at most 1m, such as 250ms", v)
-		}
-		cfg.opTimeout = d
-	}
 	if v := getenv("ASIDE_LOG_LEVEL"); v != "" {
 		if err := cfg.logLevel.UnmarshalText([]byte(v)); err != nil {
 			return cfg, fmt.Errorf("ASIDE_LOG_LEVEL %q: want debug, info, warn or error", v)
 		}
 	}
 	return cfg, nil
-}
-
-// readNear reads the near cache's settings: on by default with Redis
-// (see docs/CONSISTENCY.md for the staleness that buys), meaningless
-// without.
-func readNear(getenv func(string) string, redis bool) (aside.NearCacheOptions, error) {
-	var near aside.NearCacheOptions
-	switch v := strings.ToLower(getenv("ASIDE_NEAR_CACHE")); v {
-	case "", "on":
-		near.Enabled = redis
-	case "off":
-	default:
-		return near, fmt.Errorf("ASIDE_NEAR_CACHE %q: want on or off", v)
-	}
-	if v := getenv("ASIDE_NEAR_CACHE_MAX_BYTES"); v != "" {
-		n, err := parseBytes(v)
-		if err != nil {
-			return near, fmt.Errorf("ASIDE_NEAR_CACHE_MAX_BYTES %q: %w", v, err)
-		}
-		near.MaxBytes = n
-	}
-	return near, nil
 }
 
 // minAdminTokenLen is the shortest admin token the server takes: 16
@@ -169,25 +124,6 @@ func redisAddress(o redisstore.Options) string {
 	}
 	// rueidis takes further seed nodes as addr= parameters.
 	return strings.Join(append([]string{u.Host}, u.Query()["addr"]...), ",")
-}
-
-// parseBytes reads a size: bytes, or a number with KiB, MiB or GiB.
-func parseBytes(v string) (int64, error) {
-	unit := int64(1)
-	for _, u := range []struct {
-		suffix string
-		size   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
-		if n, ok := strings.CutSuffix(v, u.suffix); ok {
-			v, unit = n, u.size
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || n <= 0 || n > (1<<40)/unit {
-		return 0, errors.New("want a size above 0 and at most 1TiB, in bytes or with KiB, MiB or GiB, such as 256MiB")
-	}
-	return n * unit, nil
 }
 
 // readAuth reads ASIDE_AUTH (on, the default, or off), ASIDE_ADMIN_OPEN_ID

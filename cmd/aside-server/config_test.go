@@ -34,15 +34,17 @@ func TestRedisAddress(t *testing.T) {
 func TestReadConfig(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	cfg, err := readConfig(env(nil))
-	if err != nil || cfg.addr != ":8080" || cfg.redis != nil || cfg.cacheOff || !cfg.seed || cfg.keyPrefix != "aside:" || cfg.opTimeout != 0 || cfg.near.Enabled {
+	if err != nil || cfg.addr != ":8080" || cfg.cache.Redis != nil || cfg.cacheOff || !cfg.seed || cfg.cache.Options.KeyPrefix != "aside:" ||
+		cfg.cache.Options.OpTimeout != 0 || cfg.cache.Options.NearCache.Enabled {
 		t.Errorf("readConfig of an empty environment = %+v, %v; want the defaults", cfg, err)
 	}
 	cfg, err = readConfig(env(map[string]string{
 		"ADDR": "127.0.0.1:9000", "REDIS_HOST": "r", "ASIDE_CACHE": "OFF", "ASIDE_SEED": "off",
 		"ASIDE_KEY_PREFIX": "app:", "ASIDE_OP_TIMEOUT": "250ms", "ASIDE_MEMSTORE_MAX_BYTES": "256MiB", "ASIDE_LOG_LEVEL": "warn",
 	}))
-	if err != nil || cfg.addr != "127.0.0.1:9000" || cfg.redis == nil || cfg.redis.Addrs[0] != "r:6379" || !cfg.cacheOff ||
-		cfg.seed || cfg.keyPrefix != "app:" || cfg.opTimeout != 250*time.Millisecond || cfg.maxBytes != 256<<20 || cfg.logLevel != slog.LevelWarn {
+	if err != nil || cfg.addr != "127.0.0.1:9000" || cfg.cache.Redis == nil || cfg.cache.Redis.Addrs[0] != "r:6379" || !cfg.cacheOff ||
+		cfg.seed || cfg.cache.Options.KeyPrefix != "app:" || cfg.cache.Options.OpTimeout != 250*time.Millisecond ||
+		cfg.cache.MemstoreMaxBytes != 256<<20 || cfg.logLevel != slog.LevelWarn {
 		t.Errorf("readConfig = %+v, %v; want every variable read", cfg, err)
 	}
 	for name, value := range map[string]string{
@@ -61,12 +63,12 @@ func TestReadConfig(t *testing.T) {
 		{map[string]string{"REDIS_HOST": "r", "ASIDE_NEAR_CACHE": "off"}, false},
 		{map[string]string{"ASIDE_NEAR_CACHE": "on"}, false},
 	} {
-		if cfg, err := readConfig(env(c.vars)); err != nil || cfg.near.Enabled != c.want {
-			t.Errorf("readConfig(%v): near cache on = %v, %v; want %v: on by default with Redis, never without", c.vars, cfg.near.Enabled, err, c.want)
+		if cfg, err := readConfig(env(c.vars)); err != nil || cfg.cache.Options.NearCache.Enabled != c.want {
+			t.Errorf("readConfig(%v): near cache on = %v, %v; want %v: on by default with Redis, never without", c.vars, cfg.cache.Options.NearCache.Enabled, err, c.want)
 		}
 	}
-	if cfg, err := readConfig(env(map[string]string{"REDIS_HOST": "r", "ASIDE_NEAR_CACHE_MAX_BYTES": "8MiB"})); err != nil || cfg.near.MaxBytes != 8<<20 {
-		t.Errorf("ASIDE_NEAR_CACHE_MAX_BYTES=8MiB: %+v, %v", cfg.near, err)
+	if cfg, err := readConfig(env(map[string]string{"REDIS_HOST": "r", "ASIDE_NEAR_CACHE_MAX_BYTES": "8MiB"})); err != nil || cfg.cache.Options.NearCache.MaxBytes != 8<<20 {
+		t.Errorf("ASIDE_NEAR_CACHE_MAX_BYTES=8MiB: %+v, %v", cfg.cache.Options.NearCache, err)
 	}
 	for _, d := range []string{"0s", "-1s", "2m"} {
 		if _, err := readConfig(env(map[string]string{"ASIDE_OP_TIMEOUT": d})); err == nil {

@@ -10,12 +10,10 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/memstore"
 	"github.com/aside-cache/aside/monitor"
 	"github.com/aside-cache/aside/platform"
 	"github.com/aside-cache/aside/platform/httpapi"
 	"github.com/aside-cache/aside/platform/sqldb"
-	"github.com/aside-cache/aside/redisstore"
 )
 
 // Demo data for an empty database, as the README promises a newcomer.
@@ -74,10 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		AuthOff: cfg.auth.off, AllowedOrigins: cfg.auth.allowedOrigins,
 	}))
 	attrs := []any{"addr", ln.Addr().String(), "database", sqldb.Describe(cfg.databaseURL), "cache", storeName}
-	if cfg.redis != nil && !cfg.cacheOff {
-		attrs = append(attrs, "redis", redisAddress(*cfg.redis), "nearCache", cfg.near.Enabled)
+	if cfg.cache.Redis != nil && !cfg.cacheOff {
+		attrs = append(attrs, "redis", redisAddress(*cfg.cache.Redis), "nearCache", cfg.cache.Options.NearCache.Enabled)
 	}
-	log.Info("listening", append(attrs, "keyPrefix", cfg.keyPrefix, "adminToken", adminState(cfg.adminToken))...)
+	log.Info("listening", append(attrs, "keyPrefix", cfg.cache.Options.KeyPrefix, "adminToken", adminState(cfg.adminToken))...)
 
 	pruneCtx, stopPruning := context.WithCancel(ctx)
 	defer stopPruning()
@@ -107,26 +105,13 @@ func openCache(cfg config, log *slog.Logger) (c *aside.Cache, name string, ping 
 	if cfg.cacheOff {
 		return nil, "none", nil, nil
 	}
-	var store aside.Store
-	if cfg.redis != nil {
-		rs, err := redisstore.New(*cfg.redis)
-		if err != nil {
-			return nil, "", nil, err
-		}
-		store, name, ping = rs, "redis", rs.Ping
-	} else {
-		ms, err := memstore.New(memstore.Options{MaxBytes: cfg.maxBytes})
-		if err != nil {
-			return nil, "", nil, err
-		}
-		store, name = ms, "memstore"
-	}
-	c, err = aside.New(store, aside.Options{KeyPrefix: cfg.keyPrefix, OpTimeout: cfg.opTimeout, Logger: log, NearCache: cfg.near})
-	if err != nil {
-		store.Close()
+	if c, err = cfg.cache.Open(log); err != nil {
 		return nil, "", nil, err
 	}
-	return c, name, ping, nil
+	if cfg.cache.Redis == nil {
+		return c, "memstore", nil, nil
+	}
+	return c, "redis", c.Ping, nil
 }
 
 // seed fills an empty database with demo data and reports whether it did;
