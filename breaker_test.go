@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // With Redis frozen (SIGSTOP), every read still answers from the loader

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // The errors by method of the package doc, pinned: each condition has one

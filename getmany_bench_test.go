@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // BenchmarkGetMany reads a warm batch of 100 users (~200 bytes of JSON

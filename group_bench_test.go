@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // BenchmarkGroupHit is a hit of a namespace with one group beside the same

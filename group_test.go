@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/redisstore"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // Leases across processes with the defaults (LeaseTTL 10 s, HolderTimeout

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // BenchmarkNearZipf is the two-instance workload: two caches (two

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // The races the peers' near caches lose, each on two processes with near

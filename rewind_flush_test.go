@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // A flush is found by the cache's own mark key, whatever the server's

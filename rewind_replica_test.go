@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // CONSISTENCY.md section 9 ("When Redis goes back in time"): servers that

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // Warm is safe against an invalidation made up to LeaseTTL (10 s) before

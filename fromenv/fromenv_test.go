@@ -10,7 +10,7 @@ import (
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/fromenv"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 func env(vars map[string]string) func(string) string {

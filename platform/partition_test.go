@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/platform"
 	"github.com/aside-cache/aside/platform/sqldb"
 	"github.com/aside-cache/aside/redisstore"

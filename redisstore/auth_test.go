@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/redisstore"
 )
 

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/platform/sqldb/sqldbtest"
 )
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // The operator's files under deploy/: Prometheus's rules, their unit

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // The CLI is tested against what it measures: aside-server processes built

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // privateRedis starts a redis-server of the scenario's own, on a free

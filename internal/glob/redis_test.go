@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/aside-cache/aside/internal/redistest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }

@@ -1,6 +1,22 @@
 // Package redistest starts private redis-server processes on free loopback
 // ports for tests, so that a test may kill, pause, restart or flush its
-// server. It never touches a server it did not start.
+// server, and never points at a Redis other tests (or people) use. It
+// never touches a server it did not start. aside's own tests use it; so
+// can a service's:
+//
+//	func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+//
+//	func TestProducts(t *testing.T) {
+//		srv := redistest.Start(t)                 // a redis-server of the test's own, stopped at its end
+//		store, _ := redisstore.New(redisstore.Options{URL: srv.URL()})
+//		...
+//	}
+//
+// Shared gives the tests of a package one server to share (under keys of
+// their own); StartCluster a small cluster; StartReplica, StartSentinel,
+// Failover, NewProxy (a connection that can be cut) and the Server's
+// Pause, Kill, Restart, Snapshot and RestartFromSnapshot the failures a
+// cache must survive.
 //
 // Without a redis-server binary, Start skips the test, or fails it when the
 // CI environment variable is set: CI must never pass by skipping.
