@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/redisstore"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // table is what the batch loaders read: id → value, and a log of the

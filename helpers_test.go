@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/memstore"
 	"github.com/aside-cache/aside/redisstore"
+	"github.com/aside-cache/aside/redistest"
 )
 
 func TestMain(m *testing.M) {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/aside-cache/aside"
 	"github.com/aside-cache/aside/internal/glob"
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/redisstore"
+	"github.com/aside-cache/aside/redistest"
 )
 
 func TestDeletePattern(t *testing.T) {

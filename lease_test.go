@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/memstore"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // The race the original lost: a reader loads v1, a writer commits v2 and

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/redisstore"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // Redis going back in time: restarted from a snapshot that predates

@@ -12,9 +12,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/monitor"
 	"github.com/aside-cache/aside/redisstore"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // Every counter the collector exports moves when the cache does what it

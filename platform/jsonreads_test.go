@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/memstore"
 	"github.com/aside-cache/aside/platform"
 	"github.com/aside-cache/aside/redisstore"
+	"github.com/aside-cache/aside/redistest"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }

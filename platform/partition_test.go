@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/platform"
 	"github.com/aside-cache/aside/platform/sqldb"
 	"github.com/aside-cache/aside/redisstore"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // instance is a repository over db, caching in the Redis at url, as one

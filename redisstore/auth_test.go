@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/redisstore"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // The database number of a URL is the one written to: a key written

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/redisstore"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // told collects what a Tracking tells.

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/aside-cache/aside"
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/platform"
 	"github.com/aside-cache/aside/redisstore"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // After any write, the next read on every endpoint shows it. Each read

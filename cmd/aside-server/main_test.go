@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aside-cache/aside/redistest"
 	"github.com/aside-cache/aside/platform/sqldb/sqldbtest"
+	"github.com/aside-cache/aside/redistest"
 )
 
 // runMainEnv, set to 1 in the environment, makes the test binary run the
