@@ -87,3 +87,12 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInspectEntry: InspectEntry reads any bytes without panicking.
+func FuzzInspectEntry(f *testing.F) {
+	f.Add([]byte(nil))
+	f.Add([]byte{0xA5, 3, 1, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		InspectEntry(data)
+	})
+}

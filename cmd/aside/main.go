@@ -4,6 +4,7 @@
 //	aside stats    [-url U] [-watch 2s]           the cache's figures, refreshed with rates a second
 //	aside help     [command]                      the commands, or one command's flags
 //	aside clear    [-url U] [-pattern P]          clear the cache (needs ASIDE_ADMIN_TOKEN)
+//	aside inspect  [-redis URL] -key K            what a key holds in Redis: kind, times, value
 //	aside bench    [-url U] -path P [flags]       drive a server with load; see -h
 //	aside baseline [-addr A] [-redis URL]         the baselines: static JSON, one Redis GET per request
 //	aside proxy    -listen A -target B -delay D   a TCP proxy that delays replies (a remote database)
@@ -48,6 +49,7 @@ type command struct {
 var commands = map[string]command{
 	"stats":    {"the cache's figures", runStats},
 	"clear":    {"clear the cache, or the keys matching -pattern", runClear},
+	"inspect":  {"what a key holds in Redis: the kind of entry, its times, its value", runInspect},
 	"bench":    {"drive a server with load and measure it", runBench},
 	"baseline": {"serve the baselines: static JSON and one Redis GET per request", runBaseline},
 	"proxy":    {"a TCP proxy that delays what the target sends back", runProxy},
