@@ -102,9 +102,11 @@
 // invalidations they kept during the outage.
 // Entries that do not decode are counted as errors, deleted, and answered
 // by the loader. Calls that cannot do without the store (Set, Exists,
-// TTL, Warm, pattern deletes) return an error wrapping ErrUnavailable
-// while the breaker is open. An invalidation that cannot reach the store
-// is kept and replayed before the store is used again (ErrDeferred).
+// TTL, Warm, Ping) return an error wrapping ErrUnavailable when it fails
+// or the breaker is open. An invalidation (Invalidate, Delete, pattern
+// deletes, Clear) that cannot reach the store is kept and replayed before
+// the store is used again: its error wraps ErrDeferred, never
+// ErrUnavailable.
 //
 // # Errors
 //

@@ -85,8 +85,8 @@ func GetIfPresent[T any](ctx context.Context, c *Cache, key string) (v T, found 
 
 // Set caches v under key for exactly ttl (no jitter, no stale period),
 // replacing what was there; a load of the key in flight in this process
-// no longer fills it. It returns an error wrapping ErrUnavailable while
-// the breaker is open.
+// no longer fills it. It returns an error wrapping ErrUnavailable when the
+// store fails it or the breaker is open.
 func Set[T any](ctx context.Context, c *Cache, key string, v T, ttl time.Duration) error {
 	if err := checkCall(c, key, ttl, true); err != nil {
 		return err

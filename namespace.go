@@ -194,8 +194,8 @@ func (n *Namespace[T]) GetIfPresent(ctx context.Context, id string) (v T, found 
 
 // Set caches v for id with the namespace's TTL, jitter and stale period,
 // replacing what was there; a load of the key in flight in this process
-// no longer fills it. It returns an error wrapping ErrUnavailable while
-// the breaker is open. Set is for a value the caller knows to be current:
+// no longer fills it. It returns an error wrapping ErrUnavailable when the
+// store fails it or the breaker is open. Set is for a value the caller knows to be current:
 // it takes no part in fencing (see docs/CONSISTENCY.md).
 func (n *Namespace[T]) Set(ctx context.Context, id string, v T) error {
 	if err := n.check(id, false); err != nil {
