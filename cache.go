@@ -104,6 +104,15 @@ func (c *Cache) Close() error {
 // cancelled their contexts.
 const closeGrace = 10 * time.Second
 
+// reader is the backend reads under policy p go through: the near cache's
+// when p keeps entries in the process, the remote store's otherwise.
+func (c *Cache) reader(p *fillPolicy) backend {
+	if p.near {
+		return c.be
+	}
+	return c.far
+}
+
 // startLoad registers a load about to start; it is false once Close began.
 func (c *Cache) startLoad() bool {
 	c.mu.RLock()

@@ -134,10 +134,7 @@ func (n *Namespace[T]) many(ctx context.Context, ids []string, load func(context
 // lookup reads every id's key, and the tokens of their groups, in one
 // store call, through the near cache when the namespace has it.
 func (m *manyRead[T]) lookup(ctx context.Context) {
-	be := m.n.c.far
-	if m.n.policy.near {
-		be = m.n.c.be
-	}
+	be := m.n.c.reader(&m.n.policy)
 	keys, groups := m.fulls, m.distinctGroups()
 	if groups != nil {
 		keys = append(append(make([]string, 0, len(m.fulls)+len(groups)), m.fulls...), groups...)

@@ -212,23 +212,17 @@ func (r *read[T]) find(ctx context.Context) (held, error) {
 // what it fills are of those tokens (group.go). Made before the load, so
 // that a fill carries tokens read before the database was.
 func (r *read[T]) findStamped(ctx context.Context) (held, error) {
-	be := r.c.far
-	if r.p.near {
-		be = r.c.be
-	}
 	keys := append(make([]string, 0, 1+len(r.groups)), r.full)
-	hs, err := be.findMany(ctx, append(keys, r.groups...))
+	hs, err := r.c.reader(r.p).findMany(ctx, append(keys, r.groups...))
 	if err != nil {
 		return held{}, err
 	}
 	if r.p.near && !hs[0].near {
 		r.st.nearMisses.Add(1)
 	}
-	tokens, err := r.c.groupTokens(ctx, be, r.groups, hs[1:], r.p)
-	if err != nil {
+	if err := r.stampWith(ctx, hs[1:]); err != nil {
 		return held{}, err
 	}
-	r.shape, r.stamped = stamped(r.shape, tokens), true
 	return hs[0], nil
 }
 
@@ -249,15 +243,17 @@ func (r *read[T]) stamp(ctx context.Context) error {
 	if r.groups == nil || r.stamped {
 		return nil
 	}
-	be := r.c.far
-	if r.p.near {
-		be = r.c.be
-	}
-	hs, err := be.findMany(ctx, r.groups)
+	hs, err := r.c.reader(r.p).findMany(ctx, r.groups)
 	if err != nil {
 		return err
 	}
-	tokens, err := r.c.groupTokens(ctx, be, r.groups, hs, r.p)
+	return r.stampWith(ctx, hs)
+}
+
+// stampWith stamps the read's shape with the tokens its groups' keys hold
+// (hs), making those that hold none.
+func (r *read[T]) stampWith(ctx context.Context, hs []held) error {
+	tokens, err := r.c.groupTokens(ctx, r.c.reader(r.p), r.groups, hs, r.p)
 	if err != nil {
 		return err
 	}

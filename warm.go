@@ -101,10 +101,7 @@ func (w *warmer[T]) stamp(ctx context.Context) error {
 		m.groupsOf[i] = n.c.groupKeys(&n.policy, id)
 	}
 	groups := m.distinctGroups()
-	be := n.c.far
-	if n.policy.near {
-		be = n.c.be
-	}
+	be := n.c.reader(&n.policy)
 	hs, err := be.findMany(ctx, groups)
 	if err != nil {
 		return err
