@@ -42,8 +42,8 @@ const MaxBatch = 10_000
 // background.
 //
 // Stats count ids: a hit or a miss each, a load each (of the batch call).
-// More than MaxBatch distinct ids, an empty id or a nil load is an error,
-// and nothing is read.
+// More than MaxBatch ids (a repeat counts: it is read again), an empty id
+// or a nil load is an error wrapping ErrInvalid, and nothing is read.
 func (n *Namespace[T]) GetMany(ctx context.Context, ids []string, load func(ctx context.Context, missing []string) (map[string]T, error)) (map[string]T, error) {
 	m, err := n.many(ctx, ids, load)
 	if err != nil {
