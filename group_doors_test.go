@@ -89,7 +89,9 @@ func TestIDNamespaceInvalidate(t *testing.T) {
 		other := newCache(t, newMemstore(t), aside.Options{})
 		ctx := context.Background()
 		ns, err := aside.NewIDNamespace[int64, string](c, aside.NamespaceConfig{Name: "n", TTL: time.Hour,
-			Groups: func(id string) []string { return []string{"sign:" + map[bool]string{true: "neg", false: "pos"}[strings.HasPrefix(id, "-")]} }})
+			Groups: func(id string) []string {
+				return []string{"sign:" + map[bool]string{true: "neg", false: "pos"}[strings.HasPrefix(id, "-")]}
+			}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -157,13 +157,11 @@ func runGroupHistoryPaced(t *testing.T, caches []*aside.Cache, cfg aside.Namespa
 	}
 }
 
-
 func TestGroupHistoryNear(t *testing.T) {
 	srv := redistest.Start(t)
 	cs := nearCaches(t, srv, 2, aside.Options{OpTimeout: time.Second})
 	runGroupHistory(t, cs, aside.NamespaceConfig{Name: "h", TTL: 8 * time.Second}, 100*time.Millisecond, 0, 3*time.Second)
 }
-
 
 func TestGroupHistoryFailSafeNear(t *testing.T) {
 	srv := redistest.Start(t)
@@ -172,7 +170,3 @@ func TestGroupHistoryFailSafeNear(t *testing.T) {
 		MaxStale: time.Hour, SoftTimeout: 2 * time.Millisecond, FailSafeThrottle: 20 * time.Millisecond}
 	runGroupHistory(t, cs, cfg, 100*time.Millisecond, 33, 3*time.Second)
 }
-
-
-
-
