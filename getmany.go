@@ -207,7 +207,9 @@ func (m *manyRead[T]) stampAll(ctx context.Context, be backend, groups []string,
 // twice is read twice: the second read of a miss joins the first's load.
 func (m *manyRead[T]) answer(ctx context.Context, put func(id string, a answer[T]) error, fast func(i int, r *read[T]) bool) {
 	n := m.n
-	r := n.read("", nil) // the namespace's read, for the checks that need no id
+	// The namespace's read, for the checks that need no id (its groups are
+	// not asked of an id no caller gave).
+	r := read[T]{c: n.c, st: n.st, p: &n.policy, ttl: n.policy.ttl, shape: n.policy.shape}
 	hits, nearHits := 0, 0
 	var slow []int
 	for i, id := range m.ids {

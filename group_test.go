@@ -369,3 +369,26 @@ func TestGroupsOnACluster(t *testing.T) {
 		}
 	}
 }
+
+// A batch asks the namespace's Groups of the ids it was given, and of no
+// other (an empty id, say, which a Groups func may not expect).
+func TestGetManyAsksGroupsOfItsIDsAlone(t *testing.T) {
+	c := newCache(t, newMemstore(t), aside.Options{})
+	var asked []string
+	lists := newNamespace[string](t, c, aside.NamespaceConfig{Name: "lists", TTL: time.Hour, Groups: func(id string) []string {
+		asked = append(asked, id)
+		return []string{"g"}
+	}})
+	db := newTable("1", "2")
+	ctx := context.Background()
+	for range 2 {
+		if _, err := lists.GetMany(ctx, []string{"1", "2"}, db.load); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range asked {
+		if id != "1" && id != "2" {
+			t.Errorf("Groups was asked of %q; want the batch's ids alone", id)
+		}
+	}
+}
